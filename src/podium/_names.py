@@ -1,0 +1,82 @@
+"""Validation of the names and ids users type: they become paths, so they are strict."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from ._errors import InvalidModel, InvalidName, InvalidPrompt
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "MAX_PROMPT_BYTES",
+    "MODEL_ALIASES",
+    "check_model",
+    "check_name",
+    "check_prompt",
+    "new_request_id",
+    "parse_request_id",
+]
+
+MAX_NAME_LENGTH = 64
+# Big enough for pasted files and relayed answers; small enough that one request
+# cannot exhaust the daemon's memory.
+MAX_PROMPT_BYTES = 8 * 1024 * 1024
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_REQUEST_ID = re.compile(r"^(?P<agent>[a-z][a-z0-9_-]*)-(?P<seq>\d{6})-(?P<tag>[0-9a-f]{8})$")
+# The aliases the Claude Code CLI resolves itself; full ids are passed through.
+MODEL_ALIASES = frozenset({"haiku", "sonnet", "opus"})
+_MODEL_ID = re.compile(r"^claude-[a-z0-9][a-z0-9.-]*(\[1m\])?$")
+
+
+def check_name(name: str, *, what: str = "agent name") -> str:
+    """Return ``name`` if it is a safe identifier, else raise :class:`InvalidName`."""
+    if not isinstance(name, str) or not name:
+        raise InvalidName(f"{what} must not be empty", name=name)
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidName(
+            f"{what} {name[:20]!r}... is {len(name)} characters; the limit is {MAX_NAME_LENGTH}",
+            name=name[:MAX_NAME_LENGTH],
+        )
+    if not _NAME.match(name):
+        raise InvalidName(
+            f"{what} {name!r} is not allowed: use lowercase letters, digits, '-' and '_', "
+            "starting with a letter",
+            name=name,
+        )
+    return name
+
+
+def check_model(model: str | None) -> str | None:
+    """Accept ``haiku``/``sonnet``/``opus`` or a full ``claude-…`` model id."""
+    if model is None:
+        return None
+    if model in MODEL_ALIASES or _MODEL_ID.match(model):
+        return model
+    raise InvalidModel(
+        f"unknown model {model!r}: use one of {', '.join(sorted(MODEL_ALIASES))} "
+        "or a full model id such as claude-sonnet-4-5",
+        model=model,
+    )
+
+
+def check_prompt(prompt: str) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidPrompt("prompt is empty")
+    size = len(prompt.encode("utf-8", "surrogatepass"))
+    if size > MAX_PROMPT_BYTES:
+        raise InvalidPrompt(f"prompt is {size} bytes; the limit is {MAX_PROMPT_BYTES}")
+    return prompt
+
+
+def new_request_id(agent: str, seq: int) -> str:
+    """``<agent>-<6-digit seq>-<8 hex>``: sortable per agent, unguessable across restarts."""
+    return f"{agent}-{seq:06d}-{secrets.token_hex(4)}"
+
+
+def parse_request_id(request_id: str) -> tuple[str, int] | None:
+    match = _REQUEST_ID.match(request_id or "")
+    if match is None:
+        return None
+    return match["agent"], int(match["seq"])

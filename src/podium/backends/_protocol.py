@@ -1,0 +1,127 @@
+"""The Backend protocol: what the runtime needs from any way of running a model."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .._records import Usage
+
+__all__ = [
+    "Backend",
+    "BackendSession",
+    "EventSink",
+    "SessionSpec",
+    "StartMode",
+    "TurnResult",
+]
+
+EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""Receives backend-side happenings during a turn, e.g. ``("api_retry", {...})``."""
+
+
+class StartMode(str, enum.Enum):
+    NEW = "new"  # a fresh session under the pre-assigned id
+    RESUME = "resume"  # continue the agent's own session in a new process
+    FORK = "fork"  # a new session carrying the parent's history
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionSpec:
+    """Everything a backend needs to start (or restart) one agent's process."""
+
+    agent: str
+    session_id: str
+    mode: StartMode
+    cwd: Path
+    state_dir: Path
+    """The agent's private directory (config home, scratch)."""
+    model: str | None = None
+    system_prompt: str | None = None
+    parent_session_id: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnResult:
+    """What one turn produced. ``cost_usd`` is for this turn alone."""
+
+    text: str
+    is_error: bool
+    error: str | None
+    usage: Usage
+    cost_usd: float
+    model: str | None
+    session_id: str | None
+    num_turns: int = 0
+    duration_ms: int = 0
+    subtype: str | None = None
+    api_error_status: int | None = None
+    interrupted: bool = False
+
+
+class BackendSession(Protocol):
+    """One live conversation process. Used from a single task at a time."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def stderr_tail(self) -> str: ...
+
+    @property
+    def resolved_model(self) -> str | None: ...
+
+    async def start(self) -> None:
+        """Start the process; raises BackendError with the CLI's own words on failure."""
+        ...
+
+    async def run_turn(self, prompt: str, on_event: EventSink) -> TurnResult:
+        """Send one prompt and wait for its result. Raises ProcessDied if the process exits."""
+        ...
+
+    async def interrupt(self) -> None:
+        """End the running turn early; the process stays usable."""
+        ...
+
+    async def wait_exit(self) -> int:
+        """Return the exit code once the process has exited (for whatever reason)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the process and everything it started. Idempotent."""
+        ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def check(self) -> None:
+        """Raise a BackendError if the backend cannot run at all (e.g. binary missing)."""
+        ...
+
+    def session(self, spec: SessionSpec) -> BackendSession: ...
+
+    def session_exists(self, spec: SessionSpec) -> bool:
+        """True if ``spec.session_id`` has a stored conversation that can be resumed."""
+        ...
+
+    def prepare_fork(
+        self,
+        *,
+        parent: SessionSpec,
+        child_state_dir: Path,
+        child_cwd: Path,
+    ) -> bool:
+        """Snapshot what the child needs of the parent's session now.
+
+        Returns False if the parent has nothing to inherit yet.
+        """
+        ...

@@ -1,0 +1,5 @@
+"""The claude-code backend: Claude Code CLI processes driven by claude-agent-sdk."""
+
+from ._backend import ClaudeCodeBackend, ClaudeCodeSession, bundled_cli_path, transcript_path
+
+__all__ = ["ClaudeCodeBackend", "ClaudeCodeSession", "bundled_cli_path", "transcript_path"]

@@ -1,0 +1,315 @@
+"""The claude-code backend: one long-lived Claude Code CLI process per warm agent.
+
+The control protocol (initialize, interrupt, tool-permission callbacks) is the
+claude-agent-sdk's; the process itself is ours (see ``_transport``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import claude_agent_sdk
+from claude_agent_sdk import (
+    AssistantMessage,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    ResultMessage,
+    SystemMessage,
+    TextBlock,
+)
+
+from ..._errors import BackendError, CLINotFound, PodiumError, ProcessDied
+from ..._records import Usage
+from .._protocol import EventSink, SessionSpec, StartMode, TurnResult
+from ._transport import CLIProcessTransport
+
+__all__ = ["ClaudeCodeBackend", "ClaudeCodeSession", "bundled_cli_path", "transcript_path"]
+
+# Variables the CLI sets for its own children; inherited, they make a nested CLI
+# believe it is a sub-process of another session.
+_INHERITED_MARKERS = ("CLAUDECODE", "CLAUDE_CODE_SESSION_ID", "CLAUDE_CODE_CHILD_SESSION")
+_START_TIMEOUT = 60.0
+
+
+def bundled_cli_path() -> Path:
+    """The CLI binary shipped inside the claude-agent-sdk wheel."""
+    return Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+
+
+def _project_folder(cwd: Path) -> str:
+    # The CLI files transcripts under the cwd with every non-alphanumeric as '-'.
+    return re.sub(r"[^A-Za-z0-9]", "-", str(cwd))
+
+
+def config_dir(state_dir: Path) -> Path:
+    return state_dir / "claude"
+
+
+def transcript_path(state_dir: Path, cwd: Path, session_id: str) -> Path:
+    return config_dir(state_dir) / "projects" / _project_folder(cwd) / f"{session_id}.jsonl"
+
+
+def clean_environment(base: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in base.items()
+        if not any(k.startswith(marker) for marker in _INHERITED_MARKERS)
+    }
+    env.update(extra)
+    return env
+
+
+def build_argv(cli: str, spec: SessionSpec) -> list[str]:
+    """The exact command line; an argv list, never a shell string."""
+    argv = [
+        cli,
+        "--input-format",
+        "stream-json",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+    ]
+    if spec.mode is StartMode.NEW:
+        argv += ["--session-id", spec.session_id]
+    elif spec.mode is StartMode.RESUME:
+        argv += ["--resume", spec.session_id]
+    else:
+        if spec.parent_session_id is None:
+            raise BackendError("fork needs the parent's session id", agent=spec.agent)
+        argv += ["--resume", spec.parent_session_id, "--fork-session", "--session-id",
+                 spec.session_id]
+    if spec.model:
+        argv += ["--model", spec.model]
+    if spec.system_prompt:
+        argv += ["--system-prompt", spec.system_prompt]
+    opts = spec.options
+    if opts.get("append_system_prompt"):
+        argv += ["--append-system-prompt", str(opts["append_system_prompt"])]
+    if opts.get("permission_mode"):
+        argv += ["--permission-mode", str(opts["permission_mode"])]
+    if opts.get("allowed_tools"):
+        argv += ["--allowedTools", ",".join(opts["allowed_tools"])]
+    if opts.get("disallowed_tools"):
+        argv += ["--disallowedTools", ",".join(opts["disallowed_tools"])]
+    if opts.get("max_turns"):
+        argv += ["--max-turns", str(int(opts["max_turns"]))]
+    if opts.get("fallback_model"):
+        argv += ["--fallback-model", str(opts["fallback_model"])]
+    if opts.get("setting_sources") is not None:
+        argv += ["--setting-sources", ",".join(opts["setting_sources"])]
+    if opts.get("mcp_config"):
+        argv += ["--mcp-config", str(opts["mcp_config"])]
+    return argv
+
+
+class ClaudeCodeSession:
+    """One CLI process in stream-json mode, driven through the SDK's control protocol."""
+
+    def __init__(self, spec: SessionSpec, cli: str, env: dict[str, str]) -> None:
+        self.spec = spec
+        self._cli = cli
+        self._env = env
+        self._transport: CLIProcessTransport | None = None
+        self._client: ClaudeSDKClient | None = None
+        self._cost_baseline = 0.0
+        self._model: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._transport.pid if self._transport is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._transport is not None and self._transport.returncode is None
+
+    @property
+    def stderr_tail(self) -> str:
+        return self._transport.stderr_tail if self._transport is not None else ""
+
+    @property
+    def resolved_model(self) -> str | None:
+        return self._model
+
+    async def start(self) -> None:
+        spec = self.spec
+        home = config_dir(spec.state_dir)
+        home.mkdir(parents=True, exist_ok=True)
+        env = clean_environment(
+            self._env,
+            {**spec.env, "CLAUDE_CONFIG_DIR": str(home), "PWD": str(spec.cwd)},
+        )
+        self._transport = CLIProcessTransport(
+            build_argv(self._cli, spec), cwd=str(spec.cwd), env=env, label=spec.agent
+        )
+        self._client = ClaudeSDKClient(ClaudeAgentOptions(), transport=self._transport)
+        try:
+            await asyncio.wait_for(self._client.connect(), _START_TIMEOUT)
+        except PodiumError:
+            await self.close()
+            raise
+        except Exception as exc:
+            tail = self._transport.stderr_tail if self._transport else ""
+            await self.close()
+            raise BackendError(
+                f"Claude Code failed to start for {spec.agent!r}: {tail or exc}",
+                agent=spec.agent,
+            ) from exc
+
+    async def run_turn(self, prompt: str, on_event: EventSink) -> TurnResult:
+        client, transport = self._client, self._transport
+        if client is None or transport is None or not self.alive:
+            raise ProcessDied(f"no live process for {self.spec.agent!r}", agent=self.spec.agent)
+        texts: list[str] = []
+        try:
+            await client.query(prompt)
+            async for message in client.receive_messages():
+                if isinstance(message, AssistantMessage):
+                    self._model = message.model or self._model
+                    texts.extend(b.text for b in message.content if isinstance(b, TextBlock))
+                elif isinstance(message, SystemMessage):
+                    await self._on_system(message, on_event)
+                elif isinstance(message, ResultMessage):
+                    return self._turn_result(message, texts)
+        except PodiumError:
+            raise
+        except Exception as exc:
+            if not self.alive or isinstance(exc.__cause__, ProcessDied):
+                await transport.wait_exit()
+                raise ProcessDied(
+                    f"Claude Code process for {self.spec.agent!r} exited "
+                    f"(code {transport.returncode}): {transport.stderr_tail or exc}",
+                    agent=self.spec.agent,
+                    exit_code=transport.returncode,
+                ) from exc
+            raise BackendError(f"{self.spec.agent}: {exc}", agent=self.spec.agent) from exc
+        # The stream ended without a result: the process is gone.
+        await transport.wait_exit()
+        raise ProcessDied(
+            f"Claude Code process for {self.spec.agent!r} exited (code "
+            f"{transport.returncode}) before answering: {transport.stderr_tail or 'no stderr'}",
+            agent=self.spec.agent,
+            exit_code=transport.returncode,
+        )
+
+    async def _on_system(self, message: SystemMessage, on_event: EventSink) -> None:
+        data = message.data
+        if message.subtype == "init":
+            model = data.get("model")
+            if isinstance(model, str):
+                self._model = model
+        elif message.subtype == "api_retry":
+            await on_event(
+                "api_retry",
+                {k: v for k, v in data.items() if k not in ("type", "subtype", "uuid")},
+            )
+        elif message.subtype == "model_fallback":
+            await on_event("model_fallback", dict(data))
+
+    def _turn_result(self, message: ResultMessage, texts: list[str]) -> TurnResult:
+        # total_cost_usd is cumulative for the process: a turn costs the difference.
+        total = float(message.total_cost_usd or 0.0)
+        cost = max(0.0, total - self._cost_baseline)
+        self._cost_baseline = max(self._cost_baseline, total)
+        interrupted = message.subtype == "error_during_execution" or (
+            message.terminal_reason or ""
+        ).startswith("aborted")
+        text = message.result if message.result is not None else "\n".join(texts)
+        error: str | None = None
+        if message.is_error or message.subtype != "success":
+            parts = [f"subtype={message.subtype}"]
+            if message.api_error_status is not None:
+                parts.append(f"api_error_status={message.api_error_status}")
+            if message.errors:
+                parts.append("; ".join(str(e) for e in message.errors))
+            if text:
+                parts.append(text[:2000])
+            error = "Claude Code reported an error: " + ", ".join(parts)
+        return TurnResult(
+            text=text or "",
+            is_error=bool(message.is_error) or message.subtype != "success",
+            error=error,
+            usage=Usage.from_api(message.usage),
+            cost_usd=cost,
+            model=self._model,
+            session_id=message.session_id,
+            num_turns=message.num_turns,
+            duration_ms=message.duration_ms,
+            subtype=message.subtype,
+            api_error_status=message.api_error_status,
+            interrupted=interrupted,
+        )
+
+    async def interrupt(self) -> None:
+        if self._client is not None and self.alive:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.interrupt(), 10.0)
+
+    async def wait_exit(self) -> int:
+        if self._transport is None:
+            return -1
+        return await self._transport.wait_exit()
+
+    async def close(self) -> None:
+        client, transport = self._client, self._transport
+        self._client = None
+        if transport is not None:
+            await transport.close()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), 5.0)
+
+
+class ClaudeCodeBackend:
+    """Runs agents as Claude Code CLI processes (the binary bundled with the SDK by default)."""
+
+    name = "claude-code"
+
+    def __init__(self, cli_path: str | Path | None = None, env: dict[str, str] | None = None):
+        self.cli_path = Path(cli_path) if cli_path else _default_cli()
+        self._env = dict(os.environ) if env is None else dict(env)
+
+    def check(self) -> None:
+        path = self.cli_path
+        if not path.exists() or not os.access(path, os.X_OK):
+            raise CLINotFound(
+                f"Claude Code CLI not found or not executable at {path}; "
+                "reinstall claude-agent-sdk or set PODIUM_CLAUDE_CLI",
+                path=str(path),
+            )
+
+    def session(self, spec: SessionSpec) -> ClaudeCodeSession:
+        self.check()
+        return ClaudeCodeSession(spec, str(self.cli_path), self._env)
+
+    def session_exists(self, spec: SessionSpec) -> bool:
+        return transcript_path(spec.state_dir, spec.cwd, spec.session_id).exists()
+
+    def prepare_fork(self, *, parent: SessionSpec, child_state_dir: Path, child_cwd: Path) -> bool:
+        source = transcript_path(parent.state_dir, parent.cwd, parent.session_id)
+        if not source.exists():
+            return False
+        # The CLI resumes only from its own config dir and the cwd's project folder;
+        # a copy there is the snapshot the fork starts from, and the parent's file is
+        # never touched by the child. Only whole lines are taken: the parent may be
+        # appending to it right now.
+        data = source.read_bytes()
+        data = data[: data.rfind(b"\n") + 1]
+        target = transcript_path(child_state_dir, child_cwd, parent.session_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        return True
+
+
+def _default_cli() -> Path:
+    override = os.environ.get("PODIUM_CLAUDE_CLI")
+    if override:
+        return Path(override)
+    return bundled_cli_path()
+

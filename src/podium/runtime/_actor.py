@@ -1,0 +1,332 @@
+"""One actor per agent: its mailbox, its process, one turn at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from .._errors import PodiumError, ProcessDied
+from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
+from ..backends import BackendSession, SessionSpec, StartMode, TurnResult
+
+if TYPE_CHECKING:
+    from ._host import Runtime
+
+__all__ = ["AgentActor"]
+
+# After an interrupt, how long the turn gets to report its result before the
+# process is stopped outright.
+_INTERRUPT_GRACE = 15.0
+
+
+class AgentActor:
+    """Owns one agent's CLI process and serves its mailbox in FIFO order.
+
+    Everything that touches the process runs in this actor's task, which is what
+    the SDK client requires and what makes "one turn at a time" hold by
+    construction rather than by a lock someone can forget.
+    """
+
+    def __init__(self, runtime: Runtime, name: str) -> None:
+        self.runtime = runtime
+        self.name = name
+        # Request ids in FIFO order; a Future asks for the process to be started;
+        # None ends the actor.
+        self.mailbox: asyncio.Queue[str | asyncio.Future[None] | None] = asyncio.Queue()
+        self.session: BackendSession | None = None
+        self.current: str | None = None
+        self._cancel_requested: set[str] = set()
+        self._stopping_session = False
+        self._watcher: asyncio.Task[None] | None = None
+        self.task = asyncio.create_task(self._run(), name=f"podium-agent-{name}")
+
+    # --- called from other tasks ------------------------------------------------------
+
+    def submit(self, request_id: str) -> None:
+        self.mailbox.put_nowait(request_id)
+
+    async def cancel_running(self, request_id: str) -> None:
+        if self.current == request_id and self.session is not None:
+            self._cancel_requested.add(request_id)
+            await self.session.interrupt()
+
+    async def stop(self) -> None:
+        """Finish the actor: the running turn is interrupted, the process stopped."""
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    async def ensure_started(self) -> None:
+        """Start the process now (spawn does this so errors surface at once)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.mailbox.put_nowait(done)
+        await done
+
+    # --- the actor's own task ---------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                warm = self.session is not None and self.session.alive
+                timeout = self.runtime.config.idle_timeout if warm else None
+                try:
+                    item = await asyncio.wait_for(self.mailbox.get(), timeout)
+                except asyncio.TimeoutError:
+                    await self._hibernate()
+                    continue
+                if item is None:
+                    return
+                if isinstance(item, str):
+                    await self._serve(item)
+                else:
+                    await self._serve_start(item)
+        finally:
+            await self._stop_session()
+
+    async def _serve_start(self, waiter: asyncio.Future[None]) -> None:
+        try:
+            agent = await self.runtime.store.get_agent(self.name)
+            await self._ensure_session(agent)
+        except Exception as exc:
+            if not waiter.done():
+                waiter.set_exception(exc)
+            return
+        if not waiter.done():
+            waiter.set_result(None)
+
+    async def _serve(self, request_id: str) -> None:
+        store = self.runtime.store
+        request = await store.get_request(request_id)
+        if request.state is not RequestState.QUEUED:
+            return  # cancelled while it waited
+        agent = await store.find_agent(self.name)
+        if agent is None:
+            await self._finish(request, RequestState.CANCELLED, error="agent was killed")
+            return
+        self.current = request_id
+        try:
+            await self._serve_turn(agent, request)
+        except asyncio.CancelledError:
+            # The runtime is shutting down under this turn.
+            await self._stop_session()
+            await self._finish(
+                await store.get_request(request_id),
+                RequestState.INTERRUPTED,
+                error="podium stopped while the request was running",
+            )
+            raise
+        finally:
+            self.current = None
+            self._cancel_requested.discard(request_id)
+
+    async def _serve_turn(self, agent: AgentRecord, request: RequestRecord) -> None:
+        store, runtime = self.runtime.store, self.runtime
+        try:
+            session = await self._ensure_session(agent)
+        except PodiumError as exc:
+            await self._finish(request, RequestState.FAILED, error=str(exc))
+            return
+        request = await store.update_request(
+            request.id,
+            state=RequestState.RUNNING,
+            started_at=time.time(),
+            model=session.resolved_model or agent.resolved_model or agent.model,
+        )
+        await store.update_agent(self.name, status=AgentStatus.BUSY)
+        await runtime.emit(EventKind.REQUEST_STARTED, agent=self.name, request_id=request.id)
+
+        retries = 0
+
+        async def on_event(kind: str, data: dict[str, Any]) -> None:
+            nonlocal retries
+            if kind == "api_retry":
+                retries += 1
+                await runtime.emit(
+                    EventKind.API_RETRY, agent=self.name, request_id=request.id, data=data
+                )
+            else:
+                await runtime.emit(
+                    EventKind.ERROR,
+                    agent=self.name,
+                    request_id=request.id,
+                    data={"backend_event": kind, **data},
+                )
+
+        turn = asyncio.create_task(session.run_turn(request.prompt, on_event))
+        timeout = request.timeout or runtime.config.request_timeout
+        done, _ = await asyncio.wait({turn}, timeout=timeout)
+        timed_out = not done
+        if timed_out:
+            await session.interrupt()
+            done, _ = await asyncio.wait({turn}, timeout=_INTERRUPT_GRACE)
+            if not done:
+                await self._stop_session()
+        try:
+            result: TurnResult | None = await turn
+            failure: str | None = None
+        except ProcessDied as exc:
+            result, failure = None, str(exc)
+            await self._stop_session(crashed=True)
+        except PodiumError as exc:
+            result, failure = None, str(exc)
+
+        if request.id in self._cancel_requested:
+            state, error = RequestState.CANCELLED, "cancelled by request"
+        elif timed_out:
+            state, error = RequestState.FAILED, f"timed out after {timeout:g} s"
+        elif result is None:
+            state, error = RequestState.FAILED, failure
+        elif result.is_error:
+            state, error = RequestState.FAILED, result.error
+        else:
+            state, error = RequestState.COMPLETE, None
+        await self._finish(request, state, error=error, result=result, retries=retries)
+
+    async def _finish(
+        self,
+        request: RequestRecord,
+        state: RequestState,
+        *,
+        error: str | None = None,
+        result: TurnResult | None = None,
+        retries: int = 0,
+    ) -> None:
+        store = self.runtime.store
+        changes: dict[str, Any] = {"state": state, "error": error, "completed_at": time.time()}
+        if result is not None:
+            changes.update(
+                result=result.text,
+                usage=result.usage,
+                cost_usd=result.cost_usd,
+                model=result.model or request.model,
+                api_retries=retries,
+            )
+        request = await store.update_request(request.id, **changes)
+        agent = await store.find_agent(self.name)
+        if agent is not None:
+            alive = self.session is not None and self.session.alive
+            agent_changes: dict[str, Any] = {
+                "request_count": agent.request_count + 1,
+                "status": AgentStatus.IDLE if alive else agent.status,
+            }
+            if agent.status is AgentStatus.BUSY and not alive:
+                agent_changes["status"] = AgentStatus.CRASHED
+            if result is not None:
+                # The CLI has written the session's transcript: it can be resumed.
+                agent_changes.update(
+                    cost_usd=agent.cost_usd + result.cost_usd,
+                    usage=agent.usage + result.usage,
+                    has_session=True,
+                    resolved_model=result.model or agent.resolved_model,
+                )
+            if state is RequestState.COMPLETE:
+                agent_changes["last_request_id"] = request.id
+            await store.update_agent(self.name, **agent_changes)
+        await self.runtime.emit(
+            EventKind.REQUEST_FINISHED,
+            agent=self.name,
+            request_id=request.id,
+            data={
+                "state": state.value,
+                "cost_usd": request.cost_usd,
+                "usage": request.usage.to_dict(),
+                "error": error,
+            },
+        )
+        self.runtime.request_finished(request)
+
+    # --- process lifecycle ------------------------------------------------------------
+
+    async def _ensure_session(self, agent: AgentRecord) -> BackendSession:
+        if self.session is not None and self.session.alive:
+            return self.session
+        if self.session is not None:
+            await self._stop_session()
+        runtime = self.runtime
+        state_dir = runtime.config.agent_dir(agent.name, agent.session_id)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        spec = SessionSpec(
+            agent=agent.name,
+            session_id=agent.session_id,
+            mode=StartMode.NEW,
+            cwd=runtime.agent_cwd(agent),
+            state_dir=state_dir,
+            model=agent.model,
+            system_prompt=agent.system_prompt,
+            parent_session_id=agent.forked_from_session,
+            options=agent.options,
+            env=dict(runtime.config.env),
+        )
+        backend = runtime.backend_for(agent)
+        if agent.has_session or backend.session_exists(spec):
+            mode = StartMode.RESUME
+        elif agent.forked_from_session:
+            mode = StartMode.FORK
+        else:
+            mode = StartMode.NEW
+        spec = SessionSpec(**{**spec.__dict__, "mode": mode})
+        session = backend.session(spec)
+        await runtime.store.update_agent(self.name, status=AgentStatus.STARTING)
+        try:
+            await session.start()
+        except PodiumError as exc:
+            await runtime.store.update_agent(self.name, status=AgentStatus.CRASHED, pid=None)
+            await runtime.emit(
+                EventKind.ERROR, agent=self.name, data={"error": str(exc), "during": "start"}
+            )
+            raise
+        self.session = session
+        self._stopping_session = False
+        await runtime.store.update_agent(
+            self.name,
+            status=AgentStatus.IDLE,
+            pid=session.pid,
+            resolved_model=session.resolved_model or agent.resolved_model,
+        )
+        kind = EventKind.RESTARTED if mode is StartMode.RESUME else EventKind.PROCESS_STARTED
+        await runtime.emit(kind, agent=self.name, data={"pid": session.pid, "mode": mode.value})
+        self._watcher = asyncio.create_task(self._watch(session))
+        return session
+
+    async def _watch(self, session: BackendSession) -> None:
+        """Notice a process that dies on its own, even between turns."""
+        code = await session.wait_exit()
+        if self._stopping_session or session is not self.session:
+            return
+        await self.runtime.emit(
+            EventKind.PROCESS_EXITED,
+            agent=self.name,
+            data={"exit_code": code, "stderr": session.stderr_tail[-2000:], "expected": False},
+        )
+        if self.current is None:
+            with contextlib.suppress(PodiumError):
+                await self.runtime.store.update_agent(
+                    self.name, status=AgentStatus.CRASHED, pid=None
+                )
+
+    async def _hibernate(self) -> None:
+        if self.session is None:
+            return
+        await self._stop_session()
+        with contextlib.suppress(PodiumError):
+            await self.runtime.store.update_agent(
+                self.name, status=AgentStatus.HIBERNATED, pid=None
+            )
+        await self.runtime.emit(EventKind.HIBERNATED, agent=self.name)
+
+    async def _stop_session(self, *, crashed: bool = False) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        self._stopping_session = True
+        await session.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+        if crashed:
+            with contextlib.suppress(PodiumError):
+                await self.runtime.store.update_agent(
+                    self.name, status=AgentStatus.CRASHED, pid=None
+                )

@@ -1,0 +1,509 @@
+"""The runtime: agent registry, mailboxes, requests and events. Every front adapts this."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .._errors import AgentExists, InvalidName, NoAnswerYet, PodiumError, UsageError, WaitTimeout
+from .._names import check_model, check_name, check_prompt, parse_request_id
+from .._records import (
+    AgentRecord,
+    AgentStatus,
+    Event,
+    EventKind,
+    RequestRecord,
+    RequestSource,
+    RequestState,
+)
+from ..backends import Backend, SessionSpec, StartMode
+from ..backends.claude_code import ClaudeCodeBackend
+from ..store import SQLiteStore, Store
+from ._actor import AgentActor
+from ._config import RuntimeConfig
+
+__all__ = ["Runtime", "relay_prompt"]
+
+_LIVE = (AgentStatus.STARTING, AgentStatus.IDLE, AgentStatus.BUSY)
+
+
+def relay_prompt(instruction: str, source: RequestRecord) -> str:
+    """The instruction, then the source's answer verbatim between unmistakable markers."""
+    return (
+        f"{instruction}\n\n"
+        f"===== BEGIN OUTPUT FROM AGENT {source.agent} (request {source.id}) =====\n"
+        f"{source.result or ''}\n"
+        f"===== END OUTPUT FROM AGENT {source.agent} ====="
+    )
+
+
+class Runtime:
+    """Hosts named agents; use ``async with Runtime(...)`` or start()/close().
+
+    One runtime owns a state directory at a time (the daemon, or an in-process
+    user of the Python API).
+    """
+
+    def __init__(
+        self,
+        config: RuntimeConfig | None = None,
+        *,
+        backends: dict[str, Backend] | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.config = config or RuntimeConfig.from_env()
+        self.backends: dict[str, Backend] = backends or {"claude-code": ClaudeCodeBackend()}
+        self._store = store
+        self._actors: dict[str, AgentActor] = {}
+        self._waiters: dict[str, list[asyncio.Event]] = {}
+        self._new_event = asyncio.Event()
+        self._started = False
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise PodiumError("runtime not started")
+        return self._store
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        if self._store is None:
+            self._store = SQLiteStore(self.config.db_path, events_log=self.config.events_log)
+        self._started = True
+        await self._recover()
+
+    async def close(self) -> None:
+        """Stop every agent process; sessions stay resumable, queued requests stay queued."""
+        if not self._started:
+            return
+        actors, self._actors = list(self._actors.values()), {}
+        await asyncio.gather(*(actor.stop() for actor in actors), return_exceptions=True)
+        for agent in await self.store.list_agents():
+            if agent.status is not AgentStatus.HIBERNATED:
+                await self.store.update_agent(agent.name, status=AgentStatus.HIBERNATED, pid=None)
+        self._started = False
+        await self.store.close()
+        self._store = None
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _recover(self) -> None:
+        """Make the state consistent after a crash of whoever ran before us."""
+        store = self.store
+        for agent in await store.list_agents():
+            if agent.pid is not None:
+                _reap_orphan(agent.pid, agent.session_id)
+            if agent.status is not AgentStatus.HIBERNATED or agent.pid is not None:
+                await store.update_agent(agent.name, status=AgentStatus.HIBERNATED, pid=None)
+        for request in await store.list_requests(states=[RequestState.RUNNING]):
+            await store.update_request(
+                request.id,
+                state=RequestState.INTERRUPTED,
+                error="podium stopped while the request was running",
+                completed_at=time.time(),
+            )
+            await self.emit(
+                EventKind.REQUEST_FINISHED,
+                agent=request.agent,
+                request_id=request.id,
+                data={"state": RequestState.INTERRUPTED.value, "cost_usd": 0.0},
+            )
+        # Requests that never started are still owed: they run now, in order.
+        for request in await store.list_requests(states=[RequestState.QUEUED]):
+            if await store.find_agent(request.agent) is None:
+                await store.update_request(
+                    request.id, state=RequestState.CANCELLED, error="agent was killed"
+                )
+                continue
+            self._actor(request.agent).submit(request.id)
+
+    # --- plumbing the actors use --------------------------------------------------------
+
+    async def emit(
+        self,
+        kind: EventKind,
+        *,
+        agent: str | None = None,
+        request_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        event = await self.store.append_event(kind, agent=agent, request_id=request_id, data=data)
+        # Wake every waiter once, then start a fresh generation.
+        self._new_event.set()
+        self._new_event = asyncio.Event()
+        return event
+
+    def request_finished(self, request: RequestRecord) -> None:
+        for waiter in self._waiters.pop(request.id, []):
+            waiter.set()
+
+    def backend_for(self, agent: AgentRecord) -> Backend:
+        try:
+            return self.backends[agent.backend]
+        except KeyError:
+            raise UsageError(
+                f"agent {agent.name!r} uses backend {agent.backend!r}, which is not available",
+                agent=agent.name,
+            ) from None
+
+    def agent_cwd(self, agent: AgentRecord) -> Path:
+        return Path(agent.cwd)
+
+    def _actor(self, name: str) -> AgentActor:
+        actor = self._actors.get(name)
+        if actor is None or actor.task.done():
+            actor = AgentActor(self, name)
+            self._actors[name] = actor
+        return actor
+
+    # --- agents -------------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        name: str,
+        *,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        cwd: str | Path | None = None,
+        backend: str = "claude-code",
+        options: dict[str, Any] | None = None,
+        start: bool = True,
+    ) -> AgentRecord:
+        """Register an agent and (by default) start its process, so it answers warm."""
+        check_name(name)
+        check_model(model)
+        workdir = Path(cwd or os.getcwd()).expanduser().resolve()
+        if not workdir.is_dir():
+            raise UsageError(f"working directory {workdir} does not exist", agent=name)
+        if backend not in self.backends:
+            raise UsageError(
+                f"unknown backend {backend!r}; available: {', '.join(sorted(self.backends))}",
+                agent=name,
+            )
+        self.backends[backend].check()
+        if await self.store.find_agent(name) is not None:
+            raise AgentExists(f"agent {name!r} already exists", agent=name)
+        now = time.time()
+        record = AgentRecord(
+            name=name,
+            backend=backend,
+            model=model,
+            resolved_model=None,
+            system_prompt=system_prompt,
+            cwd=str(workdir),
+            session_id=str(uuid.uuid4()),
+            has_session=False,
+            forked_from=None,
+            forked_from_session=None,
+            status=AgentStatus.HIBERNATED,
+            created_at=now,
+            updated_at=now,
+            options=dict(options or {}),
+        )
+        return await self._register(record, EventKind.SPAWNED, start=start)
+
+    async def _register(self, record: AgentRecord, kind: EventKind, *, start: bool) -> AgentRecord:
+        await self.store.add_agent(record)
+        data = {"model": record.model, "backend": record.backend, "cwd": record.cwd}
+        if record.forked_from:
+            data["forked_from"] = record.forked_from
+            data["inherited_session"] = record.forked_from_session
+        await self.emit(kind, agent=record.name, data=data)
+        if start:
+            try:
+                await self._actor(record.name).ensure_started()
+            except PodiumError:
+                # Nothing half-made: an agent whose process cannot start is not kept.
+                await self._discard(record.name)
+                raise
+        return await self.store.get_agent(record.name)
+
+    async def _discard(self, name: str) -> None:
+        actor = self._actors.pop(name, None)
+        if actor is not None:
+            await actor.stop()
+        await self.store.update_agent(name, status=AgentStatus.KILLED, pid=None)
+
+    async def fork(self, source: str, new: str, model: str | None = None) -> AgentRecord:
+        """A real fork: a new session carrying the source's history; the source is untouched."""
+        check_name(new)
+        check_model(model)
+        parent = await self.store.get_agent(source)
+        if await self.store.find_agent(new) is not None:
+            raise AgentExists(f"agent {new!r} already exists", agent=new)
+        backend = self.backend_for(parent)
+        backend.check()
+        session_id = str(uuid.uuid4())
+        parent_spec = SessionSpec(
+            agent=parent.name,
+            session_id=parent.session_id,
+            mode=StartMode.RESUME,
+            cwd=Path(parent.cwd),
+            state_dir=self.config.agent_dir(parent.name, parent.session_id),
+        )
+        child_dir = self.config.agent_dir(new, session_id)
+        inherited = backend.prepare_fork(
+            parent=parent_spec, child_state_dir=child_dir, child_cwd=Path(parent.cwd)
+        )
+        now = time.time()
+        record = parent.replace(
+            name=new,
+            model=model or parent.model,
+            resolved_model=None if model else parent.resolved_model,
+            session_id=session_id,
+            has_session=False,
+            # A parent with no conversation yet gives its configuration (system
+            # prompt, tools, cwd) and nothing else: the fork still works.
+            forked_from=parent.name,
+            forked_from_session=parent.session_id if inherited else None,
+            status=AgentStatus.HIBERNATED,
+            created_at=now,
+            updated_at=now,
+            request_count=0,
+            cost_usd=0.0,
+            usage=type(parent.usage)(),
+            pid=None,
+            last_request_id=None,
+        )
+        return await self._register(record, EventKind.FORKED, start=True)
+
+    async def list_agents(self) -> list[AgentRecord]:
+        return await self.store.list_agents()
+
+    async def get_agent(self, name: str) -> AgentRecord:
+        return await self.store.get_agent(name)
+
+    async def info(self, name: str) -> dict[str, Any]:
+        agent = await self.store.get_agent(name)
+        agents = {a.name: a for a in await self.store.list_agents(include_killed=True)}
+        lineage: list[str] = []
+        cursor = agent.forked_from
+        while cursor and cursor not in lineage:
+            lineage.append(cursor)
+            parent = agents.get(cursor)
+            cursor = parent.forked_from if parent else None
+        children = sorted(
+            a.name for a in agents.values() if a.forked_from == name and a.status is not AgentStatus.KILLED
+        )
+        recent = await self.store.list_requests(agent=name, limit=10)
+        actor = self._actors.get(name)
+        return {
+            **agent.to_dict(),
+            "lineage": lineage,
+            "children": children,
+            "recent_requests": [r.to_dict() for r in recent],
+            "current_request": actor.current if actor else None,
+            "state_dir": str(self.config.agent_dir(agent.name, agent.session_id)),
+        }
+
+    async def kill(self, name: str) -> AgentRecord:
+        agent = await self.store.get_agent(name)
+        await self.store.update_agent(name, status=AgentStatus.KILLED)
+        for request in await self.store.list_requests(agent=name, states=[RequestState.QUEUED]):
+            finished = await self.store.update_request(
+                request.id,
+                state=RequestState.CANCELLED,
+                error="agent was killed",
+                completed_at=time.time(),
+            )
+            self.request_finished(finished)
+        actor = self._actors.pop(name, None)
+        if actor is not None:
+            if actor.current:
+                await actor.cancel_running(actor.current)
+            await actor.stop()
+        killed = await self.store.update_agent(name, status=AgentStatus.KILLED, pid=None)
+        await self.emit(EventKind.KILLED, agent=name, data={"cost_usd": agent.cost_usd})
+        return killed
+
+    async def kill_all(self) -> list[str]:
+        names = [a.name for a in await self.store.list_agents()]
+        for name in names:
+            await self.kill(name)
+        return names
+
+    # --- requests -----------------------------------------------------------------------
+
+    async def ask(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        timeout: float | None = None,
+        source: RequestSource = RequestSource.USER,
+        relay_from: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> RequestRecord:
+        """Queue a prompt for an agent; returns at once with the queued request."""
+        check_prompt(prompt)
+        if timeout is not None and timeout <= 0:
+            raise UsageError(f"timeout must be positive, got {timeout}", agent=name)
+        agent = await self.store.get_agent(name)
+        request = await self.store.add_request(
+            agent=agent.name,
+            prompt=prompt,
+            submitted_at=time.time(),
+            timeout=timeout,
+            source=source,
+            relay_from=relay_from,
+            meta=meta or {},
+        )
+        await self.emit(
+            EventKind.REQUEST_QUEUED,
+            agent=agent.name,
+            request_id=request.id,
+            data={"source": source.value, "chars": len(prompt)},
+        )
+        self._actor(agent.name).submit(request.id)
+        return request
+
+    async def poll(self, request_id: str) -> RequestRecord:
+        _check_request_id(request_id)
+        return await self.store.get_request(request_id)
+
+    async def wait(self, request_id: str, timeout: float | None = None) -> RequestRecord:
+        """Wait for a request to end. A timeout raises WaitTimeout and cancels nothing."""
+        request = await self.poll(request_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not request.done:
+            waiter = asyncio.Event()
+            self._waiters.setdefault(request_id, []).append(waiter)
+            request = await self.store.get_request(request_id)
+            if request.done:
+                break
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise WaitTimeout(
+                    f"request {request_id} is still {request.state.value} after {timeout:g} s",
+                    request_id=request_id,
+                    state=request.state.value,
+                )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(waiter.wait(), remaining)
+            request = await self.store.get_request(request_id)
+        return request
+
+    async def cancel(self, request_id: str) -> RequestRecord:
+        request = await self.poll(request_id)
+        if request.state is RequestState.QUEUED:
+            request = await self.store.update_request(
+                request_id,
+                state=RequestState.CANCELLED,
+                error="cancelled before it started",
+                completed_at=time.time(),
+            )
+            await self.emit(
+                EventKind.REQUEST_FINISHED,
+                agent=request.agent,
+                request_id=request_id,
+                data={"state": RequestState.CANCELLED.value, "cost_usd": 0.0},
+            )
+            self.request_finished(request)
+        elif request.state is RequestState.RUNNING:
+            actor = self._actors.get(request.agent)
+            if actor is not None:
+                await actor.cancel_running(request_id)
+        return request
+
+    async def relay(
+        self, source: str, target: str, instruction: str, *, timeout: float | None = None
+    ) -> RequestRecord:
+        """Send ``target`` the instruction plus ``source``'s last complete answer, verbatim."""
+        check_prompt(instruction)
+        await self.store.get_agent(target)
+        await self.store.get_agent(source)
+        answer = await self.store.last_complete_request(source)
+        if answer is None:
+            raise NoAnswerYet(
+                f"agent {source!r} has no complete answer to relay yet", agent=source
+            )
+        request = await self.ask(
+            target,
+            relay_prompt(instruction, answer),
+            timeout=timeout,
+            source=RequestSource.RELAY,
+            relay_from=answer.id,
+        )
+        await self.emit(
+            EventKind.RELAY,
+            agent=target,
+            request_id=request.id,
+            data={"from": source, "to": target, "source_request": answer.id},
+        )
+        return request
+
+    async def broadcast(
+        self, prompt: str, *, exclude: Iterable[str] = (), timeout: float | None = None
+    ) -> list[RequestRecord]:
+        check_prompt(prompt)
+        excluded = set(exclude)
+        for name in excluded:
+            await self.store.get_agent(name)
+        return [
+            await self.ask(agent.name, prompt, timeout=timeout, source=RequestSource.BROADCAST)
+            for agent in await self.store.list_agents()
+            if agent.name not in excluded
+        ]
+
+    async def list_requests(
+        self, *, agent: str | None = None, limit: int | None = 50
+    ) -> list[RequestRecord]:
+        return await self.store.list_requests(agent=agent, limit=limit)
+
+    # --- events -------------------------------------------------------------------------
+
+    async def events(
+        self,
+        *,
+        after: int = 0,
+        agent: str | None = None,
+        limit: int = 1000,
+        wait: float = 0.0,
+    ) -> list[Event]:
+        """Events after ``after``; with ``wait``, block up to that long for the first one."""
+        deadline = time.monotonic() + wait
+        while True:
+            signal_ = self._new_event
+            found = await self.store.events(after=after, agent=agent, limit=limit)
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(signal_.wait(), remaining)
+
+
+def _check_request_id(request_id: str) -> None:
+    if parse_request_id(request_id) is None:
+        raise InvalidName(
+            f"{request_id!r} is not a request id (expected <agent>-<6 digits>-<8 hex>)",
+            request_id=request_id,
+        )
+
+
+def _reap_orphan(pid: int, session_id: str) -> None:
+    """Kill a CLI process group left behind by a daemon that died, if it is still ours."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return
+    # The pid may have been reused: only a process carrying this agent's session is ours.
+    if session_id.encode() not in cmdline:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

@@ -1,0 +1,79 @@
+"""The narrow storage interface every implementation (SQLite, later Redis) satisfies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from .._records import AgentRecord, Event, EventKind, RequestRecord, RequestState
+
+__all__ = ["Store"]
+
+
+class Store(Protocol):
+    """Durable registry of agents, requests and events.
+
+    Every write is durable when the call returns: callers report work done only
+    after the store has it.
+    """
+
+    async def close(self) -> None: ...
+
+    # agents
+    async def add_agent(self, agent: AgentRecord) -> AgentRecord:
+        """Insert a new agent. Raises AgentExists if a live agent has the name."""
+        ...
+
+    async def get_agent(self, name: str) -> AgentRecord:
+        """Raises AgentNotFound (killed agents count as not found)."""
+        ...
+
+    async def find_agent(self, name: str) -> AgentRecord | None: ...
+
+    async def list_agents(self, *, include_killed: bool = False) -> list[AgentRecord]: ...
+
+    async def update_agent(self, name: str, **changes: Any) -> AgentRecord: ...
+
+    # requests
+    async def add_request(
+        self,
+        *,
+        agent: str,
+        prompt: str,
+        submitted_at: float,
+        **fields: Any,
+    ) -> RequestRecord:
+        """Insert a queued request with the agent's next sequence number."""
+        ...
+
+    async def get_request(self, request_id: str) -> RequestRecord:
+        """Raises RequestNotFound."""
+        ...
+
+    async def update_request(self, request_id: str, **changes: Any) -> RequestRecord: ...
+
+    async def list_requests(
+        self,
+        *,
+        agent: str | None = None,
+        states: Iterable[RequestState] | None = None,
+        limit: int | None = None,
+    ) -> list[RequestRecord]:
+        """Oldest first."""
+        ...
+
+    async def last_complete_request(self, agent: str) -> RequestRecord | None: ...
+
+    # events
+    async def append_event(
+        self,
+        kind: EventKind,
+        *,
+        agent: str | None = None,
+        request_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event: ...
+
+    async def events(
+        self, *, after: int = 0, agent: str | None = None, limit: int = 1000
+    ) -> list[Event]: ...

@@ -1,0 +1,335 @@
+"""SQLite store: the embedded default. One file in WAL mode under the state directory."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .._errors import AgentExists, AgentNotFound, RequestNotFound
+from .._names import new_request_id
+from .._records import (
+    AgentRecord,
+    AgentStatus,
+    Event,
+    EventKind,
+    RequestRecord,
+    RequestSource,
+    RequestState,
+    Usage,
+)
+
+__all__ = ["SQLiteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agents (
+    name TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    status TEXT NOT NULL,
+    next_seq INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    submitted_at REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_by_agent ON requests(agent, seq);
+CREATE INDEX IF NOT EXISTS requests_by_state ON requests(state);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    agent TEXT,
+    request_id TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_agent ON events(agent, id);
+"""
+
+_AGENT_FIELDS = {f for f in AgentRecord.__dataclass_fields__}
+_REQUEST_FIELDS = {f for f in RequestRecord.__dataclass_fields__}
+
+
+def _agent_to_json(agent: AgentRecord) -> str:
+    return json.dumps(agent.to_dict())
+
+
+def _agent_from_json(text: str) -> AgentRecord:
+    data = json.loads(text)
+    data["status"] = AgentStatus(data["status"])
+    data["usage"] = Usage(**data.get("usage") or {})
+    return AgentRecord(**{k: v for k, v in data.items() if k in _AGENT_FIELDS})
+
+
+def _request_to_json(request: RequestRecord) -> str:
+    data = {f: getattr(request, f) for f in _REQUEST_FIELDS}
+    data["state"] = request.state.value
+    data["source"] = request.source.value
+    data["usage"] = request.usage.to_dict()
+    return json.dumps(data)
+
+
+def _request_from_json(text: str) -> RequestRecord:
+    data = json.loads(text)
+    data["state"] = RequestState(data["state"])
+    data["source"] = RequestSource(data["source"])
+    data["usage"] = Usage(**data.get("usage") or {})
+    return RequestRecord(**{k: v for k, v in data.items() if k in _REQUEST_FIELDS})
+
+
+class SQLiteStore:
+    """Records stored as JSON documents with the columns queries need.
+
+    Calls are synchronous under a lock: each is a single short transaction, and
+    keeping them on the event loop thread is cheaper than a thread hop per call.
+    ``synchronous=FULL`` makes every commit durable, which invariant 5 needs.
+    """
+
+    def __init__(self, path: Path, *, events_log: Path | None = None) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._events_log = events_log
+        self._log_file = events_log.open("a", encoding="utf-8") if events_log else None
+
+    async def close(self) -> None:
+        with self._lock:
+            self._db.close()
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+
+    # --- agents -------------------------------------------------------------------------
+
+    async def add_agent(self, agent: AgentRecord) -> AgentRecord:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT status FROM agents WHERE name = ?", (agent.name,)
+                ).fetchone()
+                if row is not None and row[0] != AgentStatus.KILLED.value:
+                    raise AgentExists(f"agent {agent.name!r} already exists", agent=agent.name)
+                # A killed agent's name may be reused; its sequence keeps counting so
+                # request ids never repeat.
+                self._db.execute(
+                    "INSERT INTO agents(name, data, status) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET data = excluded.data, "
+                    "status = excluded.status",
+                    (agent.name, _agent_to_json(agent), agent.status.value),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return agent
+
+    async def find_agent(self, name: str) -> AgentRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM agents WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        agent = _agent_from_json(row[0])
+        return None if agent.status is AgentStatus.KILLED else agent
+
+    async def get_agent(self, name: str) -> AgentRecord:
+        agent = await self.find_agent(name)
+        if agent is None:
+            raise AgentNotFound(f"no agent named {name!r}", agent=name)
+        return agent
+
+    async def list_agents(self, *, include_killed: bool = False) -> list[AgentRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM agents").fetchall()
+        agents = [_agent_from_json(r[0]) for r in rows]
+        if not include_killed:
+            agents = [a for a in agents if a.status is not AgentStatus.KILLED]
+        return sorted(agents, key=lambda a: a.created_at)
+
+    async def update_agent(self, name: str, **changes: Any) -> AgentRecord:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM agents WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise AgentNotFound(f"no agent named {name!r}", agent=name)
+            agent = _agent_from_json(row[0]).replace(updated_at=time.time(), **changes)
+            self._db.execute(
+                "UPDATE agents SET data = ?, status = ? WHERE name = ?",
+                (_agent_to_json(agent), agent.status.value, name),
+            )
+        return agent
+
+    # --- requests -----------------------------------------------------------------------
+
+    async def add_request(
+        self,
+        *,
+        agent: str,
+        prompt: str,
+        submitted_at: float,
+        **fields: Any,
+    ) -> RequestRecord:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT next_seq FROM agents WHERE name = ?", (agent,)
+                ).fetchone()
+                if row is None:
+                    raise AgentNotFound(f"no agent named {agent!r}", agent=agent)
+                seq = int(row[0])
+                request = RequestRecord(
+                    id=new_request_id(agent, seq),
+                    agent=agent,
+                    seq=seq,
+                    prompt=prompt,
+                    state=RequestState.QUEUED,
+                    submitted_at=submitted_at,
+                    **fields,
+                )
+                self._db.execute(
+                    "UPDATE agents SET next_seq = ? WHERE name = ?", (seq + 1, agent)
+                )
+                self._db.execute(
+                    "INSERT INTO requests(id, agent, seq, state, submitted_at, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        request.id,
+                        agent,
+                        seq,
+                        request.state.value,
+                        submitted_at,
+                        _request_to_json(request),
+                    ),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return request
+
+    async def get_request(self, request_id: str) -> RequestRecord:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM requests WHERE id = ?", (request_id,)
+            ).fetchone()
+        if row is None:
+            raise RequestNotFound(f"no request with id {request_id!r}", request_id=request_id)
+        return _request_from_json(row[0])
+
+    async def update_request(self, request_id: str, **changes: Any) -> RequestRecord:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM requests WHERE id = ?", (request_id,)
+            ).fetchone()
+            if row is None:
+                raise RequestNotFound(
+                    f"no request with id {request_id!r}", request_id=request_id
+                )
+            request = _request_from_json(row[0]).replace(**changes)
+            self._db.execute(
+                "UPDATE requests SET state = ?, data = ? WHERE id = ?",
+                (request.state.value, _request_to_json(request), request_id),
+            )
+        return request
+
+    async def list_requests(
+        self,
+        *,
+        agent: str | None = None,
+        states: Iterable[RequestState] | None = None,
+        limit: int | None = None,
+    ) -> list[RequestRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if agent is not None:
+            clauses.append("agent = ?")
+            params.append(agent)
+        if states is not None:
+            wanted = [s.value for s in states]
+            clauses.append(f"state IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # With a limit, keep the newest ``limit`` rows but still return them oldest first.
+        query = (
+            f"SELECT data FROM (SELECT data, submitted_at, seq FROM requests{where} "
+            "ORDER BY submitted_at DESC, seq DESC LIMIT ?) ORDER BY submitted_at, seq"
+        )
+        params.append(-1 if limit is None else limit)
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [_request_from_json(r[0]) for r in rows]
+
+    async def last_complete_request(self, agent: str) -> RequestRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM requests WHERE agent = ? AND state = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (agent, RequestState.COMPLETE.value),
+            ).fetchone()
+        return _request_from_json(row[0]) if row else None
+
+    # --- events -------------------------------------------------------------------------
+
+    async def append_event(
+        self,
+        kind: EventKind,
+        *,
+        agent: str | None = None,
+        request_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        ts = time.time()
+        payload = data or {}
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO events(ts, kind, agent, request_id, data) VALUES (?, ?, ?, ?, ?)",
+                (ts, kind.value, agent, request_id, json.dumps(payload)),
+            )
+            event = Event(
+                id=int(cursor.lastrowid or 0),
+                ts=ts,
+                kind=kind,
+                agent=agent,
+                request_id=request_id,
+                data=payload,
+            )
+            if self._log_file is not None:
+                self._log_file.write(json.dumps(event.to_dict()) + "\n")
+                self._log_file.flush()
+        return event
+
+    async def events(
+        self, *, after: int = 0, agent: str | None = None, limit: int = 1000
+    ) -> list[Event]:
+        query = "SELECT id, ts, kind, agent, request_id, data FROM events WHERE id > ?"
+        params: list[Any] = [after]
+        if agent is not None:
+            query += " AND agent = ?"
+            params.append(agent)
+        query += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [
+            Event(
+                id=r[0],
+                ts=r[1],
+                kind=EventKind(r[2]),
+                agent=r[3],
+                request_id=r[4],
+                data=json.loads(r[5]),
+            )
+            for r in rows
+        ]
