@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 from pathlib import Path
@@ -52,6 +53,30 @@ def config_dir(state_dir: Path) -> Path:
 
 def transcript_path(state_dir: Path, cwd: Path, session_id: str) -> Path:
     return config_dir(state_dir) / "projects" / _project_folder(cwd) / f"{session_id}.jsonl"
+
+
+def restored_cost(transcript: Path, session_id: str) -> float:
+    """The running cost total a resumed CLI process starts from.
+
+    The CLI appends a ``cost-state`` record to the transcript when a process
+    ends and, on resume, restores the last one of that session. Reading the same
+    record gives the baseline to difference against; a process that was killed
+    wrote none, and then both sides fall back to the one before.
+    """
+    if not transcript.exists():
+        return 0.0
+    total = 0.0
+    with transcript.open("rb") as lines:
+        for line in lines:
+            if b'"cost-state"' not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("type") == "cost-state" and record.get("sessionId") == session_id:
+                total = float(record.get("totalCostUSD") or 0.0)
+    return total
 
 
 def clean_environment(base: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
@@ -147,6 +172,9 @@ class ClaudeCodeSession:
             build_argv(self._cli, spec), cwd=str(spec.cwd), env=env, label=spec.agent
         )
         self._client = ClaudeSDKClient(ClaudeAgentOptions(), transport=self._transport)
+        self._cost_baseline = restored_cost(
+            transcript_path(spec.state_dir, spec.cwd, spec.session_id), spec.session_id
+        )
         try:
             await asyncio.wait_for(self._client.connect(), _START_TIMEOUT)
         except PodiumError:

@@ -1,0 +1,75 @@
+"""Shared fixtures: the real bundled Claude Code CLI against podium's fake Anthropic API.
+
+Only the model is fake (there is no API key here); the CLI, its processes,
+SQLite and the file system are real.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from podium.runtime import Runtime, RuntimeConfig
+from podium.testing import FakeAnthropic
+
+
+def fake_api_env(base_url: str) -> dict[str, str]:
+    """What every agent process needs to talk to the fake, and only to it."""
+    return {
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        # Retries of a scripted 5xx would otherwise take minutes.
+        "CLAUDE_CODE_MAX_RETRIES": "1",
+    }
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as server:
+        yield server
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private state directory and HOME, so nothing leaks between tests."""
+    state = tmp_path / "podium-home"
+    user_home = tmp_path / "user-home"
+    user_home.mkdir()
+    monkeypatch.setenv("HOME", str(user_home))
+    monkeypatch.setenv("PODIUM_HOME", str(state))
+    for key in list(os.environ):
+        if key.startswith("CLAUDECODE") or key.startswith("ANTHROPIC_"):
+            monkeypatch.delenv(key)
+    return state
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "project"
+    path.mkdir()
+    return path
+
+
+def make_config(home: Path, fake: FakeAnthropic, **overrides: object) -> RuntimeConfig:
+    values: dict[str, object] = {
+        "home": home,
+        "idle_timeout": 600.0,
+        "env": fake_api_env(fake.base_url),
+    }
+    values.update(overrides)
+    return RuntimeConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def runtime(home: Path, fake: FakeAnthropic) -> AsyncIterator[Runtime]:
+    rt = Runtime(make_config(home, fake))
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.close()
