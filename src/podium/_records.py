@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-class AgentStatus(str, enum.Enum):
+class AgentStatus(enum.StrEnum):
     """Where an agent's process stands. The session survives every state but ``killed``."""
 
     STARTING = "starting"
@@ -31,7 +31,7 @@ class AgentStatus(str, enum.Enum):
     KILLED = "killed"
 
 
-class RequestState(str, enum.Enum):
+class RequestState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETE = "complete"
@@ -50,14 +50,14 @@ TERMINAL_STATES = frozenset(
 )
 
 
-class RequestSource(str, enum.Enum):
+class RequestSource(enum.StrEnum):
     USER = "user"
     RELAY = "relay"
     BROADCAST = "broadcast"
     TASK = "task"
 
 
-class EventKind(str, enum.Enum):
+class EventKind(enum.StrEnum):
     SPAWNED = "spawned"
     FORKED = "forked"
     REQUEST_QUEUED = "request_queued"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,8 @@ async def test_spawn_and_ask_records_answer_model_usage_and_cost(
         Rule(content="What is 2\\+2", text="4", usage=Usage(input_tokens=1000, output_tokens=200))
     )
     agent = await runtime.spawn("calc", model="sonnet", cwd=workdir, system_prompt="Be terse.")
-    assert agent.status is AgentStatus.IDLE and agent.pid is not None
+    assert agent.status is AgentStatus.IDLE
+    assert agent.pid is not None
 
     request = await runtime.ask("calc", "What is 2+2?")
     assert request.id.startswith("calc-000001-")
@@ -43,9 +45,12 @@ async def test_spawn_and_ask_records_answer_model_usage_and_cost(
 
     assert done.state is RequestState.COMPLETE, done.error
     assert done.result == "4"
-    assert done.usage.input_tokens == 1000 and done.usage.output_tokens == 200
-    assert done.model is not None and "sonnet" in done.model
-    assert done.started_at is not None and done.completed_at is not None
+    assert done.usage.input_tokens == 1000
+    assert done.usage.output_tokens == 200
+    assert done.model is not None
+    assert "sonnet" in done.model
+    assert done.started_at is not None
+    assert done.completed_at is not None
     assert done.submitted_at <= done.started_at <= done.completed_at
     # The CLI prices the turn; podium records the difference of its running total.
     assert done.cost_usd > 0
@@ -53,7 +58,8 @@ async def test_spawn_and_ask_records_answer_model_usage_and_cost(
     sent = fake.requests_matching("What is 2\\+2")
     assert len(sent) == 1
     assert "Be terse." in sent[0].system_text
-    assert sent[0].model is not None and "sonnet" in sent[0].model
+    assert sent[0].model is not None
+    assert "sonnet" in sent[0].model
 
     info = await runtime.info("calc")
     assert info["request_count"] == 1
@@ -111,14 +117,17 @@ async def test_fork_carries_parent_history_under_new_model_and_leaves_parent_unt
         (await runtime.ask("fetcher", "What is your role? One sentence.")).id, timeout=60
     )
     assert r2.state is RequestState.COMPLETE, r2.error
-    assert r2.model is not None and "haiku" in r2.model
+    assert r2.model is not None
+    assert "haiku" in r2.model
 
     [child_call] = fake.requests_matching("What is your role")
     # The child's first request carries the parent's whole conversation...
     history = texts_of(child_call.messages)
-    assert role in history and "READY" in history
+    assert role in history
+    assert "READY" in history
     # ...and is sent under the child's model.
-    assert child_call.model is not None and "haiku" in child_call.model
+    assert child_call.model is not None
+    assert "haiku" in child_call.model
 
     # The parent's session is untouched: same transcript, and its next request
     # knows nothing of the child's question.
@@ -126,7 +135,8 @@ async def test_fork_carries_parent_history_under_new_model_and_leaves_parent_unt
     await runtime.wait((await runtime.ask("orchestrator", "status?")).id, timeout=60)
     [parent_call] = fake.requests_matching("status\\?")
     assert "What is your role" not in texts_of(parent_call.messages)
-    assert parent_call.model is not None and "sonnet" in parent_call.model
+    assert parent_call.model is not None
+    assert "sonnet" in parent_call.model
 
     info = await runtime.info("fetcher")
     assert info["lineage"] == ["orchestrator"]
@@ -138,7 +148,8 @@ async def test_fork_of_agent_without_session_still_works(
 ) -> None:
     await runtime.spawn("blank", cwd=workdir, system_prompt="You are BLANK-ROLE.")
     child = await runtime.fork("blank", "copy", "haiku")
-    assert child.forked_from == "blank" and child.forked_from_session is None
+    assert child.forked_from == "blank"
+    assert child.forked_from_session is None
     r = await runtime.wait((await runtime.ask("copy", "hello copy")).id, timeout=60)
     assert r.state is RequestState.COMPLETE
     [call] = fake.requests_matching("hello copy")
@@ -168,7 +179,8 @@ async def test_relay_sends_instruction_plus_source_answer_verbatim(
     assert done.result == "Analysis: fine."
 
     [call] = fake.requests_matching("Analyze this HASH")
-    assert call.model is not None and "sonnet" in call.model
+    assert call.model is not None
+    assert "sonnet" in call.model
     assert "Analyze this HASH supply data." in call.last_user_text
     assert data in call.last_user_text  # verbatim, quotes and all
     links = [e for e in await runtime.events() if e.kind is EventKind.RELAY]
@@ -195,7 +207,7 @@ async def test_one_agent_serialises_and_different_agents_run_in_parallel(
     solo = [calls["0"], calls["1"], calls["2"]]
     # FIFO on one agent, never two turns at once...
     assert [c.received_at for c in solo] == sorted(c.received_at for c in solo)
-    for a, b in zip(solo, solo[1:], strict=False):
+    for a, b in itertools.pairwise(solo):
         assert not a.overlaps(b)
     # ...while another agent's turn runs at the same time.
     assert any(calls["X"].overlaps(c) for c in solo)
@@ -221,10 +233,12 @@ async def test_crashed_cli_fails_its_request_and_resumes_on_next_ask(
     os.kill(agent.pid, signal.SIGKILL)
     failed = await runtime.wait(hanging.id, timeout=30)
     assert failed.state is RequestState.FAILED
-    assert failed.error is not None and "exited" in failed.error
+    assert failed.error is not None
+    assert "exited" in failed.error
 
     crashed = await runtime.get_agent("fragile")
-    assert crashed.status is AgentStatus.CRASHED and crashed.pid is None
+    assert crashed.status is AgentStatus.CRASHED
+    assert crashed.pid is None
     kinds = [e.kind for e in await runtime.events(agent="fragile")]
     assert EventKind.PROCESS_EXITED in kinds
 
@@ -259,15 +273,18 @@ async def test_idle_agent_hibernates_and_wakes_with_context(
             if current.status is AgentStatus.HIBERNATED:
                 break
             await asyncio.sleep(0.1)
-        assert current.status is AgentStatus.HIBERNATED and current.pid is None
-        assert agent.pid is not None and not Path(f"/proc/{agent.pid}").exists()
+        assert current.status is AgentStatus.HIBERNATED
+        assert current.pid is None
+        assert agent.pid is not None
+        assert not Path(f"/proc/{agent.pid}").exists()
 
         woke = await rt.wait((await rt.ask("sleepy", "what is the codeword?")).id, timeout=60)
         assert woke.state is RequestState.COMPLETE
         [call] = fake.requests_matching("what is the codeword")
         assert "OWL-42" in texts_of(call.messages)
         kinds = [e.kind for e in await rt.events(agent="sleepy")]
-        assert EventKind.HIBERNATED in kinds and EventKind.RESTARTED in kinds
+        assert EventKind.HIBERNATED in kinds
+        assert EventKind.RESTARTED in kinds
 
 
 async def test_timeout_interrupts_and_agent_stays_usable(
@@ -280,7 +297,8 @@ async def test_timeout_interrupts_and_agent_stays_usable(
     await runtime.spawn("timed", cwd=workdir)
     r = await runtime.wait((await runtime.ask("timed", "slowpoke", timeout=1.5)).id, timeout=60)
     assert r.state is RequestState.FAILED
-    assert r.error is not None and "timed out" in r.error
+    assert r.error is not None
+    assert "timed out" in r.error
     ok = await runtime.wait((await runtime.ask("timed", "quick")).id, timeout=60)
     assert ok.result == "fast answer"
 
@@ -316,9 +334,11 @@ async def test_api_error_fails_request_and_records_retries(
     await runtime.spawn("unlucky", cwd=workdir)
     r = await runtime.wait((await runtime.ask("unlucky", "overload me")).id, timeout=120)
     assert r.state is RequestState.FAILED
-    assert r.error is not None and "529" in r.error
+    assert r.error is not None
+    assert "529" in r.error
     retries = [e for e in await runtime.events(agent="unlucky") if e.kind is EventKind.API_RETRY]
-    assert retries and r.api_retries == len(retries)
+    assert retries
+    assert r.api_retries == len(retries)
 
 
 async def test_unicode_quotes_newlines_and_two_megabytes_reach_the_model_intact(

@@ -23,7 +23,7 @@ EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Receives backend-side happenings during a turn, e.g. ``("api_retry", {...})``."""
 
 
-class StartMode(str, enum.Enum):
+class StartMode(enum.StrEnum):
     NEW = "new"  # a fresh session under the pre-assigned id
     RESUME = "resume"  # continue the agent's own session in a new process
     FORK = "fork"  # a new session carrying the parent's history

@@ -73,7 +73,7 @@ class AgentActor:
                 timeout = self.runtime.config.idle_timeout if warm else None
                 try:
                     item = await asyncio.wait_for(self.mailbox.get(), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     await self._hibernate()
                     continue
                 if item is None:
@@ -172,6 +172,7 @@ class AgentActor:
         except PodiumError as exc:
             result, failure = None, str(exc)
 
+        error: str | None
         if request.id in self._cancel_requested:
             state, error = RequestState.CANCELLED, "cancelled by request"
         elif timed_out:

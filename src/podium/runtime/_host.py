@@ -299,7 +299,9 @@ class Runtime:
             parent = agents.get(cursor)
             cursor = parent.forked_from if parent else None
         children = sorted(
-            a.name for a in agents.values() if a.forked_from == name and a.status is not AgentStatus.KILLED
+            a.name
+            for a in agents.values()
+            if a.forked_from == name and a.status is not AgentStatus.KILLED
         )
         recent = await self.store.list_requests(agent=name, limit=10)
         actor = self._actors.get(name)

@@ -262,8 +262,9 @@ class SQLiteStore:
             params.extend(wanted)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         # With a limit, keep the newest ``limit`` rows but still return them oldest first.
+        # Only placeholders and fixed column names are interpolated.
         query = (
-            f"SELECT data FROM (SELECT data, submitted_at, seq FROM requests{where} "
+            f"SELECT data FROM (SELECT data, submitted_at, seq FROM requests{where} "  # noqa: S608
             "ORDER BY submitted_at DESC, seq DESC LIMIT ?) ORDER BY submitted_at, seq"
         )
         params.append(-1 if limit is None else limit)

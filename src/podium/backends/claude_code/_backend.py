@@ -12,7 +12,6 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import claude_agent_sdk
 from claude_agent_sdk import (

@@ -103,7 +103,8 @@ class CLIProcessTransport(Transport):
         self._stderr_task = asyncio.create_task(self._drain_stderr())
 
     async def _drain_stderr(self) -> None:
-        assert self._proc is not None and self._proc.stderr is not None
+        assert self._proc is not None
+        assert self._proc.stderr is not None
         stream = self._proc.stderr
         while True:
             try:
@@ -176,11 +177,11 @@ class CLIProcessTransport(Transport):
             # The CLI leaves on stdin EOF; give it a moment, then the whole group goes.
             try:
                 await asyncio.wait_for(proc.wait(), GRACE_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._signal_group(signal.SIGTERM)
                 try:
                     await asyncio.wait_for(proc.wait(), GRACE_SECONDS)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self._signal_group(signal.SIGKILL)
                     await proc.wait()
         # Children it started (MCP servers, shells) may outlive it in its group.

@@ -1,0 +1,247 @@
+"""Runtime overheads against the raw CLI, on the same fake API and the same prompt.
+
+    python benchmarks/bench_runtime.py [--turns 30] [--agents 10]
+
+Prints three tables:
+1. warm turn latency: a raw stream-json CLI process written to directly, versus
+   ``Runtime.ask`` + ``wait`` in-process, versus the daemon's HTTP API (what
+   ``podium ask`` uses), versus the ``podium ask`` command as a whole;
+2. cold spawn-to-answer: ``podium`` spawn + ask versus ``claude -p``;
+3. memory (RSS of every agent process tree) of N warm idle agents versus the
+   same N hibernated.
+Target: warm overhead under 5 % or 20 ms, whichever is larger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from podium.runtime import Runtime, RuntimeConfig
+from podium.testing import FakeAnthropic, Rule, bundled_cli
+
+PROMPT = "benchmark prompt: reply with PONG"
+
+
+def agent_env(base_url: str) -> dict[str, str]:
+    return {
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-bench",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+
+
+def full_env(base_url: str, config_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDECODE")}
+    env.update(agent_env(base_url), CLAUDE_CONFIG_DIR=str(config_dir))
+    return env
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.1f}"
+
+
+def p90(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"{ordered[int(0.9 * (len(ordered) - 1))] * 1000:.1f}"
+
+
+async def raw_cli_turns(base_url: str, root: Path, turns: int) -> list[float]:
+    """Write user messages straight into one stream-json CLI process."""
+    cwd = root / "raw"
+    cwd.mkdir()
+    proc = await asyncio.create_subprocess_exec(
+        str(bundled_cli()), "--input-format", "stream-json", "--output-format", "stream-json",
+        "--verbose", "--session-id", str(uuid.uuid4()),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, cwd=cwd, env=full_env(base_url, root / "raw-cfg"),
+        limit=64 * 1024 * 1024,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    times: list[float] = []
+    for _ in range(turns + 2):
+        message = {"type": "user", "message": {"role": "user", "content": PROMPT}}
+        t0 = time.perf_counter()
+        proc.stdin.write((json.dumps(message) + "\n").encode())
+        await proc.stdin.drain()
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                raise RuntimeError("raw CLI exited")
+            if json.loads(line).get("type") == "result":
+                break
+        times.append(time.perf_counter() - t0)
+    proc.stdin.close()
+    await proc.wait()
+    return times[2:]  # the first turns warm caches on both sides
+
+
+async def runtime_turns(rt: Runtime, root: Path, turns: int) -> list[float]:
+    await rt.spawn("warm", cwd=root)
+    times: list[float] = []
+    for _ in range(turns + 2):
+        t0 = time.perf_counter()
+        done = await rt.wait((await rt.ask("warm", PROMPT)).id)
+        times.append(time.perf_counter() - t0)
+        assert done.result == "PONG", done.error
+    return times[2:]
+
+
+def daemon_turns(base_url: str, root: Path, turns: int) -> tuple[list[float], list[float]]:
+    """Through a real daemon: the HTTP client, and the `podium ask` command end to end."""
+    from podium import Client
+
+    home = root / "daemon-home"
+    env = {**os.environ, **agent_env(base_url), "PODIUM_HOME": str(home)}
+    podium = [sys.executable, "-m", "podium"]
+    subprocess.run([*podium, "up"], env=env, check=True, capture_output=True)
+    try:
+        os.environ["PODIUM_HOME"] = str(home)
+        client = Client.from_home(home)
+        client.spawn("warmd", cwd=str(root))
+        http: list[float] = []
+        for _ in range(turns + 2):
+            t0 = time.perf_counter()
+            record = client.ask("warmd", PROMPT, wait=True)
+            http.append(time.perf_counter() - t0)
+            assert record.result == "PONG"
+        command: list[float] = []
+        for _ in range(min(turns, 10)):
+            t0 = time.perf_counter()
+            subprocess.run([*podium, "ask", "warmd", PROMPT], env=env, check=True,
+                           capture_output=True)
+            command.append(time.perf_counter() - t0)
+        return http[2:], command
+    finally:
+        subprocess.run([*podium, "down"], env=env, check=False, capture_output=True)
+
+
+async def cold(base_url: str, root: Path, rounds: int) -> tuple[list[float], list[float]]:
+    podium_times: list[float] = []
+    for i in range(rounds):
+        async with Runtime(RuntimeConfig(home=root / f"cold-{i}", env=agent_env(base_url))) as rt:
+            t0 = time.perf_counter()
+            await rt.spawn("cold", cwd=root)
+            done = await rt.wait((await rt.ask("cold", PROMPT)).id)
+            podium_times.append(time.perf_counter() - t0)
+            assert done.result == "PONG"
+    raw_times: list[float] = []
+    for i in range(rounds):
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [str(bundled_cli()), "-p", PROMPT, "--output-format", "json"],
+            env=full_env(base_url, root / f"p-cfg-{i}"), cwd=root, capture_output=True,
+            check=True, text=True,
+        )
+        raw_times.append(time.perf_counter() - t0)
+        assert json.loads(out.stdout)["result"] == "PONG"
+    return podium_times, raw_times
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants."""
+    total = 0
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+        stack.extend(children.get(current, []))
+    return total / 1024
+
+
+async def memory(base_url: str, root: Path, agents: int) -> tuple[float, float]:
+    config = RuntimeConfig(home=root / "mem", env=agent_env(base_url))
+    async with Runtime(config) as rt:
+        for i in range(agents):
+            await rt.spawn(f"idle-{i}", cwd=root)
+        await asyncio.gather(
+            *(rt.wait((await rt.ask(f"idle-{i}", PROMPT)).id) for i in range(agents))
+        )
+        await asyncio.sleep(1.0)
+        warm = sum(tree_rss_mb(a.pid) for a in await rt.list_agents() if a.pid)
+        for actor in list(rt._actors.values()):
+            await actor._hibernate()
+        hibernated = sum(tree_rss_mb(a.pid) for a in await rt.list_agents() if a.pid)
+    return warm, hibernated
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=30)
+    parser.add_argument("--agents", type=int, default=10)
+    parser.add_argument("--cold-rounds", type=int, default=5)
+    args = parser.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory() as scratch, FakeAnthropic(
+        [Rule(text="PONG")]
+    ) as fake:
+        root = Path(scratch)
+        raw = await raw_cli_turns(fake.base_url, root, args.turns)
+        async with Runtime(RuntimeConfig(home=root / "warm", env=agent_env(fake.base_url))) as rt:
+            inproc = await runtime_turns(rt, root, args.turns)
+        http, command = await asyncio.to_thread(daemon_turns, fake.base_url, root, args.turns)
+
+        base = statistics.median(raw)
+        table = Table("path (warm agent)", "median ms", "p90 ms", "overhead vs raw ms",
+                      "overhead %", title=f"Warm turn, {args.turns} turns, same fake API")
+        for label, values in [
+            ("raw stream-json CLI process", raw),
+            ("Runtime.ask + wait (in-process)", inproc),
+            ("daemon HTTP API (Client.ask wait=True)", http),
+            ("`podium ask` command (incl. Python start)", command),
+        ]:
+            over = statistics.median(values) - base
+            table.add_row(label, ms(values), p90(values), f"{over * 1000:+.1f}",
+                          f"{over / base * 100:+.1f}")
+        console.print(table)
+        limit = max(0.05 * base, 0.020)
+        verdict = "meets" if statistics.median(http) - base <= limit else "misses"
+        console.print(f"target (daemon API): overhead <= {limit * 1000:.1f} ms -> {verdict}")
+
+        podium_cold, raw_cold = await cold(fake.base_url, root, args.cold_rounds)
+        table = Table("path", "median ms", "p90 ms",
+                      title=f"Cold spawn-to-answer, {args.cold_rounds} rounds")
+        table.add_row("podium spawn + ask (in-process)", ms(podium_cold), p90(podium_cold))
+        table.add_row("claude -p", ms(raw_cold), p90(raw_cold))
+        console.print(table)
+
+        warm_mb, hib_mb = await memory(fake.base_url, root, args.agents)
+        table = Table("agents", "state", "total RSS MiB", "per agent MiB",
+                      title="Memory of agent processes")
+        table.add_row(str(args.agents), "warm idle", f"{warm_mb:.0f}",
+                      f"{warm_mb / args.agents:.0f}")
+        table.add_row(str(args.agents), "hibernated", f"{hib_mb:.0f}",
+                      f"{hib_mb / args.agents:.0f}")
+        console.print(table)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

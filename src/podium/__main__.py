@@ -1,0 +1,5 @@
+"""``python -m podium``: the same as the ``podium`` console script (``up`` runs the daemon so)."""
+
+from podium.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,339 @@
+"""Client: the daemon's HTTP API as synchronous methods mirroring :class:`Runtime`.
+
+Results are the API's JSON objects as dicts: agents as in ``GET /v1/agents``,
+requests as ``RequestRecord.to_dict()`` (``id, agent, status, result, error,
+usage, cost_usd, submitted_at, started_at, completed_at, ...``), events as
+``Event.to_dict()``. Errors the daemon reports are raised again as the same
+:class:`PodiumError` subclass; an unreachable daemon is a :class:`DaemonError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ._errors import (
+    DaemonError,
+    InvalidName,
+    InvalidPrompt,
+    PodiumError,
+    WaitTimeout,
+    error_from_dict,
+)
+from ._home import default_home
+from ._http import http_client
+from ._names import check_name, check_prompt, parse_request_id
+from .server._daemon import autostart_disabled, running_daemon, start_daemon
+from .server._state import read_token, token_file
+
+__all__ = ["Client"]
+
+# Waits are made of HTTP long polls no longer than this, so a lost connection or
+# a sleeping laptop costs at most one slice, never an hour-long hang.
+_WAIT_SLICE = 60.0
+# Extra time an HTTP call gets beyond the wait it asks the daemon to do.
+_HTTP_MARGIN = 30.0
+# Same limit as the daemon's: refuse locally rather than upload megabytes to be refused.
+_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class Client:
+    """Talks to one daemon. Use :meth:`from_home` to find (or start) the local one."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+        self.url = url
+        self._timeout = timeout
+        self._http = http_client(url, token=token, timeout=timeout)
+
+    @classmethod
+    def from_home(cls, home: str | Path | None = None, *, autostart: bool = True) -> Client:
+        """The daemon recorded in ``home`` (default ``$PODIUM_HOME``), started if need be.
+
+        ``PODIUM_NO_AUTOSTART=1`` turns autostart off whatever ``autostart`` says.
+        """
+        root = Path(home).expanduser() if home is not None else default_home()
+        info = running_daemon(root)
+        if info is None:
+            if not autostart or autostart_disabled():
+                raise DaemonError(
+                    f"daemon not reachable: no podium daemon is running for {root}; "
+                    "run `podium up`",
+                    home=str(root),
+                )
+            info, _ = start_daemon(root)
+        token = read_token(root)
+        if token is None:
+            raise DaemonError(f"daemon token missing: {token_file(root)} is not readable")
+        return cls(info.url, token)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- transport --------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        wait: float | None = None,
+    ) -> Any:
+        content: bytes | None = None
+        headers = {}
+        if body is not None:
+            content = _encode(body)
+            headers["Content-Type"] = "application/json"
+        timeout = self._timeout if wait is None else wait + _HTTP_MARGIN
+        try:
+            response = self._http.request(
+                method,
+                f"/v1{path}",
+                content=content,
+                params={k: v for k, v in (params or {}).items() if v is not None},
+                headers=headers,
+                timeout=timeout,
+            )
+        except httpx.TimeoutException:
+            raise DaemonError(
+                f"daemon at {self.url} did not answer within {timeout:g} s", url=self.url
+            ) from None
+        except httpx.HTTPError as exc:
+            raise DaemonError(
+                f"daemon not reachable at {self.url}: {exc or type(exc).__name__}; "
+                "run `podium up`",
+                url=self.url,
+            ) from None
+        if response.is_success:
+            return response.json()
+        raise _error_of(response, self.url)
+
+    # --- daemon -----------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/health")
+        return result
+
+    def shutdown(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/shutdown")
+        return result
+
+    # --- agents -----------------------------------------------------------------------
+
+    def spawn(
+        self,
+        name: str,
+        *,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        cwd: str | Path | None = None,
+        backend: str = "claude-code",
+        options: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Create an agent. ``cwd`` defaults to this process's directory, not the daemon's."""
+        body = {
+            "name": name,
+            "model": model,
+            "system_prompt": system_prompt,
+            "cwd": str(Path(cwd or os.getcwd()).expanduser().resolve()),
+            "backend": backend,
+            "options": options or {},
+        }
+        result: dict[str, Any] = self._call("POST", "/agents", body=body)
+        return result
+
+    def fork(self, source: str, new: str, model: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/agents/{_agent(source)}/fork", body={"new": new, "model": model}
+        )
+        return result
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/agents")
+        return result
+
+    def info(self, name: str) -> dict[str, Any]:
+        """The agent plus ``lineage``, ``children``, ``recent_requests``, ``current_request``."""
+        result: dict[str, Any] = self._call("GET", f"/agents/{_agent(name)}")
+        return result
+
+    def kill(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/agents/{_agent(name)}")
+        return result
+
+    def kill_all(self) -> list[str]:
+        result: list[str] = self._call("POST", "/agents/kill-all")["killed"]
+        return result
+
+    # --- requests ---------------------------------------------------------------------
+
+    def ask(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        timeout: float | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Queue ``prompt``; with ``wait``, return the finished request.
+
+        ``timeout`` limits the turn itself (the daemon interrupts it); ``wait_timeout``
+        only how long this call waits (WaitTimeout, the request goes on).
+        """
+        check_prompt(prompt)
+        body = {"prompt": prompt, "timeout": timeout}
+        return self._submit(f"/agents/{_agent(name)}/ask", body, wait, wait_timeout)
+
+    def relay(
+        self,
+        source: str,
+        target: str,
+        prompt: str,
+        *,
+        timeout: float | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Send ``target`` the prompt plus ``source``'s last complete answer, verbatim."""
+        check_prompt(prompt)
+        body = {"from": source, "to": target, "prompt": prompt, "timeout": timeout}
+        return self._submit("/relay", body, wait, wait_timeout)
+
+    def _submit(
+        self, path: str, body: dict[str, Any], wait: bool, wait_timeout: float | None
+    ) -> dict[str, Any]:
+        if not wait:
+            result: dict[str, Any] = self._call("POST", path, body=body)
+            return result
+        started = time.monotonic()
+        first = _WAIT_SLICE if wait_timeout is None else min(wait_timeout, _WAIT_SLICE)
+        try:
+            result = self._call(
+                "POST", path, body={**body, "wait": True, "wait_timeout": first}, wait=first
+            )
+            return result
+        except WaitTimeout as exc:
+            request_id = exc.context.get("request_id")
+            left = None if wait_timeout is None else wait_timeout - (time.monotonic() - started)
+            if not request_id or (left is not None and left <= 0):
+                raise
+            return self.wait(str(request_id), left)
+
+    def broadcast(
+        self, prompt: str, *, exclude: Iterable[str] = (), timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        check_prompt(prompt)
+        body = {"prompt": prompt, "exclude": list(exclude), "timeout": timeout}
+        result: list[dict[str, Any]] = self._call("POST", "/broadcast", body=body)
+        return result
+
+    def poll(self, request_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/requests/{_request(request_id)}")
+        return result
+
+    def wait(self, request_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Wait for the request to end; WaitTimeout after ``timeout`` s (nothing is cancelled)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        path = f"/requests/{_request(request_id)}/wait"
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            slice_ = _WAIT_SLICE if left is None else min(left, _WAIT_SLICE)
+            try:
+                result: dict[str, Any] = self._call(
+                    "POST", path, params={"timeout": slice_}, wait=slice_
+                )
+                return result
+            except WaitTimeout as exc:
+                if deadline is not None and time.monotonic() >= deadline:
+                    state = exc.context.get("state", "unfinished")
+                    raise WaitTimeout(
+                        f"request {request_id} is still {state} after {timeout:g} s",
+                        request_id=request_id,
+                        state=state,
+                    ) from None
+
+    def cancel(self, request_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/requests/{_request(request_id)}/cancel")
+        return result
+
+    def requests(self, *, agent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest ``limit`` requests (of one agent, or all), oldest first."""
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/requests", params={"agent": agent, "limit": limit}
+        )
+        return result
+
+    def events(
+        self, *, after: int = 0, agent: str | None = None, limit: int = 1000, wait: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """Events with id > ``after``; with ``wait``, long-poll up to that long for one."""
+        result: list[dict[str, Any]] = self._call(
+            "GET",
+            "/events",
+            params={"after": after, "agent": agent, "limit": limit, "wait": wait or None},
+            wait=wait,
+        )
+        return result
+
+
+def _agent(name: str) -> str:
+    """An agent name as a path segment, checked first so '' or '../x' never reach a URL."""
+    return quote(check_name(name), safe="")
+
+
+def _request(request_id: str) -> str:
+    if parse_request_id(request_id) is None:
+        raise InvalidName(
+            f"{request_id!r} is not a request id (expected <agent>-<6 digits>-<8 hex>)",
+            request_id=request_id,
+        )
+    return quote(request_id, safe="")
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    try:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be UTF-8; \u escapes carry them through intact.
+        data = json.dumps(body).encode("ascii")
+    if len(data) > _MAX_BODY_BYTES:
+        raise InvalidPrompt(
+            f"request is {len(data)} bytes; the daemon accepts at most {_MAX_BODY_BYTES}"
+        )
+    return data
+
+
+def _error_of(response: httpx.Response, url: str) -> PodiumError:
+    try:
+        error = response.json()["error"]
+        if isinstance(error, dict) and "code" in error:
+            return error_from_dict(error)
+    except (ValueError, KeyError, TypeError):
+        pass
+    text = response.text.strip()[:200]
+    return DaemonError(
+        f"daemon at {url} answered HTTP {response.status_code}: {text}",
+        url=url,
+        status=response.status_code,
+    )
