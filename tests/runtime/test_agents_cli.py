@@ -378,3 +378,52 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
+
+
+async def test_multi_megabyte_answer_survives_the_stdout_pipe(
+    runtime: Runtime, fake: FakeAnthropic, workdir: Path
+) -> None:
+    # The CLI repeats a long answer in its assistant and result events: one stdout
+    # line of several MB, beyond asyncio's and the SDK's default buffer limits.
+    answer = "BEGIN " + "lorem ipsum dolor " * 200_000 + " END"
+    assert len(answer) > 3_000_000
+    fake.add_rule(Rule(content="big answer", text=answer))
+    await runtime.spawn("verbose", cwd=workdir)
+    done = await runtime.wait((await runtime.ask("verbose", "big answer please")).id, timeout=120)
+    assert done.state is RequestState.COMPLETE, done.error
+    assert done.result == answer
+
+
+async def test_every_state_change_is_an_event_in_sqlite_and_jsonl(
+    runtime: Runtime, fake: FakeAnthropic, workdir: Path
+) -> None:
+    import json
+
+    fake.add_rule(Rule(text="fine"))
+    await runtime.spawn("ev-a", cwd=workdir)
+    await runtime.wait((await runtime.ask("ev-a", "one")).id, timeout=60)
+    await runtime.fork("ev-a", "ev-b")
+    relayed = await runtime.relay("ev-a", "ev-b", "look at this")
+    await runtime.wait(relayed.id, timeout=60)
+    await runtime.kill_all()
+
+    events = await runtime.events()
+    kinds = {e.kind for e in events}
+    for expected in (
+        EventKind.SPAWNED,
+        EventKind.FORKED,
+        EventKind.REQUEST_QUEUED,
+        EventKind.REQUEST_STARTED,
+        EventKind.REQUEST_FINISHED,
+        EventKind.RELAY,
+        EventKind.PROCESS_STARTED,
+        EventKind.KILLED,
+    ):
+        assert expected in kinds, expected
+    finished = [e for e in events if e.kind is EventKind.REQUEST_FINISHED]
+    assert all(e.data["cost_usd"] > 0 for e in finished)
+    assert [e.id for e in events] == sorted(e.id for e in events)
+
+    logged = [json.loads(line) for line in runtime.config.events_log.read_text().splitlines()]
+    assert [e["id"] for e in logged] == [e.id for e in events]
+    assert [e["kind"] for e in logged] == [e.kind.value for e in events]
