@@ -116,6 +116,12 @@ def build_argv(cli: str, spec: SessionSpec) -> list[str]:
         argv += ["--append-system-prompt", str(opts["append_system_prompt"])]
     if opts.get("permission_mode"):
         argv += ["--permission-mode", str(opts["permission_mode"])]
+    if opts.get("tools") is not None:
+        # --tools restricts what exists; --allowedTools only pre-approves. Least
+        # privilege needs the former.
+        argv += ["--tools", ",".join(opts["tools"])]
+    if opts.get("agents"):
+        argv += ["--agents", str(opts["agents"])]
     if opts.get("allowed_tools"):
         argv += ["--allowedTools", ",".join(opts["allowed_tools"])]
     if opts.get("disallowed_tools"):
