@@ -1,10 +1,9 @@
 """Client: the daemon's HTTP API as synchronous methods mirroring :class:`Runtime`.
 
-Results are the API's JSON objects as dicts: agents as in ``GET /v1/agents``,
-requests as ``RequestRecord.to_dict()`` (``id, agent, status, result, error,
-usage, cost_usd, submitted_at, started_at, completed_at, ...``), events as
-``Event.to_dict()``. Errors the daemon reports are raised again as the same
-:class:`PodiumError` subclass; an unreachable daemon is a :class:`DaemonError`.
+Methods return what the Runtime's do (AgentRecord, RequestRecord, Event, and a
+dict for ``info``); ``health`` and ``shutdown`` return the daemon's JSON. Errors
+the daemon reports are raised again as the same :class:`PodiumError` subclass;
+an unreachable daemon is a :class:`DaemonError` naming its URL.
 """
 
 from __future__ import annotations
@@ -31,6 +30,8 @@ from ._errors import (
 from ._home import default_home
 from ._http import http_client
 from ._names import check_name, check_prompt, parse_request_id
+from ._records import AgentRecord, Event, RequestRecord
+from ._wire import agent_from_json, event_from_json, request_from_json
 from .server._daemon import autostart_disabled, running_daemon, start_daemon
 from .server._state import read_token, token_file
 
@@ -41,6 +42,9 @@ __all__ = ["Client"]
 _WAIT_SLICE = 60.0
 # Extra time an HTTP call gets beyond the wait it asks the daemon to do.
 _HTTP_MARGIN = 30.0
+# Starting or stopping an agent process (spawn, fork, kill) may take the backend a
+# minute on a cold machine; ordinary calls should fail fast when the daemon hangs.
+_SLOW_CALL = 90.0
 # Same limit as the daemon's: refuse locally rather than upload megabytes to be refused.
 _MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -97,14 +101,15 @@ class Client:
         *,
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
-        wait: float | None = None,
+        patience: float | None = None,
     ) -> Any:
+        """One API call. ``patience``: how long the daemon may rightly take (a long poll)."""
         content: bytes | None = None
         headers = {}
         if body is not None:
             content = _encode(body)
             headers["Content-Type"] = "application/json"
-        timeout = self._timeout if wait is None else wait + _HTTP_MARGIN
+        timeout = self._timeout if patience is None else patience + _HTTP_MARGIN
         try:
             response = self._http.request(
                 method,
@@ -120,13 +125,18 @@ class Client:
             ) from None
         except httpx.HTTPError as exc:
             raise DaemonError(
-                f"daemon not reachable at {self.url}: {exc or type(exc).__name__}; "
+                f"daemon not reachable at {self.url}: {str(exc) or type(exc).__name__}; "
                 "run `podium up`",
                 url=self.url,
             ) from None
-        if response.is_success:
+        if not response.is_success:
+            raise _error_of(response, self.url)
+        try:
             return response.json()
-        raise _error_of(response, self.url)
+        except ValueError:
+            raise DaemonError(
+                f"daemon at {self.url} answered with something that is not JSON", url=self.url
+            ) from None
 
     # --- daemon -----------------------------------------------------------------------
 
@@ -149,7 +159,7 @@ class Client:
         cwd: str | Path | None = None,
         backend: str = "claude-code",
         options: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> AgentRecord:
         """Create an agent. ``cwd`` defaults to this process's directory, not the daemon's."""
         body = {
             "name": name,
@@ -159,30 +169,34 @@ class Client:
             "backend": backend,
             "options": options or {},
         }
-        result: dict[str, Any] = self._call("POST", "/agents", body=body)
-        return result
+        return agent_from_json(self._call("POST", "/agents", body=body, patience=_SLOW_CALL))
 
-    def fork(self, source: str, new: str, model: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "POST", f"/agents/{_agent(source)}/fork", body={"new": new, "model": model}
+    def fork(self, source: str, new: str, model: str | None = None) -> AgentRecord:
+        data = self._call(
+            "POST",
+            f"/agents/{_agent(source)}/fork",
+            body={"new": new, "model": model},
+            patience=_SLOW_CALL,
         )
-        return result
+        return agent_from_json(data)
 
-    def list_agents(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "/agents")
-        return result
+    def list_agents(self) -> list[AgentRecord]:
+        return [agent_from_json(a) for a in self._call("GET", "/agents")]
+
+    def get_agent(self, name: str) -> AgentRecord:
+        return agent_from_json(self.info(name))
 
     def info(self, name: str) -> dict[str, Any]:
-        """The agent plus ``lineage``, ``children``, ``recent_requests``, ``current_request``."""
+        """The agent as JSON plus ``lineage``, ``children``, ``recent_requests``, ``state_dir``."""
         result: dict[str, Any] = self._call("GET", f"/agents/{_agent(name)}")
         return result
 
-    def kill(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("DELETE", f"/agents/{_agent(name)}")
-        return result
+    def kill(self, name: str) -> AgentRecord:
+        path = f"/agents/{_agent(name)}"
+        return agent_from_json(self._call("DELETE", path, patience=_SLOW_CALL))
 
     def kill_all(self) -> list[str]:
-        result: list[str] = self._call("POST", "/agents/kill-all")["killed"]
+        result: list[str] = self._call("POST", "/agents/kill-all", patience=_SLOW_CALL)["killed"]
         return result
 
     # --- requests ---------------------------------------------------------------------
@@ -195,7 +209,7 @@ class Client:
         timeout: float | None = None,
         wait: bool = False,
         wait_timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> RequestRecord:
         """Queue ``prompt``; with ``wait``, return the finished request.
 
         ``timeout`` limits the turn itself (the daemon interrupts it); ``wait_timeout``
@@ -214,7 +228,7 @@ class Client:
         timeout: float | None = None,
         wait: bool = False,
         wait_timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> RequestRecord:
         """Send ``target`` the prompt plus ``source``'s last complete answer, verbatim."""
         check_prompt(prompt)
         body = {"from": source, "to": target, "prompt": prompt, "timeout": timeout}
@@ -222,17 +236,16 @@ class Client:
 
     def _submit(
         self, path: str, body: dict[str, Any], wait: bool, wait_timeout: float | None
-    ) -> dict[str, Any]:
+    ) -> RequestRecord:
         if not wait:
-            result: dict[str, Any] = self._call("POST", path, body=body)
-            return result
+            return request_from_json(self._call("POST", path, body=body))
         started = time.monotonic()
         first = _WAIT_SLICE if wait_timeout is None else min(wait_timeout, _WAIT_SLICE)
         try:
-            result = self._call(
-                "POST", path, body={**body, "wait": True, "wait_timeout": first}, wait=first
+            data = self._call(
+                "POST", path, body={**body, "wait": True, "wait_timeout": first}, patience=first
             )
-            return result
+            return request_from_json(data)
         except WaitTimeout as exc:
             request_id = exc.context.get("request_id")
             left = None if wait_timeout is None else wait_timeout - (time.monotonic() - started)
@@ -242,17 +255,15 @@ class Client:
 
     def broadcast(
         self, prompt: str, *, exclude: Iterable[str] = (), timeout: float | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[RequestRecord]:
         check_prompt(prompt)
         body = {"prompt": prompt, "exclude": list(exclude), "timeout": timeout}
-        result: list[dict[str, Any]] = self._call("POST", "/broadcast", body=body)
-        return result
+        return [request_from_json(r) for r in self._call("POST", "/broadcast", body=body)]
 
-    def poll(self, request_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/requests/{_request(request_id)}")
-        return result
+    def poll(self, request_id: str) -> RequestRecord:
+        return request_from_json(self._call("GET", f"/requests/{_request(request_id)}"))
 
-    def wait(self, request_id: str, timeout: float | None = None) -> dict[str, Any]:
+    def wait(self, request_id: str, timeout: float | None = None) -> RequestRecord:
         """Wait for the request to end; WaitTimeout after ``timeout`` s (nothing is cancelled)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         path = f"/requests/{_request(request_id)}/wait"
@@ -260,10 +271,8 @@ class Client:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             slice_ = _WAIT_SLICE if left is None else min(left, _WAIT_SLICE)
             try:
-                result: dict[str, Any] = self._call(
-                    "POST", path, params={"timeout": slice_}, wait=slice_
-                )
-                return result
+                data = self._call("POST", path, params={"timeout": slice_}, patience=slice_)
+                return request_from_json(data)
             except WaitTimeout as exc:
                 if deadline is not None and time.monotonic() >= deadline:
                     state = exc.context.get("state", "unfinished")
@@ -273,28 +282,29 @@ class Client:
                         state=state,
                     ) from None
 
-    def cancel(self, request_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", f"/requests/{_request(request_id)}/cancel")
-        return result
+    def cancel(self, request_id: str) -> RequestRecord:
+        return request_from_json(self._call("POST", f"/requests/{_request(request_id)}/cancel"))
 
-    def requests(self, *, agent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def requests(self, *, agent: str | None = None, limit: int = 50) -> list[RequestRecord]:
         """The newest ``limit`` requests (of one agent, or all), oldest first."""
-        result: list[dict[str, Any]] = self._call(
-            "GET", "/requests", params={"agent": agent, "limit": limit}
-        )
-        return result
+        found = self._call("GET", "/requests", params={"agent": agent, "limit": limit})
+        return [request_from_json(r) for r in found]
+
+    def list_requests(self, *, agent: str | None = None, limit: int = 50) -> list[RequestRecord]:
+        """The same as :meth:`requests`, under the Runtime's name."""
+        return self.requests(agent=agent, limit=limit)
 
     def events(
         self, *, after: int = 0, agent: str | None = None, limit: int = 1000, wait: float = 0.0
-    ) -> list[dict[str, Any]]:
+    ) -> list[Event]:
         """Events with id > ``after``; with ``wait``, long-poll up to that long for one."""
-        result: list[dict[str, Any]] = self._call(
+        found = self._call(
             "GET",
             "/events",
             params={"after": after, "agent": agent, "limit": limit, "wait": wait or None},
-            wait=wait,
+            patience=wait,
         )
-        return result
+        return [event_from_json(e) for e in found]
 
 
 def _agent(name: str) -> str:

@@ -1,9 +1,5 @@
-"""Where the state directory is, without importing the runtime.
-
-Mirrors ``podium.runtime.default_home`` (a test checks they agree): importing
-``podium.runtime`` loads the model SDK, which the CLI and Client must not pay
-for on every command.
-"""
+"""Where the state directory is. Kept apart from the runtime so the CLI and the
+Client can find the daemon without importing the model SDK."""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._home import default_home
+
 __all__ = ["RuntimeConfig", "default_home"]
 
 # Ten minutes idle before a warm process (~190 MB) is stopped; its session stays
@@ -13,15 +15,6 @@ __all__ = ["RuntimeConfig", "default_home"]
 DEFAULT_IDLE_TIMEOUT = 600.0
 # A turn that runs longer than this is interrupted unless the request says otherwise.
 DEFAULT_REQUEST_TIMEOUT = 1800.0
-
-
-def default_home() -> Path:
-    """``$PODIUM_HOME``, else ``$XDG_STATE_HOME/podium``, else ``~/.local/state/podium``."""
-    explicit = os.environ.get("PODIUM_HOME")
-    if explicit:
-        return Path(explicit).expanduser()
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "podium"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,7 +24,6 @@ from .._records import (
     RequestState,
 )
 from ..backends import Backend, SessionSpec, StartMode
-from ..backends.claude_code import ClaudeCodeBackend
 from ..store import SQLiteStore, Store
 from ._actor import AgentActor
 from ._config import RuntimeConfig
@@ -59,7 +58,13 @@ class Runtime:
         store: Store | None = None,
     ) -> None:
         self.config = config or RuntimeConfig.from_env()
-        self.backends: dict[str, Backend] = backends or {"claude-code": ClaudeCodeBackend()}
+        if backends is None:
+            # Imported here: the claude-code backend pulls in the SDK, which
+            # processes that only talk to a daemon should not pay for.
+            from ..backends.claude_code import ClaudeCodeBackend
+
+            backends = {"claude-code": ClaudeCodeBackend()}
+        self.backends: dict[str, Backend] = backends
         self._store = store
         self._actors: dict[str, AgentActor] = {}
         self._waiters: dict[str, list[asyncio.Event]] = {}
@@ -396,8 +401,13 @@ class Runtime:
                     request_id=request_id,
                     state=request.state.value,
                 )
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 await asyncio.wait_for(waiter.wait(), remaining)
+            except TimeoutError:
+                # Leave no dead waiter behind for a request that keeps running.
+                waiters = self._waiters.get(request_id, [])
+                if waiter in waiters:
+                    waiters.remove(waiter)
             request = await self.store.get_request(request_id)
         return request
 

@@ -1,0 +1,258 @@
+"""``podium serve``: the runtime plus its HTTP API, in the foreground, until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from .._errors import DaemonError
+from .._http import UNIX_PREFIX
+from .._records import EventKind
+from .._version import __version__
+from ..backends import Backend
+from ..runtime import Runtime, RuntimeConfig
+from ._app import AppState, create_app
+from ._guard import GuardSettings, loopback_names
+from ._logging import add_secret, configure_logging
+from ._state import (
+    DaemonInfo,
+    load_or_create_token,
+    log_file,
+    remove_daemon_info,
+    run_lock,
+    write_daemon_info,
+)
+
+__all__ = ["BACKEND_FACTORY_ENV", "serve", "serve_async"]
+
+BACKEND_FACTORY_ENV = "PODIUM_BACKEND_FACTORY"
+"""Testing hook: ``module:callable`` returning the ``{name: Backend}`` dict the daemon uses."""
+
+_log = logging.getLogger("podium.server")
+# Time for a daemon that is shutting down to let go of the state directory.
+_LOCK_WAIT = 5.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handling.
+
+    uvicorn re-raises a caught SIGTERM once it has stopped serving, which would
+    kill the process before the runtime stops its agents; serve_async handles
+    the signals itself instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass(frozen=True)
+class _Listener:
+    sock: socket.socket
+    url: str
+    guard: GuardSettings
+
+
+def load_backends() -> dict[str, Backend] | None:
+    """The backends named by ``$PODIUM_BACKEND_FACTORY``, or None for the default."""
+    spec = os.environ.get(BACKEND_FACTORY_ENV, "").strip()
+    if not spec:
+        return None
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise DaemonError(f"{BACKEND_FACTORY_ENV} must look like 'module:callable', got {spec!r}")
+    try:
+        factory: Callable[[], Any] = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise DaemonError(f"{BACKEND_FACTORY_ENV}={spec!r} cannot be loaded: {exc}") from exc
+    try:
+        backends = factory()
+    except Exception as exc:  # a broken hook must stop the daemon with its reason
+        raise DaemonError(f"{BACKEND_FACTORY_ENV}={spec!r} failed: {exc!r}") from exc
+    if not isinstance(backends, dict) or not backends:
+        raise DaemonError(f"{BACKEND_FACTORY_ENV}={spec!r} did not return a dict of backends")
+    return backends
+
+
+def _listen(host: str, port: int, socket_path: Path | None, token: str) -> _Listener:
+    """Bind before serving: port 0 becomes a real port we can announce, with no race."""
+    if socket_path is not None:
+        path = socket_path.expanduser().resolve()
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(path.stat().st_mode):
+                path.unlink()  # left by a daemon that died; our run lock says none is alive
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        path.chmod(0o600)
+        hosts, origins = loopback_names("localhost", None)
+        url = f"{UNIX_PREFIX}{path}"
+    else:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        bound = sock.getsockname()[1]
+        hosts, origins = loopback_names(host, bound)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        url = f"http://[{shown}]:{bound}" if ":" in shown else f"http://{shown}:{bound}"
+    sock.listen(128)
+    sock.setblocking(False)
+    guard = GuardSettings(token=token, allowed_hosts=hosts, allowed_origins=origins)
+    return _Listener(sock=sock, url=url, guard=guard)
+
+
+async def serve_async(
+    *,
+    home: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    socket_path: Path | None = None,
+    backends: dict[str, Backend] | None = None,
+    install_signals: bool = True,
+) -> None:
+    """Serve until POST /v1/shutdown (or SIGTERM/SIGINT with ``install_signals``).
+
+    On the way out every agent process is stopped and daemon.json removed.
+    """
+    config = RuntimeConfig.from_env(home=home)
+    home = config.home
+    lock = run_lock(home, wait=_LOCK_WAIT)
+    if lock is None:
+        raise DaemonError(f"a podium daemon is already running for {home}", home=str(home))
+    try:
+        await _serve_locked(config, host, port, socket_path, backends, install_signals)
+    finally:
+        lock.close()
+
+
+async def _serve_locked(
+    config: RuntimeConfig,
+    host: str,
+    port: int,
+    socket_path: Path | None,
+    backends: dict[str, Backend] | None,
+    install_signals: bool,
+) -> None:
+    chosen = backends if backends is not None else load_backends()
+    token = load_or_create_token(config.home)
+    add_secret(token)
+    listener = _listen(host, port, socket_path, token)
+    try:
+        await _run(config, listener, chosen, install_signals)
+    finally:
+        listener.sock.close()
+        if socket_path is not None:
+            with contextlib.suppress(OSError):
+                socket_path.expanduser().resolve().unlink()
+        remove_daemon_info(config.home, pid=os.getpid())
+        _log.info("stopped")
+
+
+async def _run(
+    config: RuntimeConfig,
+    listener: _Listener,
+    backends: dict[str, Backend] | None,
+    install_signals: bool,
+) -> None:
+    runtime = Runtime(config, backends=backends)
+    state = AppState(runtime=runtime)
+    uv_config = uvicorn.Config(
+        create_app(state, listener.guard),
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        # Long polls in flight get this long before they are cut at shutdown.
+        timeout_graceful_shutdown=3,
+        timeout_keep_alive=5,
+    )
+    server = _Server(uv_config)
+    state.request_shutdown = _stopper(server)
+    if install_signals:
+        # Before the runtime starts: a SIGTERM from now on still closes it properly.
+        _install_signals(server)
+    try:
+        await runtime.start()
+        serving = asyncio.create_task(server.serve(sockets=[listener.sock]))
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            info = DaemonInfo(
+                pid=os.getpid(), url=listener.url, started_at=state.started_at, version=__version__
+            )
+            write_daemon_info(config.home, info)
+            await runtime.emit(EventKind.DAEMON_STARTED, data={"pid": info.pid, "url": info.url})
+            _log.info(
+                "podium %s listening on %s (pid %d, home %s)",
+                __version__,
+                listener.url,
+                info.pid,
+                config.home,
+            )
+        await serving
+    finally:
+        _log.info("stopping: closing every agent")
+        with contextlib.suppress(Exception):
+            await runtime.emit(EventKind.DAEMON_STOPPED, data={"pid": os.getpid()})
+        await runtime.close()
+
+
+def _stopper(server: _Server) -> Callable[[], None]:
+    def stop() -> None:
+        server.should_exit = True
+
+    return stop
+
+
+def _install_signals(server: _Server) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if server.should_exit and sig is signal.SIGINT:
+            server.force_exit = True  # a second Ctrl-C: stop waiting for open requests
+        _log.info("received %s: shutting down", sig.name)
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+
+
+def serve(
+    *,
+    home: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    socket_path: Path | None = None,
+    log_level: str = "info",
+) -> int:
+    """Entry point of ``podium serve``; returns the process exit code."""
+    config_home = RuntimeConfig.from_env(home=home).home
+    configure_logging(log_level)
+    started = time.monotonic()
+    try:
+        asyncio.run(
+            serve_async(home=config_home, host=host, port=port, socket_path=socket_path)
+        )
+    except DaemonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    _log.debug("served for %.1f s; log file when backgrounded: %s",
+               time.monotonic() - started, log_file(config_home))
+    return 0
