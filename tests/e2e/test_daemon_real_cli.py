@@ -92,7 +92,8 @@ def test_seed_session_through_the_cli(env: dict[str, str], fake: FakeAnthropic, 
         podium(env, "ask", "fetcher", "compact JSON please")
         request_id = podium(env, "relay", "fetcher", "orchestrator", "Analyze it.").stdout.strip()
         waited = json.loads(podium(env, "wait", request_id, "--json").stdout)
-        assert waited["status"] == "complete" and waited["result"] == "Supply is 42."
+        assert waited["status"] == "complete"
+        assert waited["result"] == "Supply is 42."
         assert set(waited) >= {"id", "agent", "status", "result", "error", "usage", "cost_usd",
                                "submitted_at", "started_at", "completed_at"}
 
@@ -125,7 +126,8 @@ def test_daemon_sigkill_then_restart_keeps_agents_sessions_and_leaves_no_orphans
 
         daemon_pid = json.loads((home / "daemon.json").read_text())["pid"]
         agent_pid = client.get_agent("keeper").pid
-        assert agent_pid is not None and alive(agent_pid)
+        assert agent_pid is not None
+        assert alive(agent_pid)
         client.close()
         os.kill(daemon_pid, signal.SIGKILL)
         wait_until(lambda: not alive(daemon_pid))
@@ -147,7 +149,8 @@ def test_daemon_sigkill_then_restart_keeps_agents_sessions_and_leaves_no_orphans
         assert again.state.value == "complete", again.error
         [call] = fake.requests_matching("what should you remember")
         history = "\n".join(message_text(m) for m in call.messages)
-        assert "remember ZEBRA-9" in history and "remembered" in history
+        assert "remember ZEBRA-9" in history
+        assert "remembered" in history
     finally:
         client.close()
         podium(env, "down", check=False)

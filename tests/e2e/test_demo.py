@@ -1,0 +1,31 @@
+"""`podium demo`: the seed walkthrough with the real CLI against the built-in fake API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.cli
+
+
+def test_demo_runs_offline_and_shows_inheritance_relay_and_costs(home: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env["COLUMNS"] = "200"
+    result = subprocess.run(
+        [sys.executable, "-m", "podium", "demo"],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "READY" in out
+    # The fake answers with the role only if the fork really carried the context.
+    assert "I am a crypto portfolio analyst" in out
+    assert "I don't know my role" not in out
+    assert '"maxSupply"' in out
+    assert "HASH Token Supply Analysis" in out
+    assert "total cost: $" in out
+    assert "killed: orchestrator, fetcher" in out
