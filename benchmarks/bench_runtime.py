@@ -182,9 +182,8 @@ async def memory(base_url: str, root: Path, agents: int) -> tuple[float, float]:
     async with Runtime(config) as rt:
         for i in range(agents):
             await rt.spawn(f"idle-{i}", cwd=root)
-        await asyncio.gather(
-            *(rt.wait((await rt.ask(f"idle-{i}", PROMPT)).id) for i in range(agents))
-        )
+        asked = [await rt.ask(f"idle-{i}", PROMPT) for i in range(agents)]
+        await asyncio.gather(*(rt.wait(r.id) for r in asked))
         await asyncio.sleep(1.0)
         warm = sum(tree_rss_mb(a.pid) for a in await rt.list_agents() if a.pid)
         for actor in list(rt._actors.values()):
