@@ -12,16 +12,8 @@ from typing import Any
 
 from .._errors import AgentExists, AgentNotFound, RequestNotFound
 from .._names import new_request_id
-from .._records import (
-    AgentRecord,
-    AgentStatus,
-    Event,
-    EventKind,
-    RequestRecord,
-    RequestSource,
-    RequestState,
-    Usage,
-)
+from .._records import AgentRecord, AgentStatus, Event, EventKind, RequestRecord, RequestState
+from .._wire import agent_from_json, agent_to_json, request_from_json, request_to_json
 
 __all__ = ["SQLiteStore"]
 
@@ -53,35 +45,22 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_agent ON events(agent, id);
 """
 
-_AGENT_FIELDS = {f for f in AgentRecord.__dataclass_fields__}
-_REQUEST_FIELDS = {f for f in RequestRecord.__dataclass_fields__}
-
-
+# Records are stored as the same JSON documents the HTTP API sends: one
+# conversion, tested once, for both.
 def _agent_to_json(agent: AgentRecord) -> str:
-    return json.dumps(agent.to_dict())
+    return json.dumps(agent_to_json(agent))
 
 
 def _agent_from_json(text: str) -> AgentRecord:
-    data = json.loads(text)
-    data["status"] = AgentStatus(data["status"])
-    data["usage"] = Usage(**data.get("usage") or {})
-    return AgentRecord(**{k: v for k, v in data.items() if k in _AGENT_FIELDS})
+    return agent_from_json(json.loads(text))
 
 
 def _request_to_json(request: RequestRecord) -> str:
-    data = {f: getattr(request, f) for f in _REQUEST_FIELDS}
-    data["state"] = request.state.value
-    data["source"] = request.source.value
-    data["usage"] = request.usage.to_dict()
-    return json.dumps(data)
+    return json.dumps(request_to_json(request))
 
 
 def _request_from_json(text: str) -> RequestRecord:
-    data = json.loads(text)
-    data["state"] = RequestState(data["state"])
-    data["source"] = RequestSource(data["source"])
-    data["usage"] = Usage(**data.get("usage") or {})
-    return RequestRecord(**{k: v for k, v in data.items() if k in _REQUEST_FIELDS})
+    return request_from_json(json.loads(text))
 
 
 class SQLiteStore:
