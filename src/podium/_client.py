@@ -1,9 +1,10 @@
 """Client: the daemon's HTTP API as synchronous methods mirroring :class:`Runtime`.
 
 Methods return what the Runtime's do (AgentRecord, RequestRecord, Event, and a
-dict for ``info``); ``health`` and ``shutdown`` return the daemon's JSON. Errors
-the daemon reports are raised again as the same :class:`PodiumError` subclass;
-an unreachable daemon is a :class:`DaemonError` naming its URL.
+dict for ``info``); the run methods return what the RunEngine's do (RunRecord).
+``health`` and ``shutdown`` return the daemon's JSON. Errors the daemon reports
+are raised again as the same :class:`PodiumError` subclass; an unreachable
+daemon is a :class:`DaemonError` naming its URL.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -24,6 +25,7 @@ from ._errors import (
     InvalidName,
     InvalidPrompt,
     PodiumError,
+    UsageError,
     WaitTimeout,
     error_from_dict,
 )
@@ -34,6 +36,9 @@ from ._records import AgentRecord, Event, RequestRecord
 from ._wire import agent_from_json, event_from_json, request_from_json
 from .server._daemon import autostart_disabled, running_daemon, start_daemon
 from .server._state import read_token, token_file
+
+if TYPE_CHECKING:
+    from .orchestration._run_records import RunRecord
 
 __all__ = ["Client"]
 
@@ -306,6 +311,101 @@ class Client:
         )
         return [event_from_json(e) for e in found]
 
+    # --- orchestrated runs ------------------------------------------------------------
+
+    def submit_run(
+        self,
+        request: str,
+        *,
+        team: str | Path,
+        cwd: str | Path | None = None,
+        plan: Mapping[str, Any] | list[Any] | None = None,
+        plan_file: str | Path | None = None,
+        budget_usd: float | None = None,
+    ) -> RunRecord:
+        """Start a run of ``team`` on ``request``; it goes on in the daemon.
+
+        Paths are resolved here, against this process's directory: the daemon's
+        is unrelated. ``plan`` / ``plan_file`` skip planning; ``cwd`` defaults to
+        what the daemon chooses for the team.
+        """
+        if not request.strip():
+            raise InvalidPrompt("request is empty")
+        if plan is not None and plan_file is not None:
+            raise UsageError("give plan or plan_file, not both")
+        if budget_usd is not None and not budget_usd > 0:
+            raise UsageError("budget must be greater than 0", budget_usd=budget_usd)
+        body = {
+            "request": request,
+            "team": _absolute(team),
+            "cwd": None if cwd is None else _absolute(cwd),
+            "plan": dict(plan) if isinstance(plan, Mapping) else plan,
+            "plan_file": None if plan_file is None else _absolute(plan_file),
+            "budget_usd": budget_usd,
+        }
+        return _run_record(self._call("POST", "/runs", body=body, patience=_SLOW_CALL))
+
+    def resume_run(self, run_id: str) -> RunRecord:
+        """Continue an interrupted, failed or cancelled run where it stopped."""
+        return _run_record(self._call("POST", f"/runs/{_run(run_id)}/resume", patience=_SLOW_CALL))
+
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        """The run as JSON plus ``dir``, the run directory."""
+        result: dict[str, Any] = self._call("GET", f"/runs/{_run(run_id)}")
+        return result
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return _run_record(self.run_info(run_id))
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        """The newest ``limit`` runs, newest first."""
+        return [_run_record(r) for r in self._call("GET", "/runs", params={"limit": limit})]
+
+    def cancel_run(self, run_id: str) -> RunRecord:
+        """Stop a run: nothing new starts, running tasks are interrupted."""
+        return _run_record(self._call("POST", f"/runs/{_run(run_id)}/cancel", patience=_SLOW_CALL))
+
+    def wait_run(self, run_id: str, timeout: float | None = None) -> RunRecord:
+        """Wait for the run to end; WaitTimeout after ``timeout`` s (nothing is cancelled)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        path = f"/runs/{_run(run_id)}/wait"
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            slice_ = _WAIT_SLICE if left is None else min(left, _WAIT_SLICE)
+            data = self._call("GET", path, params={"timeout": slice_}, patience=slice_)
+            run = _run_record(data)
+            if data.get("done", run.done):
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"run {run_id} is still {run.state.value} after {timeout:g} s",
+                    run_id=run_id,
+                    state=run.state.value,
+                )
+
+    def run_report(self, run_id: str) -> str | None:
+        """The run's report (report.md) once written, else None."""
+        report: str | None = self._call("GET", f"/runs/{_run(run_id)}/report")["report"]
+        return report
+
+
+def _absolute(path: str | Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def _run(run_id: str) -> str:
+    """A run id as a path segment, checked first so a malformed id never reaches a URL."""
+    # Imported on use: podium.orchestration is heavy and most commands never need it.
+    from .orchestration._artifacts import check_run_id
+
+    return quote(check_run_id(run_id), safe="")
+
+
+def _run_record(data: dict[str, Any]) -> RunRecord:
+    from .orchestration._run_records import RunRecord
+
+    return RunRecord.from_dict(data)
+
 
 def _agent(name: str) -> str:
     """An agent name as a path segment, checked first so '' or '../x' never reach a URL."""
@@ -338,7 +438,7 @@ def _error_of(response: httpx.Response, url: str) -> PodiumError:
     try:
         error = response.json()["error"]
         if isinstance(error, dict) and "code" in error:
-            return error_from_dict(error)
+            return _rebuild(error, response.status_code)
     except (ValueError, KeyError, TypeError):
         pass
     text = response.text.strip()[:200]
@@ -347,3 +447,25 @@ def _error_of(response: httpx.Response, url: str) -> PodiumError:
         url=url,
         status=response.status_code,
     )
+
+
+def _rebuild(error: dict[str, Any], status: int) -> PodiumError:
+    """The daemon's error as the same class; codes of run errors are rebuilt here too."""
+    code = str(error.get("code", ""))
+    rebuilt = error_from_dict(error)
+    if not code or code == rebuilt.code:
+        return rebuilt
+    from .orchestration._run_records import RunError, RunNotFound
+
+    known: dict[str, type[PodiumError]] = {RunNotFound.code: RunNotFound, RunError.code: RunError}
+    if code in known:
+        return known[code](rebuilt.message, **rebuilt.context)
+    # Other codes (invalid plan, team errors, ...): keep the code, and the kind of
+    # error the status says, so a caller still tells a usage error from a failure.
+    fallback: PodiumError = (
+        UsageError(rebuilt.message, **rebuilt.context)
+        if 400 <= status < 500 and status != 408
+        else rebuilt
+    )
+    fallback.code = code
+    return fallback

@@ -73,6 +73,11 @@ class EventKind(enum.StrEnum):
     ERROR = "error"
     DAEMON_STARTED = "daemon_started"
     DAEMON_STOPPED = "daemon_stopped"
+    RUN_STARTED = "run_started"
+    RUN_PLANNED = "run_planned"
+    RUN_FINISHED = "run_finished"
+    TASK_STARTED = "task_started"
+    TASK_FINISHED = "task_finished"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -68,7 +68,10 @@ def test_claude_code_subagent_file_loads_as_is(tmp_path: Path) -> None:
     assert profile.system_prompt == (
         "You are a senior code reviewer ensuring high standards of code quality."
     )
-    assert profile.agent_options() == {"allowed_tools": ["Read", "Grep", "Glob", "Bash"]}
+    assert profile.agent_options() == {
+        "tools": ["Read", "Grep", "Glob", "Bash"],
+        "allowed_tools": ["Read", "Grep", "Glob", "Bash"],
+    }
 
 
 def test_claude_code_camel_case_keys_are_accepted(tmp_path: Path) -> None:

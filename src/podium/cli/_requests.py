@@ -1,4 +1,4 @@
-"""Request commands: ask, poll, wait, cancel, relay, broadcast."""
+"""Request commands: ask, poll, wait, cancel (requests and runs), relay, broadcast."""
 
 from __future__ import annotations
 
@@ -122,12 +122,44 @@ def wait(
     _finish(request, json_out)
 
 
+def _is_run_id(value: str) -> bool:
+    # The cheap test first: the pattern lives in podium.orchestration, which is slow
+    # to import and which a request id (<agent>-<6 digits>-<8 hex>) never needs.
+    if not value.startswith("run-"):
+        return False
+    from ..orchestration._artifacts import RUN_ID_PATTERN
+
+    return RUN_ID_PATTERN.match(value) is not None
+
+
+def _cancel_run(run_id: str, json_out: bool) -> None:
+    with connect() as client:
+        run = client.cancel_run(run_id)
+    if json_out:
+        print_json(run.to_dict())
+    elif run.state.value == "cancelled":
+        typer.echo(f"cancelled run {run.id}")
+    elif run.done:
+        typer.echo(f"run {run.id} had already ended: {run.state.value}")
+    else:
+        typer.echo(f"cancelling run {run.id}")
+
+
 @app.command()
 def cancel(
-    request_id: Annotated[str, typer.Argument(metavar="ID", help="Request id.")],
+    request_id: Annotated[
+        str,
+        typer.Argument(metavar="ID", help="Request id, or run id (run-YYYYMMDD-HHMMSS-xxxx)."),
+    ],
     json_out: JsonFlag = False,
 ) -> None:
-    """Cancel a queued request, or interrupt a running one."""
+    """Cancel a queued request or interrupt a running one; with a run id, cancel the run.
+
+    Cancelling a run starts nothing more and interrupts its running tasks.
+    """
+    if _is_run_id(request_id):
+        _cancel_run(request_id, json_out)
+        return
     with connect() as client:
         request = client.cancel(request_id)
     if json_out:

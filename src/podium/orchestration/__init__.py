@@ -4,14 +4,30 @@
   frontmatter + system prompt), including Claude Code's own sub-agent files;
 * :func:`load_team` / :func:`find_team`: ``podium.toml``, the orchestrator,
   workers, defaults, limits, rate limits and quality-gate checks;
-* :func:`write_example_team`: the files behind ``podium init``.
-
-Only loading and validation live here; planning and scheduling come later.
+* :func:`write_example_team`: the files behind ``podium init``;
+* :class:`RunEngine`: orchestrated runs (plan → task graph → quality gate →
+  synthesis) with budgets, rate limits, artifacts and resume;
+* the parts it is made of, usable alone: :class:`Plan` / :func:`parse_plan`,
+  :class:`Scheduler`, :class:`RateLimiter`, :class:`BudgetLedger`,
+  :class:`QualityGate`, :class:`RunDir`.
 """
 
 from __future__ import annotations
 
+from ._artifacts import ArtifactError, RunDir, check_run_id, list_run_ids, new_run_id
+from ._budget import BudgetExceeded, BudgetLedger, BudgetLimits
+from ._engine import RunEngine
+from ._gate import GateVerdict, QualityGate
 from ._init_template import EXAMPLE_FILES, write_example_team
+from ._plan import (
+    PLAN_SCHEMA,
+    Plan,
+    PlanError,
+    PlannedTask,
+    load_plan_file,
+    parse_plan,
+    plan_from_data,
+)
 from ._profiles import (
     ISOLATION_MODES,
     PERMISSION_MODES,
@@ -25,6 +41,9 @@ from ._profiles import (
     load_profile,
     parse_tools,
 )
+from ._ratelimit import ModelLimits, RateLimiter
+from ._run_records import RunError, RunNotFound, RunRecord, RunState, TaskRecord, TaskState
+from ._scheduler import Node, NodeState, Outcome, Scheduler
 from ._team import (
     CHECK_FAILURE_POLICIES,
     TEAM_FILE,
@@ -44,24 +63,54 @@ __all__ = [
     "EXAMPLE_FILES",
     "ISOLATION_MODES",
     "PERMISSION_MODES",
+    "PLAN_SCHEMA",
     "PROFILE_DIRS",
     "TEAM_FILE",
+    "ArtifactError",
+    "BudgetExceeded",
+    "BudgetLedger",
+    "BudgetLimits",
     "CheckFailurePolicy",
     "Defaults",
+    "GateVerdict",
     "IsolationMode",
     "Limits",
+    "ModelLimits",
+    "Node",
+    "NodeState",
+    "Outcome",
     "PermissionMode",
+    "Plan",
+    "PlanError",
+    "PlannedTask",
     "Profile",
     "ProfileError",
+    "QualityGate",
     "RateLimit",
+    "RateLimiter",
+    "RunDir",
+    "RunEngine",
+    "RunError",
+    "RunNotFound",
+    "RunRecord",
+    "RunState",
+    "Scheduler",
     "SubAgent",
+    "TaskRecord",
+    "TaskState",
     "Team",
     "TeamError",
     "WorkerSpec",
+    "check_run_id",
     "discover_profiles",
     "find_team",
+    "list_run_ids",
+    "load_plan_file",
     "load_profile",
     "load_team",
+    "new_run_id",
+    "parse_plan",
     "parse_tools",
+    "plan_from_data",
     "write_example_team",
 ]

@@ -163,6 +163,10 @@ class Profile:
         if self.permission_mode is not None:
             opts["permission_mode"] = self.permission_mode
         if self.allowed_tools:
+            # --tools restricts which tools exist (least privilege); --allowedTools
+            # pre-approves them (and their patterns) so a headless worker never
+            # stops at a permission prompt.
+            opts["tools"] = list(dict.fromkeys(t.split("(", 1)[0] for t in self.allowed_tools))
             opts["allowed_tools"] = list(self.allowed_tools)
         if self.disallowed_tools:
             opts["disallowed_tools"] = list(self.disallowed_tools)

@@ -8,7 +8,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ class Runtime:
         self._actors: dict[str, AgentActor] = {}
         self._waiters: dict[str, list[asyncio.Event]] = {}
         self._new_event = asyncio.Event()
+        self._listeners: list[Callable[[Event], None]] = []
         self._started = False
 
     @property
@@ -149,10 +150,20 @@ class Runtime:
         data: dict[str, Any] | None = None,
     ) -> Event:
         event = await self.store.append_event(kind, agent=agent, request_id=request_id, data=data)
+        for listener in tuple(self._listeners):
+            listener(event)
         # Wake every waiter once, then start a fresh generation.
         self._new_event.set()
         self._new_event = asyncio.Event()
         return event
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener`` synchronously with every event as it is recorded."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Event], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     def request_finished(self, request: RequestRecord) -> None:
         for waiter in self._waiters.pop(request.id, []):

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
@@ -25,6 +25,9 @@ from ._guard import Guard, GuardSettings
 from ._http_errors import install_error_handlers
 from ._models import AskBody, BroadcastBody, ForkBody, RelayBody, SpawnBody
 
+if TYPE_CHECKING:
+    from ..orchestration import RunEngine
+
 __all__ = ["AppState", "create_app"]
 
 # Long polls are cut into slices no longer than this, so no HTTP call hangs for
@@ -38,6 +41,8 @@ class AppState:
     started_at: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
     request_shutdown: Callable[[], None] | None = None
+    runs: RunEngine | None = None
+    """Orchestrated runs (``/v1/runs``); ``None`` answers those routes with 503."""
 
 
 def _ok(content: Any, status: int = 200, background: BackgroundTask | None = None) -> JSONResponse:
@@ -223,4 +228,8 @@ def create_app(state: AppState, guard: GuardSettings) -> Guard:
     app.state.podium = state
     install_error_handlers(app)
     app.include_router(router)
+    # Imported here: the runs routes use this module's AppState and wait slice.
+    from ._runs import router as runs_router
+
+    app.include_router(runs_router)
     return Guard(app, guard)

@@ -3,7 +3,8 @@
 ``code`` is a :class:`PodiumError` code, so the client rebuilds the same
 exception class with ``error_from_dict``. HTTP statuses:
 
-    AgentNotFound, RequestNotFound   404
+    AgentNotFound, RequestNotFound,
+    RunNotFound                      404
     AgentExists                      409
     other UsageError                 400
     malformed or invalid body        422 (code ``usage_error``)
@@ -33,6 +34,7 @@ from .._errors import (
     UsageError,
     WaitTimeout,
 )
+from ..orchestration._run_records import RunNotFound
 
 __all__ = ["error_response", "install_error_handlers", "status_for"]
 
@@ -40,7 +42,7 @@ _log = logging.getLogger("podium.server")
 
 
 def status_for(exc: PodiumError) -> int:
-    if isinstance(exc, AgentNotFound | RequestNotFound):
+    if isinstance(exc, AgentNotFound | RequestNotFound | RunNotFound):
         return 404
     if isinstance(exc, AgentExists):
         return 409

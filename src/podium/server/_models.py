@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AskBody", "BroadcastBody", "ForkBody", "RelayBody", "SpawnBody"]
+__all__ = ["AskBody", "BroadcastBody", "ForkBody", "RelayBody", "RunBody", "SpawnBody"]
 
 
 class _Body(BaseModel):
@@ -55,3 +55,15 @@ class BroadcastBody(_Body):
     prompt: str
     exclude: list[str] = Field(default_factory=list)
     timeout: float | None = Field(default=None, gt=0)
+
+
+class RunBody(_Body):
+    # Budget and plan are checked by the run engine, like prompts by the runtime.
+    request: str
+    team: str = Field(description="team file (podium.toml) or its directory, absolute")
+    cwd: str | None = None
+    plan: dict[str, Any] | list[Any] | None = Field(
+        default=None, description="a plan to run instead of asking the orchestrator"
+    )
+    plan_file: str | None = None
+    budget_usd: float | None = None

@@ -24,6 +24,7 @@ from .._http import UNIX_PREFIX
 from .._records import EventKind
 from .._version import __version__
 from ..backends import Backend
+from ..orchestration import RunEngine
 from ..runtime import Runtime, RuntimeConfig
 from ._app import AppState, create_app
 from ._guard import GuardSettings, loopback_names
@@ -193,6 +194,9 @@ async def _run(
         _install_signals(server)
     try:
         await runtime.start()
+        runs = RunEngine(runtime)
+        await runs.start()
+        state.runs = runs
         serving = asyncio.create_task(server.serve(sockets=[listener.sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
@@ -214,7 +218,13 @@ async def _run(
         _log.info("stopping: closing every agent")
         with contextlib.suppress(Exception):
             await runtime.emit(EventKind.DAEMON_STOPPED, data={"pid": os.getpid()})
-        await runtime.close()
+        try:
+            if state.runs is not None:
+                # Before the runtime: runs in progress are marked interrupted while
+                # their agents still exist.
+                await state.runs.close()
+        finally:
+            await runtime.close()
 
 
 def _stopper(server: _Server) -> Callable[[], None]:

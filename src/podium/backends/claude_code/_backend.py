@@ -128,6 +128,9 @@ def build_argv(cli: str, spec: SessionSpec) -> list[str]:
         argv += ["--disallowedTools", ",".join(opts["disallowed_tools"])]
     if opts.get("max_turns"):
         argv += ["--max-turns", str(int(opts["max_turns"]))]
+    if opts.get("max_budget_usd") is not None:
+        # Checked by the CLI after every API call, so a runaway turn stops itself.
+        argv += ["--max-budget-usd", f"{float(opts['max_budget_usd']):.6f}"]
     if opts.get("fallback_model"):
         argv += ["--fallback-model", str(opts["fallback_model"])]
     if opts.get("setting_sources") is not None:

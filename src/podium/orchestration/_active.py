@@ -1,0 +1,412 @@
+"""One run in progress: plan, schedule, synthesise; every change saved to ``run.json``.
+
+An :class:`ActiveRun` lives in the daemon while its run is going. Everything
+it knows that matters after a crash is on disk before it is acted on: the plan
+before the first task starts, each result before its dependents are told, the
+report before the run is marked complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .._errors import AgentNotFound, PodiumError
+from .._records import AgentStatus, EventKind, RequestRecord, RequestState
+from ..runtime import Runtime
+from ._artifacts import RunDir
+from ._budget import BudgetLedger
+from ._plan import Plan, PlanError, parse_plan
+from ._profiles import Profile
+from ._prompts import (
+    ResultBrief,
+    SkippedBrief,
+    WorkerBrief,
+    planning_prompt,
+    repair_prompt,
+    synthesis_prompt,
+)
+from ._report import run_summary_markdown
+from ._run_records import RunError, RunRecord, RunState, TaskRecord, TaskState
+from ._scheduler import Node, NodeState, Outcome, Scheduler
+from ._team import Team
+from ._turns import Turns
+
+__all__ = ["ActiveRun"]
+
+log = logging.getLogger("podium.runs")
+
+_NODE_TO_TASK = {
+    NodeState.SKIPPED: TaskState.SKIPPED,
+    NodeState.CANCELLED: TaskState.CANCELLED,
+    NodeState.FAILED: TaskState.FAILED,
+}
+_EXCERPT = 4000
+
+
+class ActiveRun:
+    def __init__(
+        self,
+        *,
+        record: RunRecord,
+        run_dir: RunDir,
+        team: Team,
+        runtime: Runtime,
+        turns: Turns,
+        ledger: BudgetLedger,
+        on_change: Callable[[RunRecord], None],
+    ) -> None:
+        self.record = record
+        self.dir = run_dir
+        self.team = team
+        self.runtime = runtime
+        self.turns = turns
+        self.ledger = ledger
+        self._on_change = on_change
+        self.plan: Plan | None = None
+        self.scheduler: Scheduler | None = None
+        self.agents: set[str] = set()
+        self.requests: dict[str, str] = {}  # task id -> its running request id
+        self.prewarmed: dict[str, asyncio.Task[str]] = {}
+        self.soon: list[str] = []  # tasks waiting for a pre-start slot
+        self.stop_reason: str | None = None
+        self.user_cancelled = False
+        self.driver: asyncio.Task[None] | None = None
+
+    # --- bookkeeping --------------------------------------------------------------------
+
+    def save(self, **changes: Any) -> RunRecord:
+        self.record = self.record.replace(updated_at=time.time(), **changes)
+        self.dir.write_run(self.record.to_dict())
+        self._on_change(self.record)
+        return self.record
+
+    def save_task(self, task: TaskRecord) -> TaskRecord:
+        self.record = self.record.with_task(task)
+        self.save()
+        return task
+
+    def charge(self, request: RequestRecord, *, worker: str | None) -> None:
+        """Add one finished turn's cost to the ledger and the run's totals."""
+        cost = request.cost_usd
+        if worker is None:
+            self.ledger.charge(cost)
+        by_model = dict(self.record.cost_by_model)
+        model = request.model or "unknown"
+        by_model[model] = by_model.get(model, 0.0) + cost
+        by_worker = dict(self.record.cost_by_worker)
+        if worker is not None:
+            by_worker[worker] = by_worker.get(worker, 0.0) + cost
+        self.record = self.record.replace(
+            cost_usd=self.record.cost_usd + cost, cost_by_model=by_model, cost_by_worker=by_worker
+        )
+
+    async def emit(self, kind: EventKind, **data: Any) -> None:
+        await self.runtime.emit(kind, data={"run_id": self.record.id, **data})
+
+    # --- agents -------------------------------------------------------------------------
+
+    async def new_agent(self, base: str, profile: Profile, model: str | None, **extra: Any) -> str:
+        """Spawn a fresh agent for this run under the first free name ``base``, ``base_2``, ..."""
+        name = base
+        n = 1
+        while await self.runtime.store.find_agent(name) is not None:
+            n += 1
+            name = f"{base}_{n}"
+        options = profile.agent_options() | {k: v for k, v in extra.items() if v is not None}
+        self.agents.add(name)
+        await self.runtime.spawn(
+            name,
+            model=model,
+            system_prompt=profile.system_prompt,
+            cwd=self.record.cwd,
+            backend=profile.backend,
+            options=options,
+        )
+        self.turns.bind(name, model)
+        return name
+
+    async def retire(self, name: str) -> None:
+        """Stop an agent's process; its record and session stay for inspection."""
+        self.turns.forget(name)
+        with contextlib.suppress(PodiumError):
+            agent = await self.runtime.store.get_agent(name)
+            if agent.status is not AgentStatus.KILLED:
+                await self.runtime.kill(name)
+
+    async def retire_all(self) -> None:
+        self.soon.clear()
+        for task in self.prewarmed.values():
+            task.cancel()
+        for task in self.prewarmed.values():
+            with contextlib.suppress(BaseException):
+                await task
+        self.prewarmed.clear()
+        for name in sorted(self.agents):
+            await self.retire(name)
+
+    async def orchestrator_agent(self) -> str:
+        """The run's lead: reused across planning and synthesis (and after a restart)."""
+        name = self.record.orchestrator_agent
+        if name is not None:
+            with contextlib.suppress(AgentNotFound):
+                agent = await self.runtime.store.get_agent(name)
+                if agent.status is not AgentStatus.KILLED:
+                    self.agents.add(name)
+                    self.turns.bind(name, self._lead_model())
+                    return name
+        profile = self.team.orchestrator
+        name = await self.new_agent(f"{self.record.id}_lead", profile, self._lead_model())
+        self.save(orchestrator_agent=name)
+        return name
+
+    def _lead_model(self) -> str | None:
+        model = self.team.orchestrator.model
+        return model if model not in (None, "inherit") else self.team.defaults.model
+
+    # --- planning -----------------------------------------------------------------------
+
+    async def make_plan(self) -> Plan:
+        saved = self.dir.read_plan()
+        if saved is not None:
+            return Plan.from_dict(saved)
+        workers = self.team.workers
+        briefs = {
+            name: WorkerBrief(name=name, description=w.profile.description, model=w.model)
+            for name, w in workers.items()
+        }
+        lead = await self.orchestrator_agent()
+        prompt = planning_prompt(self.record.request, briefs)
+        max_attempts = 1 + self.team.limits.max_plan_repairs
+        errors: tuple[str, ...] = ()
+        for attempt in range(1, max_attempts + 1):
+            if attempt > 1:
+                prompt = repair_prompt(errors, attempt, max_attempts)
+            request, _ = await self.turns.ask(
+                lead,
+                prompt,
+                timeout=self.team.limits.task_timeout,
+                meta={"run_id": self.record.id, "phase": "plan", "attempt": attempt},
+            )
+            self.charge(request, worker=None)
+            self.save(
+                plan_attempts=attempt,
+                planning_cost_usd=self.record.planning_cost_usd + request.cost_usd,
+            )
+            if request.state is not RequestState.COMPLETE:
+                raise RunError(
+                    f"planning failed: the orchestrator's request {request.id} "
+                    f"{request.state.value}: {request.error or 'no answer'}",
+                    run_id=self.record.id,
+                )
+            try:
+                plan = parse_plan(request.result or "", workers, source="orchestrator's plan")
+            except PlanError as exc:
+                errors = exc.errors
+                await self.emit(EventKind.RUN_PLANNED, ok=False, attempt=attempt, errors=errors)
+                continue
+            return plan
+        raise PlanError(
+            errors,
+            source=f"orchestrator's plan (after {max_attempts} attempts)",
+            run_id=self.record.id,
+        )
+
+    def adopt_plan(self, plan: Plan) -> None:
+        """Persist the plan and create the task records (kept as they are on a resume)."""
+        if self.dir.read_plan() is None:
+            self.dir.write_plan(plan.to_dict())
+        self.plan = plan
+        known = {t.task_id: t for t in self.record.tasks}
+        tasks = []
+        for planned in plan.tasks:
+            existing = known.get(planned.task_id)
+            if existing is not None:
+                tasks.append(existing)
+                continue
+            tasks.append(
+                TaskRecord(
+                    task_id=planned.task_id,
+                    worker=planned.worker,
+                    description=planned.description,
+                    dependencies=planned.dependencies,
+                    priority=planned.priority,
+                    model=self.team.workers[planned.worker].model,
+                )
+            )
+        self.save(tasks=tuple(tasks))
+
+    # --- execution ----------------------------------------------------------------------
+
+    def completed_tasks(self) -> dict[str, bool]:
+        """Tasks whose result artifact says complete: never run again, not even on resume."""
+        done: dict[str, bool] = {}
+        for task in self.record.tasks:
+            result = self.dir.read_result(task.worker, task.task_id)
+            if result is not None and result.get("status") == TaskState.COMPLETE.value:
+                done[task.task_id] = True
+        return done
+
+    async def execute(self, run_task: Callable[[ActiveRun, Node], Any]) -> None:
+        plan = self.plan
+        assert plan is not None
+        done = self.completed_tasks()
+        for task in self.record.tasks:
+            if task.task_id in done and task.state is not TaskState.COMPLETE:
+                self.save_task(task.replace(state=TaskState.COMPLETE, reason=None))
+            elif task.task_id not in done and task.done:
+                # Anything unfinished runs again from a clean slate on a resume.
+                self.save_task(task.replace(state=TaskState.PENDING, reason=None))
+        nodes = [
+            Node(id=t.task_id, dependencies=t.dependencies, priority=t.priority, order=i)
+            for i, t in enumerate(plan.tasks)
+        ]
+
+        async def execute(node: Node) -> Outcome:
+            result: Outcome = await run_task(self, node)
+            return result
+
+        self.scheduler = Scheduler(
+            nodes,
+            execute,
+            max_parallel=self.team.limits.max_parallel,
+            admit=self._admit,
+            done=done,
+            on_change=self._node_changed,
+            on_soon=self._prewarm,
+        )
+        await self.scheduler.run()
+
+    async def _admit(self, node: Node) -> str | None:
+        if self.stop_reason is not None:
+            return self.stop_reason
+        task = self.record.task(node.id)
+        return self.ledger.reserve(node.id, task.worker, self.ledger.estimate(task.worker))
+
+    def _node_changed(self, node_id: str, state: NodeState, reason: str | None) -> None:
+        mapped = _NODE_TO_TASK.get(state)
+        if mapped is None:
+            return
+        task = self.record.task(node_id)
+        # run_task records its own outcome; this catches tasks that never ran
+        # (skipped, cancelled) and a runner that raised.
+        if task.state in (TaskState.PENDING, TaskState.RUNNING):
+            self.save_task(task.replace(state=mapped, reason=reason, finished_at=time.time()))
+
+    def _prewarm(self, node: Node) -> None:
+        """Start a task's agent once its dependencies are under way, so it answers warm.
+
+        At most ``max_parallel`` agents wait pre-started at a time: a wide plan
+        must not start every worker process at once.
+        """
+        if node.id not in self.soon and node.id not in self.prewarmed:
+            self.soon.append(node.id)
+        self.pump_prewarm()
+
+    def pump_prewarm(self) -> None:
+        from ._task_runner import spawn_task_agent  # the runner imports this module
+
+        cap = self.team.limits.max_parallel
+        while self.soon and len(self.prewarmed) < cap and self.stop_reason is None:
+            task_id = self.soon.pop(0)
+            self.prewarmed[task_id] = asyncio.create_task(spawn_task_agent(self, task_id))
+
+    def take_prewarmed(self, task_id: str) -> asyncio.Task[str] | None:
+        if task_id in self.soon:
+            self.soon.remove(task_id)
+        pending = self.prewarmed.pop(task_id, None)
+        self.pump_prewarm()
+        return pending
+
+    def stop_dispatch(self, reason: str) -> None:
+        """Start nothing more, interrupt what runs (budget reached, run cancelled)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self.scheduler is not None:
+            self.scheduler.stop(reason)
+        for request_id in list(self.requests.values()):
+            asyncio.create_task(self._cancel_request(request_id))  # noqa: RUF006
+
+    async def _cancel_request(self, request_id: str) -> None:
+        with contextlib.suppress(PodiumError):
+            await self.runtime.cancel(request_id)
+
+    # --- synthesis ----------------------------------------------------------------------
+
+    async def synthesise(self) -> None:
+        results: list[ResultBrief] = []
+        skipped: list[SkippedBrief] = []
+        for task in self.record.tasks:
+            data = self.dir.read_result(task.worker, task.task_id)
+            if task.state is TaskState.COMPLETE and data is not None:
+                output = data.get("output")
+                excerpt = output if isinstance(output, str) else _json_excerpt(output)
+                results.append(
+                    ResultBrief(
+                        task_id=task.task_id,
+                        worker=task.worker,
+                        status=str(data.get("status")),
+                        result_path=self.dir.relative(
+                            self.dir.result_file(task.worker, task.task_id)
+                        ),
+                        summary=str(data.get("summary") or ""),
+                        output_excerpt=excerpt[:_EXCERPT],
+                    )
+                )
+            else:
+                skipped.append(
+                    SkippedBrief(
+                        task_id=task.task_id,
+                        worker=task.worker,
+                        reason=f"{task.state.value}: {task.reason or 'no reason recorded'}",
+                    )
+                )
+        synthesis = ""
+        error: str | None = None
+        if results and not self.user_cancelled and not self.ledger.exhausted:
+            lead = await self.orchestrator_agent()
+            prompt = synthesis_prompt(request=self.record.request, results=results, skipped=skipped)
+            request, _ = await self.turns.ask(
+                lead,
+                prompt,
+                timeout=self.team.limits.task_timeout,
+                meta={"run_id": self.record.id, "phase": "synthesis"},
+            )
+            self.charge(request, worker=None)
+            self.save(synthesis_cost_usd=self.record.synthesis_cost_usd + request.cost_usd)
+            if request.state is RequestState.COMPLETE and (request.result or "").strip():
+                synthesis = (request.result or "").strip()
+            else:
+                error = f"synthesis failed: request {request.id} {request.state.value}: " + (
+                    request.error or "empty answer"
+                )
+        elif not results:
+            error = "no task completed; nothing to synthesise"
+        report = run_summary_markdown(self.record, synthesis=synthesis, note=error)
+        self.dir.write_report(report)
+        self.save(report_path=self.dir.relative(self.dir.report_file), error=error)
+
+    def finished_ok(self) -> bool:
+        return all(t.state is TaskState.COMPLETE for t in self.record.tasks)
+
+    def final_state(self) -> RunState:
+        if self.user_cancelled:
+            return RunState.CANCELLED
+        if self.record.error or not self.finished_ok():
+            return RunState.FAILED
+        return RunState.COMPLETE
+
+
+def _json_excerpt(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, indent=1)
+
+
+def resolve_cwd(team: Team, cwd: str | Path | None) -> Path:
+    return Path(cwd).expanduser().resolve() if cwd else team.root

@@ -1,0 +1,71 @@
+"""The part of ``report.md`` podium writes itself: what ran, what did not and why, what it cost.
+
+The orchestrator's synthesis comes first; this summary follows it, so the
+report is complete (and honest about skipped work) even when synthesis failed
+or was not affordable.
+"""
+
+from __future__ import annotations
+
+from ._run_records import RunRecord, TaskState
+
+__all__ = ["money", "run_summary_markdown"]
+
+
+def money(value: float) -> str:
+    return f"${value:.4f}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def run_summary_markdown(run: RunRecord, *, synthesis: str, note: str | None = None) -> str:
+    lines = [f"# Run {run.id}", ""]
+    if synthesis:
+        lines += [synthesis.rstrip(), ""]
+    if note:
+        lines += [f"> **Note:** {_cell(note)}", ""]
+    lines += [
+        "---",
+        "",
+        "## Run summary (written by podium)",
+        "",
+        f"- Request: {_cell(run.request[:500])}",
+        f"- Team: {run.team_name} ({run.team_path})",
+        f"- Plan: {len(run.tasks)} tasks, "
+        + (
+            "from a plan file"
+            if run.plan_source == "file"
+            else f"planned by the orchestrator in {run.plan_attempts} attempt(s)"
+        ),
+        "",
+        "| Task | Worker | State | Attempts | Cost | Result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task in run.tasks:
+        lines.append(
+            f"| {task.task_id} | {task.worker} | {task.state.value} | {task.attempts} | "
+            f"{money(task.cost_usd)} | {task.result_path or '-'} |"
+        )
+    not_done = [t for t in run.tasks if t.state is not TaskState.COMPLETE]
+    if not_done:
+        lines += ["", "### Not completed", ""]
+        for task in not_done:
+            lines.append(
+                f"- **{task.task_id}** ({task.worker}): {task.state.value}"
+                f" - {_cell(task.reason or 'no reason recorded')}"
+            )
+    lines += [
+        "",
+        "### Cost",
+        "",
+        f"- Total: {money(run.cost_usd)}"
+        + (f" of a {money(run.budget_usd)} budget" if run.budget_usd is not None else ""),
+        f"- Planning: {money(run.planning_cost_usd)}; synthesis: {money(run.synthesis_cost_usd)}",
+    ]
+    for worker, cost in sorted(run.cost_by_worker.items()):
+        lines.append(f"- Worker {worker}: {money(cost)}")
+    for model, cost in sorted(run.cost_by_model.items()):
+        lines.append(f"- Model {model}: {money(cost)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,249 @@
+"""One task of a run: its agent, its attempts, the quality gate, its artifacts.
+
+Attempts come in two kinds, both bounded by the worker's ``retries``:
+
+* a turn that failed (process died, timeout, API error) is sent again; the
+  runtime resumes the agent's session in a new process;
+* an answer that failed the quality gate is sent back with the reasons
+  (``on_check_failure = "retry"``), or the task starts over on a fresh agent
+  of the same worker (``"reassign"``), or fails at once (``"fail"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+from .._errors import PodiumError
+from .._records import EventKind, RequestRecord, RequestState, Usage
+from ._active import ActiveRun
+from ._gate import GateVerdict, QualityGate
+from ._prompts import DependencyBrief, gate_retry_prompt, task_prompt
+from ._run_records import TaskState
+from ._scheduler import Node, Outcome
+
+__all__ = ["run_task", "spawn_task_agent"]
+
+_MAX_AGENT_NAME = 60  # room for the "_N" suffix of a reassigned attempt
+
+
+def _agent_base(run: ActiveRun, task_id: str) -> str:
+    base = f"{run.record.id}-{task_id}"
+    if len(base) <= _MAX_AGENT_NAME:
+        return base
+    index = [t.task_id for t in run.record.tasks].index(task_id)
+    return f"{run.record.id}-task{index}"
+
+
+async def spawn_task_agent(run: ActiveRun, task_id: str) -> str:
+    task = run.record.task(task_id)
+    worker = run.team.workers[task.worker]
+    caps = [
+        c for c in (run.ledger.cap_for(task.worker), worker.profile.budget_usd) if c is not None
+    ]
+    return await run.new_agent(
+        _agent_base(run, task_id),
+        worker.profile,
+        worker.model,
+        max_budget_usd=min(caps) if caps else None,
+    )
+
+
+async def _agent_for(run: ActiveRun, task_id: str) -> str:
+    pending = run.take_prewarmed(task_id)
+    if pending is not None:
+        with contextlib.suppress(PodiumError):
+            return await pending
+        # A failed pre-start is tried once more here, where its error reaches the task.
+    return await spawn_task_agent(run, task_id)
+
+
+def _dependency_briefs(run: ActiveRun, task_id: str) -> list[DependencyBrief]:
+    briefs = []
+    for dep_id in run.record.task(task_id).dependencies:
+        dep = run.record.task(dep_id)
+        data = run.dir.read_result(dep.worker, dep.task_id) or {}
+        briefs.append(
+            DependencyBrief(
+                task_id=dep.task_id,
+                worker=dep.worker,
+                status=str(data.get("status", dep.state.value)),
+                summary=str(data.get("summary") or dep.summary or ""),
+                result_path=str(run.dir.result_file(dep.worker, dep.task_id)),
+            )
+        )
+    return briefs
+
+
+async def run_task(run: ActiveRun, node: Node) -> Outcome:
+    assert run.plan is not None
+    planned = run.plan.task(node.id)
+    worker = run.team.workers[planned.worker]
+    profile = worker.profile
+    task_file = run.dir.task_file(planned.worker, planned.task_id)
+    result_file = run.dir.result_file(planned.worker, planned.task_id)
+    deps = _dependency_briefs(run, planned.task_id)
+    timeout = planned.timeout or worker.timeout
+    started = time.time()
+    run.dir.write_task(
+        planned.worker,
+        planned.task_id,
+        {
+            "run_id": run.record.id,
+            **planned.to_dict(),
+            "request": run.record.request,
+            "model": worker.model,
+            "timeout": timeout,
+            "dependencies": [d.__dict__ for d in deps],
+            "output_schema": dict(profile.output_schema) if profile.output_schema else None,
+            "result_file": run.dir.relative(result_file),
+            "written_at": started,
+        },
+    )
+    task = run.save_task(
+        run.record.task(planned.task_id).replace(
+            state=TaskState.RUNNING, started_at=started, finished_at=None, reason=None, attempts=0
+        )
+    )
+    await run.emit(EventKind.TASK_STARTED, task_id=task.task_id, worker=task.worker)
+
+    first_prompt = task_prompt(
+        run_id=run.record.id,
+        task=planned,
+        request=run.record.request,
+        dependencies=deps,
+        output_schema=profile.output_schema,
+        task_file=str(task_file),
+        result_file=str(result_file),
+    )
+    gate = QualityGate(output_schema=profile.output_schema, check=worker.check)
+    policy = run.team.defaults.on_check_failure
+    max_attempts = 1 + worker.retries
+    agent = await _agent_for(run, planned.task_id)
+    prompt = first_prompt
+    attempts, cost, usage, waited = 0, 0.0, Usage(), 0.0
+    request_ids: list[str] = []
+    verdict: GateVerdict | None = None
+    answer: str | None = None
+    final = TaskState.FAILED
+    reason: str | None = None
+    while attempts < max_attempts:
+        if run.stop_reason is not None:
+            final, reason = TaskState.CANCELLED, run.stop_reason
+            break
+        attempts += 1
+
+        def submitted(request: RequestRecord) -> None:
+            run.requests[planned.task_id] = request.id
+
+        request, slept = await run.turns.ask(
+            agent,
+            prompt,
+            timeout=timeout,
+            meta={"run_id": run.record.id, "task_id": planned.task_id, "attempt": attempts},
+            on_submitted=submitted,
+        )
+        run.requests.pop(planned.task_id, None)
+        waited += slept
+        cost += request.cost_usd
+        usage = usage + request.usage
+        request_ids.append(request.id)
+        run.charge(request, worker=planned.worker)
+        task = run.save_task(
+            task.replace(attempts=attempts, cost_usd=cost, usage=usage, agent=agent)
+        )
+
+        if request.state is RequestState.COMPLETE:
+            answer = request.result
+            verdict = await gate.check(answer, cwd=Path(run.record.cwd))
+            if verdict.ok:
+                final, reason = TaskState.COMPLETE, None
+                break
+            reason = "quality gate: " + "; ".join(verdict.reasons)
+            if policy == "fail":
+                break
+            if policy == "reassign":
+                await run.retire(agent)
+                agent = await spawn_task_agent(run, planned.task_id)
+                prompt = (
+                    first_prompt
+                    + "\n\n"
+                    + gate_retry_prompt(verdict.reasons, profile.output_schema)
+                )
+            else:
+                prompt = gate_retry_prompt(verdict.reasons, profile.output_schema)
+            continue
+        if run.stop_reason is not None and request.state in (
+            RequestState.CANCELLED,
+            RequestState.INTERRUPTED,
+        ):
+            final, reason = TaskState.CANCELLED, run.stop_reason
+            break
+        reason = f"request {request.id} {request.state.value}: {request.error or 'no answer'}"
+        if _budget_tripped(request):
+            reason = f"task budget reached: {request.error}"
+            break
+
+    finished = time.time()
+    outcome_output: Any = verdict.output if verdict is not None else answer
+    run.dir.write_result(
+        planned.worker,
+        planned.task_id,
+        {
+            "run_id": run.record.id,
+            "task_id": planned.task_id,
+            "worker": planned.worker,
+            "status": final.value,
+            "output": outcome_output,
+            "findings": list(verdict.findings) if verdict is not None else [],
+            "artifacts": list(verdict.artifacts) if verdict is not None else [],
+            "summary": verdict.summary if verdict is not None else (reason or ""),
+            "reason": reason,
+            "usage": usage.to_dict(),
+            "cost_usd": cost,
+            "attempts": attempts,
+            "model": worker.model,
+            "agent": agent,
+            "request_ids": request_ids,
+            "timings": {
+                "started_at": started,
+                "finished_at": finished,
+                "seconds": round(finished - started, 3),
+                "rate_limited_seconds": round(waited, 3),
+            },
+        },
+    )
+    run.ledger.release(planned.task_id)
+    run.ledger.record_task(planned.worker, cost)
+    await run.retire(agent)
+    run.save_task(
+        task.replace(
+            state=final,
+            reason=reason,
+            finished_at=finished,
+            waited_s=waited,
+            summary=verdict.summary
+            if verdict is not None and final is TaskState.COMPLETE
+            else None,
+            result_path=run.dir.relative(result_file),
+        )
+    )
+    await run.emit(
+        EventKind.TASK_FINISHED,
+        task_id=planned.task_id,
+        worker=planned.worker,
+        state=final.value,
+        cost_usd=cost,
+        reason=reason,
+    )
+    if run.ledger.exhausted and run.stop_reason is None:
+        limit = run.ledger.limits.run_usd
+        run.stop_dispatch(f"run budget ${limit:.2f} reached (${run.ledger.spent:.4f} spent)")
+    return Outcome(ok=final is TaskState.COMPLETE, reason=reason)
+
+
+def _budget_tripped(request: RequestRecord) -> bool:
+    error = (request.error or "").lower()
+    return "budget" in error
