@@ -450,22 +450,8 @@ def _error_of(response: httpx.Response, url: str) -> PodiumError:
 
 
 def _rebuild(error: dict[str, Any], status: int) -> PodiumError:
-    """The daemon's error as the same class; codes of run errors are rebuilt here too."""
-    code = str(error.get("code", ""))
-    rebuilt = error_from_dict(error)
-    if not code or code == rebuilt.code:
-        return rebuilt
-    from .orchestration._run_records import RunError, RunNotFound
+    """The daemon's error as the same class (run, plan and team errors included)."""
+    # Importing the package registers its error codes (cheap: no runtime).
+    import podium.orchestration  # noqa: F401
 
-    known: dict[str, type[PodiumError]] = {RunNotFound.code: RunNotFound, RunError.code: RunError}
-    if code in known:
-        return known[code](rebuilt.message, **rebuilt.context)
-    # Other codes (invalid plan, team errors, ...): keep the code, and the kind of
-    # error the status says, so a caller still tells a usage error from a failure.
-    fallback: PodiumError = (
-        UsageError(rebuilt.message, **rebuilt.context)
-        if 400 <= status < 500 and status != 408
-        else rebuilt
-    )
-    fallback.code = code
-    return fallback
+    return error_from_dict(error)

@@ -1,11 +1,14 @@
-"""``podium demo``: the seed walkthrough, offline, with the real CLI against the fake API.
+"""``podium demo``: the seed walkthrough and an orchestrated review, offline.
+
+Everything runs with the real Claude Code CLI against the fake API.
 
 An orchestrator (Sonnet) is given a role, a Haiku fetcher is forked from it and
 knows the role without being told, returns compact JSON, the JSON is relayed to
 the orchestrator, the analysis is polled, and the instances are listed with
 their costs and killed. The fake model's rules answer "I don't know my role"
 unless the fetcher's request really carries the orchestrator's conversation, so
-the demo shows inheritance rather than asserting it.
+the demo shows inheritance rather than asserting it. Part two
+(:mod:`podium._demo_run`) is the seed's orchestrated review.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 
+from ._demo_run import review_rules, run_review
 from ._records import RequestRecord, RequestState
 from .runtime import Runtime, RuntimeConfig
 from .testing import FakeAnthropic, Rule, Usage
@@ -164,13 +168,17 @@ async def run_demo(console: Console | None = None, home: Path | None = None) -> 
         root = Path(scratch)
         workdir = root / "project"
         workdir.mkdir()
-        with FakeAnthropic(demo_rules(), default_text="OK") as fake:
+        with FakeAnthropic([*demo_rules(), *review_rules()], default_text="OK") as fake:
             console.print(f"[dim]fake Anthropic API at {fake.base_url} (no key, nothing leaves "
                           "this machine); real Claude Code CLI[/]")
             config = RuntimeConfig(home=home or root / "state", env=demo_env(fake.base_url))
             async with Runtime(config) as rt:
                 await _walkthrough(rt, console, workdir)
+                console.rule("Part 2: an orchestrated review (plan, parallel workers, report)")
+                review = root / "review"
+                review.mkdir()
+                ok = await run_review(rt, console, review)
             calls = len(fake.message_requests())
     console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s, "
                   f"{calls} model calls[/]")
-    return 0
+    return 0 if ok else 1

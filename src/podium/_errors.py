@@ -40,10 +40,20 @@ __all__ = [
 ]
 
 
+_BY_CODE: dict[str, type[PodiumError]] = {}
+
+
 class PodiumError(Exception):
     """Root of every podium error. ``context`` names the agent / request / run involved."""
 
     code: str = "podium_error"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every error class with its own code can be rebuilt from the wire
+        # (error_from_dict) once its module is imported, wherever it lives.
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            _BY_CODE.setdefault(cls.code, cls)
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message)
@@ -141,26 +151,9 @@ class DaemonError(PodiumError):
     code = "daemon_error"
 
 
-_BY_CODE: dict[str, type[PodiumError]] = {
-    cls.code: cls
-    for cls in (
-        PodiumError,
-        UsageError,
-        InvalidName,
-        InvalidModel,
-        InvalidPrompt,
-        AgentNotFound,
-        AgentExists,
-        RequestNotFound,
-        NoAnswerYet,
-        BackendError,
-        CLINotFound,
-        ProcessDied,
-        RequestFailed,
-        WaitTimeout,
-        DaemonError,
-    )
-}
+
+
+_BY_CODE[PodiumError.code] = PodiumError
 
 
 def error_from_dict(data: dict[str, Any]) -> PodiumError:

@@ -29,3 +29,12 @@ def test_demo_runs_offline_and_shows_inheritance_relay_and_costs(home: Path) -> 
     assert "HASH Token Supply Analysis" in out
     assert "total cost: $" in out
     assert "killed: orchestrator, fetcher" in out
+    # Part two: the orchestrated review ran its plan and the report cites every artifact.
+    assert "security     marie   complete" in out or "security  marie  complete" in out
+    for artifact in (
+        "results/marie/security.json",
+        "results/anga/performance.json",
+        "results/fabien/tests.json",
+    ):
+        assert artifact in out
+    assert "Run summary (written by podium)" in out

@@ -14,9 +14,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._artifacts import ArtifactError, RunDir, check_run_id, list_run_ids, new_run_id
 from ._budget import BudgetExceeded, BudgetLedger, BudgetLimits
-from ._engine import RunEngine
 from ._gate import GateVerdict, QualityGate
 from ._init_template import EXAMPLE_FILES, write_example_team
 from ._plan import (
@@ -114,3 +115,16 @@ __all__ = [
     "plan_from_data",
     "write_example_team",
 ]
+
+if TYPE_CHECKING:
+    from ._engine import RunEngine
+
+
+def __getattr__(name: str) -> Any:
+    # The engine pulls in the runtime and its backends; commands that only read
+    # a team file or talk to the daemon should not pay for that at start-up.
+    if name == "RunEngine":
+        from ._engine import RunEngine
+
+        return RunEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

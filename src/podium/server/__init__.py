@@ -19,6 +19,13 @@ Routes (prefix ``/v1``; JSON in and out; all but ``GET /health`` need
     POST   /requests/{id}/wait?timeout= the finished request; 408 when the wait runs out
     POST   /requests/{id}/cancel
     GET    /events?after=&agent=&limit=&wait=   long poll (wait <= 300 s)
+    POST   /runs                        start {request, team, cwd, plan | plan_file, budget_usd}
+    GET    /runs?limit=                 newest first
+    GET    /runs/{run_id}               the run (tasks, states, costs) and its directory
+    GET    /runs/{run_id}/wait?timeout= long poll; ``done`` says whether it ended
+    GET    /runs/{run_id}/report        {"run_id", "report": markdown or null}
+    POST   /runs/{run_id}/cancel        stop dispatching, interrupt running tasks
+    POST   /runs/{run_id}/resume        continue an interrupted / failed / cancelled run
 
 Errors are ``{"error": {"code", "message", "context"}}`` (see ``_http_errors``
 for the status of each code). A wait that runs out is HTTP 408 with code
