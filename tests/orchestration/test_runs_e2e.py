@@ -353,3 +353,29 @@ async def test_missing_team_file_is_named(engine: RunEngine, tmp_path: Path) -> 
     with pytest.raises(TeamError, match=r"podium\.toml"):
         await engine.submit("review", team=tmp_path / "podium.toml")
     assert await engine.list_runs() == []
+
+
+async def test_a_429_backs_off_every_worker_of_that_model_for_its_retry_after(
+    engine: RunEngine, fake: FakeAnthropic, team: Path
+) -> None:
+    answer = review_result("LOW", "a.py:1", "x", "y")
+    fake.add_rule(task_rule("p0", "", status=429, retry_after=3, times=1))
+    fake.add_rule(task_rule("p1", answer, delay=2.0))
+    fake.add_rule(Rule(content="PODIUM TASK", text=answer))
+    for rule in lead_rules("", "final"):
+        fake.add_rule(rule)
+    # p2 becomes ready while p0's CLI is waiting out the 429: it must wait too.
+    plan = {"tasks": [task("p0", "anga"), task("p1", "anga"), task("p2", "anga", ("p1",))]}
+
+    run = await engine.wait((await engine.submit("r", team=team, plan=plan)).id, 120)
+
+    assert run.state is RunState.COMPLETE, run.error
+    retries = [e for e in await engine.runtime.events(limit=1000) if e.kind.value == "api_retry"]
+    assert len(retries) == 1
+    assert retries[0].data["error_status"] == 429
+    blocked_until = retries[0].ts + retries[0].data["retry_delay_ms"] / 1000
+    (p1,) = requests_for_task(fake, "p1")
+    (p2,) = requests_for_task(fake, "p2")
+    assert p1.finished_at is not None
+    assert p1.finished_at < blocked_until  # p2 was ready before the back-off ended...
+    assert p2.received_at >= blocked_until - 0.05  # ...and still waited for it

@@ -52,6 +52,7 @@ class Turns:
             return
         key = self._rate_keys.get(event.agent)
         data = event.data or {}
+
         status = data.get("error_status", data.get("status"))
         if key is None or status != 429:
             return
