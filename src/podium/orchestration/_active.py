@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +49,9 @@ _NODE_TO_TASK = {
     NodeState.FAILED: TaskState.FAILED,
 }
 _EXCERPT = 4000
+# Starting a Claude Code process is CPU-bound (~0.6 CPU-s): pre-starting every
+# soon-needed agent at once starves the turns under way and the agents tasks wait for.
+_PREWARM_SPAWNS = max(1, (os.cpu_count() or 2) // 2)
 
 
 class ActiveRun:
@@ -73,9 +78,13 @@ class ActiveRun:
         self.agents: set[str] = set()
         self.requests: dict[str, str] = {}  # task id -> its running request id
         self.prewarmed: dict[str, asyncio.Task[str]] = {}
+        self.prewarm_slots = asyncio.Semaphore(_PREWARM_SPAWNS)
+        self.prewarm_spawning: set[str] = set()  # pre-starts past the slot queue
+        self.retiring: set[asyncio.Task[None]] = set()
         self.soon: list[str] = []  # tasks waiting for a pre-start slot
         self.stop_reason: str | None = None
         self.user_cancelled = False
+        self.shutting_down = False  # the daemon is stopping: the run ends interrupted
         self.driver: asyncio.Task[None] | None = None
 
     # --- bookkeeping --------------------------------------------------------------------
@@ -139,6 +148,12 @@ class ActiveRun:
             if agent.status is not AgentStatus.KILLED:
                 await self.runtime.kill(name)
 
+    def retire_soon(self, name: str) -> None:
+        """Retire in the background: dependents need not wait for a process to exit."""
+        task = asyncio.create_task(self.retire(name))
+        self.retiring.add(task)
+        task.add_done_callback(self.retiring.discard)
+
     async def retire_all(self) -> None:
         self.soon.clear()
         for task in self.prewarmed.values():
@@ -147,8 +162,27 @@ class ActiveRun:
             with contextlib.suppress(BaseException):
                 await task
         self.prewarmed.clear()
+        if self.retiring:
+            await asyncio.gather(*self.retiring, return_exceptions=True)
         for name in sorted(self.agents):
             await self.retire(name)
+
+    async def retire_leftovers(self) -> None:
+        """Retire the task agents an earlier go at this run left behind.
+
+        A daemon that died mid-run could not retire them: the new daemon reaps
+        their processes but keeps them (hibernated) for good, and their tasks
+        start over on fresh agents. Retiring them first also frees their names.
+        """
+        from ._task_runner import _agent_base  # the runner imports this module
+
+        bases = sorted({_agent_base(self, t.task_id) for t in self.record.tasks})
+        if not bases:
+            return
+        mine = re.compile("(?:" + "|".join(map(re.escape, bases)) + r")(?:_\d+)?")
+        for agent in await self.runtime.list_agents():
+            if mine.fullmatch(agent.name) and agent.name not in self.agents:
+                await self.retire(agent.name)
 
     async def orchestrator_agent(self) -> str:
         """The run's lead: reused across planning and synthesis (and after a restart)."""
@@ -262,6 +296,8 @@ class ActiveRun:
             elif task.task_id not in done and task.done:
                 # Anything unfinished runs again from a clean slate on a resume.
                 self.save_task(task.replace(state=TaskState.PENDING, reason=None))
+        if self.record.resumed:
+            await self.retire_leftovers()
         nodes = [
             Node(id=t.task_id, dependencies=t.dependencies, priority=t.priority, order=i)
             for i, t in enumerate(plan.tasks)
@@ -292,6 +328,10 @@ class ActiveRun:
         mapped = _NODE_TO_TASK.get(state)
         if mapped is None:
             return
+        if self.shutting_down and not self.user_cancelled:
+            # The scheduler calls this "run cancelled"; nobody cancelled anything.
+            # _finish records the running tasks as interrupted, the rest stay pending.
+            return
         task = self.record.task(node_id)
         # run_task records its own outcome; this catches tasks that never ran
         # (skipped, cancelled) and a runner that raised.
@@ -309,17 +349,27 @@ class ActiveRun:
         self.pump_prewarm()
 
     def pump_prewarm(self) -> None:
-        from ._task_runner import spawn_task_agent  # the runner imports this module
-
         cap = self.team.limits.max_parallel
         while self.soon and len(self.prewarmed) < cap and self.stop_reason is None:
             task_id = self.soon.pop(0)
-            self.prewarmed[task_id] = asyncio.create_task(spawn_task_agent(self, task_id))
+            self.prewarmed[task_id] = asyncio.create_task(self._prewarm_spawn(task_id))
+
+    async def _prewarm_spawn(self, task_id: str) -> str:
+        from ._task_runner import spawn_task_agent  # the runner imports this module
+
+        async with self.prewarm_slots:
+            self.prewarm_spawning.add(task_id)
+            return await spawn_task_agent(self, task_id)
 
     def take_prewarmed(self, task_id: str) -> asyncio.Task[str] | None:
         if task_id in self.soon:
             self.soon.remove(task_id)
         pending = self.prewarmed.pop(task_id, None)
+        if pending is not None and task_id not in self.prewarm_spawning:
+            # Still queued for a slot: the task needs its agent now, not after other pre-starts.
+            pending.cancel()
+            pending = None
+        self.prewarm_spawning.discard(task_id)
         self.pump_prewarm()
         return pending
 

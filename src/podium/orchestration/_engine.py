@@ -59,6 +59,7 @@ class RunEngine:
         self._turns: Turns | None = None
         self._active: dict[str, ActiveRun] = {}
         self._changed: dict[str, asyncio.Event] = {}
+        self._resuming: set[str] = set()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -95,6 +96,7 @@ class RunEngine:
     async def close(self) -> None:
         """Stop driving runs; they are left ``interrupted`` and can be resumed."""
         for active in list(self._active.values()):
+            active.shutting_down = True
             if active.driver is not None:
                 active.driver.cancel()
         for active in list(self._active.values()):
@@ -222,8 +224,15 @@ class RunEngine:
 
     async def resume(self, run_id: str) -> RunRecord:
         """Continue an interrupted, failed or cancelled run; completed tasks are not re-run."""
-        if run_id in self._active:
+        if run_id in self._active or run_id in self._resuming:
             raise UsageError(f"run {run_id} is still going", run_id=run_id)
+        self._resuming.add(run_id)
+        try:
+            return await self._resume(run_id)
+        finally:
+            self._resuming.discard(run_id)
+
+    async def _resume(self, run_id: str) -> RunRecord:
         record = await self.get(run_id)
         if record.state not in _RESUMABLE:
             raise UsageError(
@@ -233,6 +242,13 @@ class RunEngine:
             )
         loaded = load_team(record.team_path)
         run_dir = RunDir(self.runs_root, run_id)
+        gone = sorted({t.worker for t in record.tasks} - set(loaded.workers))
+        if gone:
+            raise UsageError(
+                f"run {run_id} cannot be resumed: its plan gives tasks to "
+                f"{', '.join(gone)}, no longer a worker in {record.team_path}",
+                run_id=run_id,
+            )
         state = RunState.RUNNING if run_dir.read_plan() is not None else RunState.PLANNING
         record = record.replace(
             state=state,

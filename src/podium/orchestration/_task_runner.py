@@ -122,6 +122,7 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
     policy = run.team.defaults.on_check_failure
     max_attempts = 1 + worker.retries
     agent = await _agent_for(run, planned.task_id)
+    task = run.save_task(task.replace(agent=agent))
     prompt = first_prompt
     attempts, cost, usage, waited = 0, 0.0, Usage(), 0.0
     request_ids: list[str] = []
@@ -217,7 +218,7 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
     )
     run.ledger.release(planned.task_id)
     run.ledger.record_task(planned.worker, cost)
-    await run.retire(agent)
+    run.retire_soon(agent)  # the process exits while the dependents start
     run.save_task(
         task.replace(
             state=final,

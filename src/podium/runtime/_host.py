@@ -131,7 +131,17 @@ class Runtime:
                 data={"state": RequestState.INTERRUPTED.value, "cost_usd": 0.0},
             )
         # Requests that never started are still owed: they run now, in order.
+        # Those of orchestrated runs are not: their run decides on resume
+        # whether (and how) to send them again.
         for request in await store.list_requests(states=[RequestState.QUEUED]):
+            if request.source is RequestSource.TASK:
+                await store.update_request(
+                    request.id,
+                    state=RequestState.INTERRUPTED,
+                    error="podium stopped before the run's request started",
+                    completed_at=time.time(),
+                )
+                continue
             if await store.find_agent(request.agent) is None:
                 await store.update_request(
                     request.id, state=RequestState.CANCELLED, error="agent was killed"
