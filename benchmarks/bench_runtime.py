@@ -30,23 +30,14 @@ from rich.console import Console
 from rich.table import Table
 
 from podium.runtime import Runtime, RuntimeConfig
-from podium.testing import FakeAnthropic, Rule, bundled_cli
+from podium.testing import FakeAnthropic, Rule, bundled_cli, fake_api_env
 
 PROMPT = "benchmark prompt: reply with PONG"
 
 
-def agent_env(base_url: str) -> dict[str, str]:
-    return {
-        "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-bench",
-        "DISABLE_TELEMETRY": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    }
-
-
 def full_env(base_url: str, config_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDECODE")}
-    env.update(agent_env(base_url), CLAUDE_CONFIG_DIR=str(config_dir))
+    env.update(fake_api_env(base_url), CLAUDE_CONFIG_DIR=str(config_dir))
     return env
 
 
@@ -64,10 +55,19 @@ async def raw_cli_turns(base_url: str, root: Path, turns: int) -> list[float]:
     cwd = root / "raw"
     cwd.mkdir()
     proc = await asyncio.create_subprocess_exec(
-        str(bundled_cli()), "--input-format", "stream-json", "--output-format", "stream-json",
-        "--verbose", "--session-id", str(uuid.uuid4()),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, cwd=cwd, env=full_env(base_url, root / "raw-cfg"),
+        str(bundled_cli()),
+        "--input-format",
+        "stream-json",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--session-id",
+        str(uuid.uuid4()),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=cwd,
+        env=full_env(base_url, root / "raw-cfg"),
         limit=64 * 1024 * 1024,
     )
     assert proc.stdin is not None
@@ -106,7 +106,7 @@ def daemon_turns(base_url: str, root: Path, turns: int) -> tuple[list[float], li
     from podium import Client
 
     home = root / "daemon-home"
-    env = {**os.environ, **agent_env(base_url), "PODIUM_HOME": str(home)}
+    env = {**os.environ, **fake_api_env(base_url), "PODIUM_HOME": str(home)}
     podium = [sys.executable, "-m", "podium"]
     subprocess.run([*podium, "up"], env=env, check=True, capture_output=True)
     try:
@@ -122,8 +122,9 @@ def daemon_turns(base_url: str, root: Path, turns: int) -> tuple[list[float], li
         command: list[float] = []
         for _ in range(min(turns, 10)):
             t0 = time.perf_counter()
-            subprocess.run([*podium, "ask", "warmd", PROMPT], env=env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [*podium, "ask", "warmd", PROMPT], env=env, check=True, capture_output=True
+            )
             command.append(time.perf_counter() - t0)
         return http[2:], command
     finally:
@@ -133,7 +134,9 @@ def daemon_turns(base_url: str, root: Path, turns: int) -> tuple[list[float], li
 async def cold(base_url: str, root: Path, rounds: int) -> tuple[list[float], list[float]]:
     podium_times: list[float] = []
     for i in range(rounds):
-        async with Runtime(RuntimeConfig(home=root / f"cold-{i}", env=agent_env(base_url))) as rt:
+        async with Runtime(
+            RuntimeConfig(home=root / f"cold-{i}", env=fake_api_env(base_url))
+        ) as rt:
             t0 = time.perf_counter()
             await rt.spawn("cold", cwd=root)
             done = await rt.wait((await rt.ask("cold", PROMPT)).id)
@@ -144,8 +147,11 @@ async def cold(base_url: str, root: Path, rounds: int) -> tuple[list[float], lis
         t0 = time.perf_counter()
         out = subprocess.run(
             [str(bundled_cli()), "-p", PROMPT, "--output-format", "json"],
-            env=full_env(base_url, root / f"p-cfg-{i}"), cwd=root, capture_output=True,
-            check=True, text=True,
+            env=full_env(base_url, root / f"p-cfg-{i}"),
+            cwd=root,
+            capture_output=True,
+            check=True,
+            text=True,
         )
         raw_times.append(time.perf_counter() - t0)
         assert json.loads(out.stdout)["result"] == "PONG"
@@ -178,7 +184,7 @@ def tree_rss_mb(pid: int) -> float:
 
 
 async def memory(base_url: str, root: Path, agents: int) -> tuple[float, float]:
-    config = RuntimeConfig(home=root / "mem", env=agent_env(base_url))
+    config = RuntimeConfig(home=root / "mem", env=fake_api_env(base_url))
     async with Runtime(config) as rt:
         for i in range(agents):
             await rt.spawn(f"idle-{i}", cwd=root)
@@ -199,18 +205,24 @@ async def main() -> None:
     parser.add_argument("--cold-rounds", type=int, default=5)
     args = parser.parse_args()
     console = Console()
-    with tempfile.TemporaryDirectory() as scratch, FakeAnthropic(
-        [Rule(text="PONG")]
-    ) as fake:
+    with tempfile.TemporaryDirectory() as scratch, FakeAnthropic([Rule(text="PONG")]) as fake:
         root = Path(scratch)
         raw = await raw_cli_turns(fake.base_url, root, args.turns)
-        async with Runtime(RuntimeConfig(home=root / "warm", env=agent_env(fake.base_url))) as rt:
+        async with Runtime(
+            RuntimeConfig(home=root / "warm", env=fake_api_env(fake.base_url))
+        ) as rt:
             inproc = await runtime_turns(rt, root, args.turns)
         http, command = await asyncio.to_thread(daemon_turns, fake.base_url, root, args.turns)
 
         base = statistics.median(raw)
-        table = Table("path (warm agent)", "median ms", "p90 ms", "overhead vs raw ms",
-                      "overhead %", title=f"Warm turn, {args.turns} turns, same fake API")
+        table = Table(
+            "path (warm agent)",
+            "median ms",
+            "p90 ms",
+            "overhead vs raw ms",
+            "overhead %",
+            title=f"Warm turn, {args.turns} turns, same fake API",
+        )
         for label, values in [
             ("raw stream-json CLI process", raw),
             ("Runtime.ask + wait (in-process)", inproc),
@@ -218,27 +230,32 @@ async def main() -> None:
             ("`podium ask` command (incl. Python start)", command),
         ]:
             over = statistics.median(values) - base
-            table.add_row(label, ms(values), p90(values), f"{over * 1000:+.1f}",
-                          f"{over / base * 100:+.1f}")
+            table.add_row(
+                label, ms(values), p90(values), f"{over * 1000:+.1f}", f"{over / base * 100:+.1f}"
+            )
         console.print(table)
         limit = max(0.05 * base, 0.020)
         verdict = "meets" if statistics.median(http) - base <= limit else "misses"
         console.print(f"target (daemon API): overhead <= {limit * 1000:.1f} ms -> {verdict}")
 
         podium_cold, raw_cold = await cold(fake.base_url, root, args.cold_rounds)
-        table = Table("path", "median ms", "p90 ms",
-                      title=f"Cold spawn-to-answer, {args.cold_rounds} rounds")
+        table = Table(
+            "path", "median ms", "p90 ms", title=f"Cold spawn-to-answer, {args.cold_rounds} rounds"
+        )
         table.add_row("podium spawn + ask (in-process)", ms(podium_cold), p90(podium_cold))
         table.add_row("claude -p", ms(raw_cold), p90(raw_cold))
         console.print(table)
 
         warm_mb, hib_mb = await memory(fake.base_url, root, args.agents)
-        table = Table("agents", "state", "total RSS MiB", "per agent MiB",
-                      title="Memory of agent processes")
-        table.add_row(str(args.agents), "warm idle", f"{warm_mb:.0f}",
-                      f"{warm_mb / args.agents:.0f}")
-        table.add_row(str(args.agents), "hibernated", f"{hib_mb:.0f}",
-                      f"{hib_mb / args.agents:.0f}")
+        table = Table(
+            "agents", "state", "total RSS MiB", "per agent MiB", title="Memory of agent processes"
+        )
+        table.add_row(
+            str(args.agents), "warm idle", f"{warm_mb:.0f}", f"{warm_mb / args.agents:.0f}"
+        )
+        table.add_row(
+            str(args.agents), "hibernated", f"{hib_mb:.0f}", f"{hib_mb / args.agents:.0f}"
+        )
         console.print(table)
 
 

@@ -13,19 +13,7 @@ from pathlib import Path
 import pytest
 
 from podium.runtime import Runtime, RuntimeConfig
-from podium.testing import FakeAnthropic
-
-
-def fake_api_env(base_url: str) -> dict[str, str]:
-    """What every agent process needs to talk to the fake, and only to it."""
-    return {
-        "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key",
-        "DISABLE_TELEMETRY": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        # Retries of a scripted 5xx would otherwise take minutes.
-        "CLAUDE_CODE_MAX_RETRIES": "1",
-    }
+from podium.testing import FakeAnthropic, fake_api_env
 
 
 @pytest.fixture

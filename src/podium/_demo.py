@@ -27,7 +27,7 @@ from rich.table import Table
 from ._demo_run import review_rules, run_review
 from ._records import RequestRecord, RequestState
 from .runtime import Runtime, RuntimeConfig
-from .testing import FakeAnthropic, Rule, Usage
+from .testing import FakeAnthropic, Rule, Usage, fake_api_env
 
 __all__ = ["run_demo"]
 
@@ -66,30 +66,35 @@ near-term sell pressure; the main risk is vesting unlocks entering circulation.
 def demo_rules() -> list[Rule]:
     compact = json.dumps(HASH_STATS, separators=(",", ":"))
     return [
-        Rule(content="crypto portfolio analyst", text="READY",
-             usage=Usage(input_tokens=2400, output_tokens=4)),
+        Rule(
+            content="crypto portfolio analyst",
+            text="READY",
+            usage=Usage(input_tokens=2400, output_tokens=4),
+        ),
         # Answers with the role only when the orchestrator's conversation came along.
-        Rule(content="What is your role", any_content="Provenance Blockchain",
-             text="I am a crypto portfolio analyst for the Provenance Blockchain ecosystem, "
-                  "processing blockchain data and market statistics for portfolio insights.",
-             usage=Usage(input_tokens=2500, output_tokens=40)),
-        Rule(content="What is your role", text="I don't know my role.",
-             usage=Usage(input_tokens=800, output_tokens=8)),
-        Rule(content="fetch_current_hash_statistics", text=compact,
-             usage=Usage(input_tokens=2600, output_tokens=180)),
-        Rule(content="(?s)Analyze this HASH supply data.*maxSupply", text=ANALYSIS,
-             usage=Usage(input_tokens=3100, output_tokens=520)),
+        Rule(
+            content="What is your role",
+            any_content="Provenance Blockchain",
+            text="I am a crypto portfolio analyst for the Provenance Blockchain ecosystem, "
+            "processing blockchain data and market statistics for portfolio insights.",
+            usage=Usage(input_tokens=2500, output_tokens=40),
+        ),
+        Rule(
+            content="What is your role",
+            text="I don't know my role.",
+            usage=Usage(input_tokens=800, output_tokens=8),
+        ),
+        Rule(
+            content="fetch_current_hash_statistics",
+            text=compact,
+            usage=Usage(input_tokens=2600, output_tokens=180),
+        ),
+        Rule(
+            content="(?s)Analyze this HASH supply data.*maxSupply",
+            text=ANALYSIS,
+            usage=Usage(input_tokens=3100, output_tokens=520),
+        ),
     ]
-
-
-def demo_env(base_url: str) -> dict[str, str]:
-    return {
-        "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-demo-offline",
-        "DISABLE_TELEMETRY": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "CLAUDE_CODE_MAX_RETRIES": "1",
-    }
 
 
 async def _answer(rt: Runtime, console: Console, agent: str, prompt: str) -> RequestRecord:
@@ -121,14 +126,17 @@ async def _walkthrough(rt: Runtime, console: Console, workdir: Path) -> None:
 
     console.rule("Step 5: the fetcher returns compact JSON")
     await _answer(
-        rt, console, "fetcher",
+        rt,
+        console,
+        "fetcher",
         "Use fetch_current_hash_statistics to get HASH token stats. "
         "Return compact JSON only, no explanation.",
     )
 
     console.rule("Step 6: relay the fetcher's answer to the orchestrator")
     relayed = await rt.relay(
-        "fetcher", "orchestrator",
+        "fetcher",
+        "orchestrator",
         "Analyze this HASH supply data. Provide key metrics and investment implications.",
     )
     console.print(
@@ -150,8 +158,12 @@ async def _walkthrough(rt: Runtime, console: Console, workdir: Path) -> None:
     for agent in await rt.list_agents():
         total += agent.cost_usd
         table.add_row(
-            agent.name, agent.resolved_model or agent.model or "-", str(agent.request_count),
-            f"{agent.cost_usd:.6f}", str(agent.pid or "-"), agent.forked_from or "-",
+            agent.name,
+            agent.resolved_model or agent.model or "-",
+            str(agent.request_count),
+            f"{agent.cost_usd:.6f}",
+            str(agent.pid or "-"),
+            agent.forked_from or "-",
         )
     console.print(table)
     console.print(f"total cost: [bold]${total:.6f}[/]")
@@ -169,9 +181,11 @@ async def run_demo(console: Console | None = None, home: Path | None = None) -> 
         workdir = root / "project"
         workdir.mkdir()
         with FakeAnthropic([*demo_rules(), *review_rules()], default_text="OK") as fake:
-            console.print(f"[dim]fake Anthropic API at {fake.base_url} (no key, nothing leaves "
-                          "this machine); real Claude Code CLI[/]")
-            config = RuntimeConfig(home=home or root / "state", env=demo_env(fake.base_url))
+            console.print(
+                f"[dim]fake Anthropic API at {fake.base_url} (no key, nothing leaves "
+                "this machine); real Claude Code CLI[/]"
+            )
+            config = RuntimeConfig(home=home or root / "state", env=fake_api_env(fake.base_url))
             async with Runtime(config) as rt:
                 await _walkthrough(rt, console, workdir)
                 console.rule("Part 2: an orchestrated review (plan, parallel workers, report)")
@@ -179,6 +193,7 @@ async def run_demo(console: Console | None = None, home: Path | None = None) -> 
                 review.mkdir()
                 ok = await run_review(rt, console, review)
             calls = len(fake.message_requests())
-    console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s, "
-                  f"{calls} model calls[/]")
+    console.print(
+        f"[green]demo finished in {time.monotonic() - started:.1f} s, {calls} model calls[/]"
+    )
     return 0 if ok else 1

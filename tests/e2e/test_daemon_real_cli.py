@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from podium import Client
-from podium.testing import FakeAnthropic, Rule, message_text
-from tests.conftest import fake_api_env
+from podium.testing import FakeAnthropic, Rule, fake_api_env, message_text
 
 pytestmark = pytest.mark.cli
 

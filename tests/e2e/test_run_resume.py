@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from podium import Client
-from podium.testing import FakeAnthropic, Rule
-from tests.conftest import fake_api_env
+from podium.testing import FakeAnthropic, Rule, fake_api_env
 from tests.e2e.test_daemon_real_cli import alive, processes_under, wait_until
 from tests.orchestration._run_helpers import (
     LEAD,

@@ -80,7 +80,6 @@ class ActiveRun:
         self.prewarmed: dict[str, asyncio.Task[str]] = {}
         self.prewarm_slots = asyncio.Semaphore(_PREWARM_SPAWNS)
         self.prewarm_spawning: set[str] = set()  # pre-starts past the slot queue
-        self.retiring: set[asyncio.Task[None]] = set()
         self.soon: list[str] = []  # tasks waiting for a pre-start slot
         self.stop_reason: str | None = None
         self.user_cancelled = False
@@ -148,12 +147,6 @@ class ActiveRun:
             if agent.status is not AgentStatus.KILLED:
                 await self.runtime.kill(name)
 
-    def retire_soon(self, name: str) -> None:
-        """Retire in the background: dependents need not wait for a process to exit."""
-        task = asyncio.create_task(self.retire(name))
-        self.retiring.add(task)
-        task.add_done_callback(self.retiring.discard)
-
     async def retire_all(self) -> None:
         self.soon.clear()
         for task in self.prewarmed.values():
@@ -162,8 +155,6 @@ class ActiveRun:
             with contextlib.suppress(BaseException):
                 await task
         self.prewarmed.clear()
-        if self.retiring:
-            await asyncio.gather(*self.retiring, return_exceptions=True)
         for name in sorted(self.agents):
             await self.retire(name)
 

@@ -218,7 +218,7 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
     )
     run.ledger.release(planned.task_id)
     run.ledger.record_task(planned.worker, cost)
-    run.retire_soon(agent)  # the process exits while the dependents start
+    await run.retire(agent)
     run.save_task(
         task.replace(
             state=final,

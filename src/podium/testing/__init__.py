@@ -6,7 +6,7 @@ records every request for assertions.
 """
 
 from podium.testing._cli import main as fake_api_main
-from podium.testing._env import bundled_cli, cli_env
+from podium.testing._env import bundled_cli, cli_env, fake_api_env
 from podium.testing._record import RecordedRequest
 from podium.testing._rules import Rule, ToolCall, Usage, load_rules, rules_from_data
 from podium.testing._server import FakeAnthropic
@@ -21,6 +21,7 @@ __all__ = [
     "bundled_cli",
     "cli_env",
     "conversation_text",
+    "fake_api_env",
     "fake_api_main",
     "load_rules",
     "message_text",

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["bundled_cli", "cli_env"]
+__all__ = ["bundled_cli", "cli_env", "fake_api_env"]
 
 
 def bundled_cli() -> Path:
@@ -40,3 +40,18 @@ def cli_env(
         HOME=home,
     )
     return env
+
+
+def fake_api_env(base_url: str, *, max_retries: int = 1) -> dict[str, str]:
+    """What a runtime passes to every agent process so it talks to the fake, and only to it.
+
+    ``max_retries`` bounds the CLI's own retries of a scripted 429/5xx, which
+    would otherwise take minutes.
+    """
+    return {
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-fake-key",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "CLAUDE_CODE_MAX_RETRIES": str(max_retries),
+    }
