@@ -322,17 +322,23 @@ class Client:
         plan: Mapping[str, Any] | list[Any] | None = None,
         plan_file: str | Path | None = None,
         budget_usd: float | None = None,
+        mode: str = "planned",
     ) -> RunRecord:
         """Start a run of ``team`` on ``request``; it goes on in the daemon.
 
         Paths are resolved here, against this process's directory: the daemon's
         is unrelated. ``plan`` / ``plan_file`` skip planning; ``cwd`` defaults to
-        what the daemon chooses for the team.
+        what the daemon chooses for the team. ``mode="agentic"``: no plan; the
+        orchestrator drives the workers itself through podium's MCP tools.
         """
         if not request.strip():
             raise InvalidPrompt("request is empty")
+        if mode not in ("planned", "agentic"):
+            raise UsageError(f"mode must be 'planned' or 'agentic', got {mode!r}", mode=mode)
         if plan is not None and plan_file is not None:
             raise UsageError("give plan or plan_file, not both")
+        if mode == "agentic" and (plan is not None or plan_file is not None):
+            raise UsageError("an agentic run has no plan: its orchestrator decides as it goes")
         if budget_usd is not None and not budget_usd > 0:
             raise UsageError("budget must be greater than 0", budget_usd=budget_usd)
         body = {
@@ -343,6 +349,9 @@ class Client:
             "plan_file": None if plan_file is None else _absolute(plan_file),
             "budget_usd": budget_usd,
         }
+        if mode != "planned":
+            # Sent only when it matters, so a planned run works with any daemon version.
+            body["mode"] = mode
         return _run_record(self._call("POST", "/runs", body=body, patience=_SLOW_CALL))
 
     def resume_run(self, run_id: str) -> RunRecord:

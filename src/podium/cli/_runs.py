@@ -128,6 +128,15 @@ def run_(
             help="Stop dispatching tasks once the run has spent this much.",
         ),
     ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            metavar="planned|agentic",
+            help="planned: podium plans the tasks and schedules them. agentic: the "
+            "orchestrator drives the workers itself through podium's MCP tools.",
+        ),
+    ] = "planned",
     resume: Annotated[
         str | None,
         typer.Option(
@@ -147,14 +156,27 @@ def run_(
 ) -> None:
     """Have the team carry out REQUEST: plan, run the tasks in parallel, write a report.
 
+    With --mode agentic the orchestrator itself spawns, tasks and waits on the
+    workers through podium's MCP tools; the run is recorded the same way.
+
     Shows each task live; Ctrl-C leaves the run going in the daemon. Exit 0 if the
     run completed, 1 otherwise.
     """
+    if mode not in ("planned", "agentic"):
+        raise UsageError(f"--mode must be planned or agentic, got {mode!r}")
+    if mode == "agentic" and plan is not None:
+        raise UsageError("--plan runs a given plan; an agentic run has none (drop --mode agentic)")
     if resume is not None:
-        if request is not None or team is not None or plan is not None or budget is not None:
+        if (
+            request is not None
+            or team is not None
+            or plan is not None
+            or budget is not None
+            or mode != "planned"
+        ):
             raise UsageError(
                 "--resume continues a run as it was started: give no REQUEST, --team, "
-                "--plan or --budget with it"
+                "--plan, --budget or --mode with it"
             )
     elif request is None:
         raise UsageError("give a REQUEST ('-' reads standard input), or --resume RUN_ID")
@@ -172,6 +194,7 @@ def run_(
                 cwd=Path.cwd(),
                 plan_file=None if plan is None else plan.expanduser().resolve(),
                 budget_usd=budget,
+                mode=mode,
             )
         if detach:
             if json_out:

@@ -20,6 +20,7 @@ from .._names import check_prompt
 from .._records import EventKind
 from ..runtime import Runtime
 from ._active import ActiveRun, resolve_cwd
+from ._agentic import AGENTIC, PLANNED, check_mode, drive_agentic
 from ._artifacts import RunDir, check_run_id, list_run_ids, new_run_id
 from ._budget import BudgetLedger, BudgetLimits
 from ._plan import Plan, load_plan_file, plan_from_data
@@ -175,14 +176,22 @@ class RunEngine:
         plan: Mapping[str, Any] | list[Any] | None = None,
         plan_file: str | Path | None = None,
         budget_usd: float | None = None,
+        mode: str = PLANNED,
     ) -> RunRecord:
-        """Validate everything, create the run directory, start the run; returns at once."""
+        """Validate everything, create the run directory, start the run; returns at once.
+
+        ``mode``: ``"planned"`` (podium plans and schedules the tasks) or
+        ``"agentic"`` (the orchestrator drives workers itself through podium's MCP tools).
+        """
         try:
             check_prompt(request)
         except UsageError as exc:
             raise type(exc)(f"the run's request is invalid: {exc.message}") from None
+        agentic = check_mode(mode) == AGENTIC
         if plan is not None and plan_file is not None:
             raise UsageError("give a plan or a plan file, not both")
+        if agentic and (plan is not None or plan_file is not None):
+            raise UsageError("an agentic run has no plan: its orchestrator decides as it goes")
         loaded = load_team(team)
         budget = _check_budget(budget_usd, loaded)
         workdir = resolve_cwd(loaded, cwd)
@@ -205,11 +214,11 @@ class RunEngine:
             team_path=str(loaded.path),
             team_name=loaded.name,
             cwd=str(workdir),
-            state=RunState.PLANNING if given is None else RunState.RUNNING,
+            state=RunState.PLANNING if given is None and not agentic else RunState.RUNNING,
             created_at=now,
             updated_at=now,
             budget_usd=budget,
-            plan_source="orchestrator" if given is None else "file",
+            plan_source=AGENTIC if agentic else "orchestrator" if given is None else "file",
         )
         run_dir.create()
         run_dir.write_request(request)
@@ -218,7 +227,12 @@ class RunEngine:
         run_dir.write_run(record.to_dict())
         await self.runtime.emit(
             EventKind.RUN_STARTED,
-            data={"run_id": run_id, "team": loaded.name, "planned": given is not None},
+            data={
+                "run_id": run_id,
+                "team": loaded.name,
+                "planned": given is not None,
+                "mode": AGENTIC if agentic else PLANNED,
+            },
         )
         return self._launch(record, run_dir, loaded)
 
@@ -242,14 +256,16 @@ class RunEngine:
             )
         loaded = load_team(record.team_path)
         run_dir = RunDir(self.runs_root, run_id)
+        agentic = record.plan_source == AGENTIC
         gone = sorted({t.worker for t in record.tasks} - set(loaded.workers))
-        if gone:
+        if gone and not agentic:
             raise UsageError(
                 f"run {run_id} cannot be resumed: its plan gives tasks to "
                 f"{', '.join(gone)}, no longer a worker in {record.team_path}",
                 run_id=run_id,
             )
-        state = RunState.RUNNING if run_dir.read_plan() is not None else RunState.PLANNING
+        planned = agentic or run_dir.read_plan() is not None
+        state = RunState.RUNNING if planned else RunState.PLANNING
         record = record.replace(
             state=state,
             error=None,
@@ -314,6 +330,9 @@ class RunEngine:
         final: RunState = RunState.FAILED
         error: str | None = None
         try:
+            if active.record.plan_source == AGENTIC:
+                final, error = await drive_agentic(active)
+                return
             plan = await active.make_plan()
             active.adopt_plan(plan)
             active.save(state=RunState.RUNNING)

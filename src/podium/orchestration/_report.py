@@ -33,12 +33,7 @@ def run_summary_markdown(run: RunRecord, *, synthesis: str, note: str | None = N
         "",
         f"- Request: {_cell(run.request[:500])}",
         f"- Team: {run.team_name} ({run.team_path})",
-        f"- Plan: {len(run.tasks)} tasks, "
-        + (
-            "from a plan file"
-            if run.plan_source == "file"
-            else f"planned by the orchestrator in {run.plan_attempts} attempt(s)"
-        ),
+        f"- Plan: {len(run.tasks)} tasks, " + _plan_origin(run),
         "",
         "| Task | Worker | State | Attempts | Cost | Result |",
         "|---|---|---|---|---|---|",
@@ -69,3 +64,11 @@ def run_summary_markdown(run: RunRecord, *, synthesis: str, note: str | None = N
     for model, cost in sorted(run.cost_by_model.items()):
         lines.append(f"- Model {model}: {money(cost)}")
     return "\n".join(lines) + "\n"
+
+
+def _plan_origin(run: RunRecord) -> str:
+    if run.plan_source == "file":
+        return "from a plan file"
+    if run.plan_source == "agentic":
+        return "assigned by the orchestrator through podium's MCP tools (agentic mode)"
+    return f"planned by the orchestrator in {run.plan_attempts} attempt(s)"

@@ -3,7 +3,7 @@
 Routes (prefix ``/v1``; JSON in and out; all but ``GET /health`` need
 ``Authorization: Bearer <token from $PODIUM_HOME/token>``)::
 
-    GET    /health                      status, version, pid, started_at, uptime_s
+    GET    /health                      status, version, pid, started_at, uptime_s (no token)
     POST   /shutdown                    202; the daemon stops every agent and exits
     POST   /agents                      spawn {name, model, system_prompt, cwd, backend, options}
     GET    /agents                      list
@@ -18,14 +18,28 @@ Routes (prefix ``/v1``; JSON in and out; all but ``GET /health`` need
     GET    /requests/{id}               poll
     POST   /requests/{id}/wait?timeout= the finished request; 408 when the wait runs out
     POST   /requests/{id}/cancel
-    GET    /events?after=&agent=&limit=&wait=   long poll (wait <= 300 s)
-    POST   /runs                        start {request, team, cwd, plan | plan_file, budget_usd}
+    GET    /events?after=&agent=&run_id=&limit=&wait=
+                                        JSON: long poll (wait <= 300 s); with
+                                        ``Accept: text/event-stream``: Server-Sent
+                                        Events from ``Last-Event-ID`` (else ``after``)
+    POST   /runs                        start {request, team, cwd, plan | plan_file,
+                                        budget_usd, mode: planned | agentic}
+    POST   /orchestrate                 the same as POST /runs (the seed's name)
     GET    /runs?limit=                 newest first
     GET    /runs/{run_id}               the run (tasks, states, costs) and its directory
     GET    /runs/{run_id}/wait?timeout= long poll; ``done`` says whether it ended
     GET    /runs/{run_id}/report        {"run_id", "report": markdown or null}
     POST   /runs/{run_id}/cancel        stop dispatching, interrupt running tasks
     POST   /runs/{run_id}/resume        continue an interrupted / failed / cancelled run
+
+Outside ``/v1``: ``GET /openapi.json``, the OpenAPI schema of all the above
+(token needed, like everything but health; it declares the bearer scheme), and
+``GET /`` → ``/dashboard/``: the web dashboard's static files (no token: they hold
+no secrets; the page sends the token, read from its URL fragment, on every API call).
+
+Every request passes the guard first (``_guard``): Host must name the daemon
+(400, against DNS rebinding), an Origin must be the daemon's own (403, against
+CSRF), the token must match (401), the body must fit in 16 MiB (413).
 
 Errors are ``{"error": {"code", "message", "context"}}`` (see ``_http_errors``
 for the status of each code). A wait that runs out is HTTP 408 with code

@@ -1,7 +1,10 @@
 """The daemon's HTTP API (prefix ``/v1``): a thin adapter over :class:`Runtime`.
 
 Handlers are async and await the runtime directly, so a long ``wait`` parks one
-coroutine and never holds up other requests.
+coroutine and never holds up other requests. The OpenAPI schema is served at
+``/openapi.json`` behind the same token as every other route (it holds no
+secret, but "everything but health needs the token" is the simpler rule to
+trust); it names the bearer scheme, so generated clients send the token.
 """
 
 from __future__ import annotations
@@ -12,23 +15,47 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from .._names import check_name
 from .._records import RequestRecord
 from .._version import __version__
 from .._wire import agent_to_json, info_to_json, request_to_json
+from ..orchestration._artifacts import check_run_id
 from ..runtime import Runtime
 from ._guard import Guard, GuardSettings
 from ._http_errors import install_error_handlers
-from ._models import AskBody, BroadcastBody, ForkBody, RelayBody, SpawnBody
+from ._models import (
+    AgentInfoOut,
+    AgentOut,
+    AskBody,
+    BroadcastBody,
+    ErrorOut,
+    EventOut,
+    ForkBody,
+    HealthOut,
+    KilledOut,
+    RelayBody,
+    RequestOut,
+    SpawnBody,
+    StatusOut,
+)
+from ._sse import (
+    SSE_MEDIA_TYPE,
+    EventFilter,
+    EventStreams,
+    filtered_events,
+    resume_point,
+    wants_sse,
+)
 
 if TYPE_CHECKING:
     from ..orchestration import RunEngine
 
-__all__ = ["AppState", "create_app"]
+__all__ = ["AppState", "create_app", "error_responses"]
 
 # Long polls are cut into slices no longer than this, so no HTTP call hangs for
 # hours and a vanished client frees its handler soon.
@@ -43,6 +70,37 @@ class AppState:
     request_shutdown: Callable[[], None] | None = None
     runs: RunEngine | None = None
     """Orchestrated runs (``/v1/runs``); ``None`` answers those routes with 503."""
+    streams: EventStreams = field(default_factory=EventStreams)
+    """Open ``GET /v1/events`` event streams."""
+
+    def begin_shutdown(self) -> None:
+        """End the event streams (so they do not hold up the exit), then stop the server."""
+        self.streams.close_all()
+        if self.request_shutdown is not None:
+            self.request_shutdown()
+
+
+_ERROR_TEXT = {
+    400: "Invalid input (a name, id, prompt, option), or a Host header not naming the daemon",
+    401: "Missing or wrong token",
+    403: "Cross-origin request (an Origin header other than the daemon's own)",
+    404: "Unknown agent, request or run",
+    408: "The wait ran out; the request goes on (its id is in context.request_id)",
+    409: "An agent of that name already exists",
+    413: "Request body too large",
+    422: "Malformed JSON, or a body or query of the wrong shape",
+    500: "Unexpected error in the daemon",
+    502: "The backend (the model's CLI) failed",
+    503: "Not available now: the daemon is shutting down, or has no run engine, "
+    "or too many event streams are open",
+}
+_ALWAYS = (400, 401, 403, 413, 422, 500, 503)
+
+
+def error_responses(*extra: int, token: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the errors a route may answer, all shaped as :class:`ErrorOut`."""
+    codes = sorted({*_ALWAYS, *extra} - (set() if token else {401}))
+    return {code: {"model": ErrorOut, "description": _ERROR_TEXT[code]} for code in codes}
 
 
 def _ok(content: Any, status: int = 200, background: BackgroundTask | None = None) -> JSONResponse:
@@ -78,7 +136,13 @@ router = APIRouter(prefix="/v1")
 # --- daemon --------------------------------------------------------------------------------
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    tags=["daemon"],
+    summary="Daemon status (no token needed)",
+    response_model=HealthOut,
+    responses=error_responses(token=False),
+)
 async def health(request: Request) -> JSONResponse:
     state = _state(request)
     return _ok(
@@ -92,19 +156,38 @@ async def health(request: Request) -> JSONResponse:
     )
 
 
-@router.post("/shutdown")
+@router.post(
+    "/shutdown",
+    tags=["daemon"],
+    summary="Stop every agent and exit",
+    status_code=202,
+    response_model=StatusOut,
+    responses={
+        501: {"model": StatusOut, "description": "This server cannot be stopped over HTTP"},
+        **error_responses(),
+    },
+)
 async def shutdown(request: Request) -> JSONResponse:
-    stop = _state(request).request_shutdown
-    if stop is None:
+    state = _state(request)
+    if state.request_shutdown is None:
         return _ok({"status": "not_supported"}, status=501)
     # After the response is sent, so the caller hears the answer.
-    return _ok({"status": "shutting_down"}, status=202, background=BackgroundTask(stop))
+    return _ok(
+        {"status": "shutting_down"}, status=202, background=BackgroundTask(state.begin_shutdown)
+    )
 
 
 # --- agents --------------------------------------------------------------------------------
 
 
-@router.post("/agents")
+@router.post(
+    "/agents",
+    tags=["agents"],
+    summary="Spawn an agent (its process starts warm)",
+    status_code=201,
+    response_model=AgentOut,
+    responses=error_responses(409, 502),
+)
 async def spawn(body: SpawnBody, runtime: RuntimeDep) -> JSONResponse:
     agent = await runtime.spawn(
         body.name,
@@ -117,32 +200,69 @@ async def spawn(body: SpawnBody, runtime: RuntimeDep) -> JSONResponse:
     return _ok(agent_to_json(agent), status=201)
 
 
-@router.get("/agents")
+@router.get(
+    "/agents",
+    tags=["agents"],
+    summary="List live agents",
+    response_model=list[AgentOut],
+    responses=error_responses(),
+)
 async def list_agents(runtime: RuntimeDep) -> JSONResponse:
     return _ok([agent_to_json(a) for a in await runtime.list_agents()])
 
 
-@router.post("/agents/kill-all")
+@router.post(
+    "/agents/kill-all",
+    tags=["agents"],
+    summary="Kill every agent",
+    response_model=KilledOut,
+    responses=error_responses(),
+)
 async def kill_all(runtime: RuntimeDep) -> JSONResponse:
     return _ok({"killed": await runtime.kill_all()})
 
 
-@router.get("/agents/{name:path}")
+@router.get(
+    "/agents/{name:path}",
+    tags=["agents"],
+    summary="An agent with its lineage, children and recent requests",
+    response_model=AgentInfoOut,
+    responses=error_responses(404),
+)
 async def info(name: AgentName, runtime: RuntimeDep) -> JSONResponse:
     return _ok(info_to_json(await runtime.info(name)))
 
 
-@router.delete("/agents/{name:path}")
+@router.delete(
+    "/agents/{name:path}",
+    tags=["agents"],
+    summary="Kill an agent (queued requests are cancelled, the running one interrupted)",
+    response_model=AgentOut,
+    responses=error_responses(404),
+)
 async def kill(name: AgentName, runtime: RuntimeDep) -> JSONResponse:
     return _ok(agent_to_json(await runtime.kill(name)))
 
 
-@router.post("/agents/{name:path}/fork")
+@router.post(
+    "/agents/{name:path}/fork",
+    tags=["agents"],
+    summary="Fork an agent: a new session carrying its history, any model",
+    status_code=201,
+    response_model=AgentOut,
+    responses=error_responses(404, 409, 502),
+)
 async def fork(name: AgentName, body: ForkBody, runtime: RuntimeDep) -> JSONResponse:
     return _ok(agent_to_json(await runtime.fork(name, body.new, body.model)), status=201)
 
 
-@router.post("/agents/{name:path}/ask")
+@router.post(
+    "/agents/{name:path}/ask",
+    tags=["agents"],
+    summary="Ask an agent: the queued request, or with wait the finished one",
+    response_model=RequestOut,
+    responses=error_responses(404, 408),
+)
 async def ask(name: AgentName, body: AskBody, runtime: RuntimeDep) -> JSONResponse:
     record = await runtime.ask(name, body.prompt, timeout=body.timeout)
     if body.wait:
@@ -154,7 +274,13 @@ async def ask(name: AgentName, body: AskBody, runtime: RuntimeDep) -> JSONRespon
 # --- requests ------------------------------------------------------------------------------
 
 
-@router.post("/relay")
+@router.post(
+    "/relay",
+    tags=["agents"],
+    summary="Send an agent another's last answer, verbatim, with an instruction",
+    response_model=RequestOut,
+    responses=error_responses(404, 408),
+)
 async def relay(body: RelayBody, runtime: RuntimeDep) -> JSONResponse:
     record = await runtime.relay(body.source, body.to, body.prompt, timeout=body.timeout)
     if body.wait:
@@ -162,13 +288,25 @@ async def relay(body: RelayBody, runtime: RuntimeDep) -> JSONResponse:
     return _ok(request_to_json(record))
 
 
-@router.post("/broadcast")
+@router.post(
+    "/broadcast",
+    tags=["agents"],
+    summary="Ask every live agent (but the excluded) the same prompt",
+    response_model=list[RequestOut],
+    responses=error_responses(404),
+)
 async def broadcast(body: BroadcastBody, runtime: RuntimeDep) -> JSONResponse:
     records = await runtime.broadcast(body.prompt, exclude=body.exclude, timeout=body.timeout)
     return _ok(_requests(records))
 
 
-@router.get("/requests")
+@router.get(
+    "/requests",
+    tags=["requests"],
+    summary="The newest requests (of one agent, or all), oldest first",
+    response_model=list[RequestOut],
+    responses=error_responses(),
+)
 async def list_requests(
     runtime: RuntimeDep,
     agent: str | None = None,
@@ -179,12 +317,24 @@ async def list_requests(
     return _ok(_requests(await runtime.list_requests(agent=agent, limit=limit)))
 
 
-@router.get("/requests/{request_id}")
+@router.get(
+    "/requests/{request_id}",
+    tags=["requests"],
+    summary="A request, finished or not (poll)",
+    response_model=RequestOut,
+    responses=error_responses(404),
+)
 async def poll(request_id: str, runtime: RuntimeDep) -> JSONResponse:
     return _ok(request_to_json(await runtime.poll(request_id)))
 
 
-@router.post("/requests/{request_id}/wait")
+@router.post(
+    "/requests/{request_id}/wait",
+    tags=["requests"],
+    summary="Wait for a request to finish (408 when the wait runs out; nothing is cancelled)",
+    response_model=RequestOut,
+    responses=error_responses(404, 408),
+)
 async def wait(
     request_id: str,
     runtime: RuntimeDep,
@@ -193,7 +343,13 @@ async def wait(
     return _ok(request_to_json(await runtime.wait(request_id, timeout)))
 
 
-@router.post("/requests/{request_id}/cancel")
+@router.post(
+    "/requests/{request_id}/cancel",
+    tags=["requests"],
+    summary="Cancel a queued request or interrupt a running one",
+    response_model=RequestOut,
+    responses=error_responses(404),
+)
 async def cancel(request_id: str, runtime: RuntimeDep) -> JSONResponse:
     return _ok(request_to_json(await runtime.cancel(request_id)))
 
@@ -201,28 +357,112 @@ async def cancel(request_id: str, runtime: RuntimeDep) -> JSONResponse:
 # --- events --------------------------------------------------------------------------------
 
 
-@router.get("/events")
+_SSE_DOC = (
+    "With ``Accept: text/event-stream``: a Server-Sent Events stream, one event per "
+    "record (``id: <id>``, ``event: <kind>``, ``data: <the event as JSON>``), starting "
+    "after ``Last-Event-ID`` (else ``after``), live until the client leaves; "
+    "``limit`` and ``wait`` do not apply. ``: keep-alive`` comments every 15 s; "
+    "``event: overflow`` (the client fell too far behind: reconnect with "
+    "Last-Event-ID) and ``event: shutdown`` end it. Otherwise a JSON list: a long "
+    "poll of up to ``wait`` seconds for the first event after ``after``."
+)
+
+
+@router.get(
+    "/events",
+    tags=["events"],
+    summary="Events after a cursor: JSON long poll, or Server-Sent Events",
+    description=_SSE_DOC,
+    response_model=list[EventOut],
+    responses={
+        200: {
+            "description": "The events (JSON), or an event stream",
+            "content": {
+                SSE_MEDIA_TYPE: {
+                    "schema": {"type": "string"},
+                    "example": 'id: 7\nevent: spawned\ndata: {"id":7,"kind":"spawned"}\n\n',
+                }
+            },
+        },
+        **error_responses(),
+    },
+)
 async def events(
+    request: Request,
     runtime: RuntimeDep,
-    after: Annotated[int, Query(ge=0)] = 0,
-    agent: str | None = None,
+    after: Annotated[int, Query(ge=0, description="events with a greater id")] = 0,
+    agent: Annotated[str | None, Query(description="only this agent's events")] = None,
+    run_id: Annotated[
+        str | None, Query(description="only this run's events (and its requests')")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     wait: Annotated[float, Query(ge=0, le=MAX_EVENT_WAIT)] = 0.0,
-) -> JSONResponse:
+    last_event_id: Annotated[
+        str | None, Header(description="event streams: resume after this id")
+    ] = None,
+) -> Response:
     if agent is not None:
         check_name(agent)
-    found = await runtime.events(after=after, agent=agent, limit=limit, wait=wait)
+    if run_id is not None:
+        check_run_id(run_id)
+    wanted = EventFilter(runtime, agent=agent, run_id=run_id)
+    if wants_sse(request):
+        start = resume_point(last_event_id, after)
+        return _state(request).streams.response(runtime, wanted, after=start)
+    found = await filtered_events(runtime, wanted, after=after, limit=limit, wait=wait)
     return _ok([e.to_dict() for e in found])
+
+
+_TAGS = [
+    {"name": "daemon", "description": "The daemon itself"},
+    {"name": "agents", "description": "Named, persistent agents and what to send them"},
+    {"name": "requests", "description": "Prompts sent to agents, and their answers"},
+    {"name": "events", "description": "Everything that happened, in order"},
+    {"name": "runs", "description": "Orchestrated runs of a team"},
+]
+_OPEN_OPERATIONS = {("/v1/health", "get")}
+
+
+class _PodiumAPI(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's schema plus the bearer token every operation but health needs."""
+        if self.openapi_schema:
+            return self.openapi_schema
+        schema = get_openapi(
+            title=self.title,
+            version=self.version,
+            summary="Run a team of Claude Code agents under an orchestrator.",
+            description=(
+                "Every route but ``GET /v1/health`` needs ``Authorization: Bearer <token>`` "
+                "(the token is in ``$PODIUM_HOME/token``). Errors are "
+                '``{"error": {"code", "message", "context"}}``.'
+            ),
+            routes=self.routes,
+            tags=_TAGS,
+        )
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["token"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "the token in $PODIUM_HOME/token",
+        }
+        schema["security"] = [{"token": []}]
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if (path, method) in _OPEN_OPERATIONS:
+                    operation["security"] = []
+        self.openapi_schema = schema
+        return schema
 
 
 def create_app(state: AppState, guard: GuardSettings) -> Guard:
     """The ASGI app: the API behind its :class:`Guard`. The runtime must be started."""
-    app = FastAPI(
+    app = _PodiumAPI(
         title="podium",
         version=__version__,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/openapi.json",
         redirect_slashes=False,
     )
     app.state.podium = state
@@ -232,4 +472,7 @@ def create_app(state: AppState, guard: GuardSettings) -> Guard:
     from ._runs import router as runs_router
 
     app.include_router(runs_router)
+    from ._dashboard import dashboard_router
+
+    app.include_router(dashboard_router)
     return Guard(app, guard)

@@ -7,7 +7,11 @@ checks pass, and so an oversized body is refused while it is still streaming in.
   127.0.0.1 still sends its own name as Host (DNS rebinding).
 * A request carrying an Origin other than the daemon's own comes from a web page
   (CSRF); podium's own clients never send one.
-* Every route except ``GET /v1/health`` needs ``Authorization: Bearer <token>``.
+* Every route except ``GET /v1/health`` and the dashboard's static files
+  (``GET``/``HEAD`` of ``/``, ``/dashboard`` and ``/dashboard/...``, which hold
+  no secret) needs ``Authorization: Bearer <token>``. The dashboard page sends
+  the token on every API call it makes; its same-origin requests carry the
+  daemon's own Host, and an Origin (when the browser sends one) that is allowed.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # gets its 413 instead of a connection reset in the middle of its upload.
 _DRAIN_LIMIT = 4 * MAX_BODY_BYTES
 _OPEN_PATHS = frozenset({"/v1/health"})
+# The dashboard's static files: readable without the token (Host and Origin still checked).
+_STATIC_PATHS = frozenset({"/", "/dashboard"})
+_STATIC_PREFIX = "/dashboard/"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +99,7 @@ class Guard:
         origin = headers.get("origin")
         if origin is not None and origin.lower() not in self.settings.allowed_origins:
             return _refuse(403, f"cross-origin request from {origin!r} refused", "bad_origin")
-        if scope["path"] not in _OPEN_PATHS and not self._authorized(headers):
+        if not _open(scope) and not self._authorized(headers):
             return _refuse(
                 401,
                 "missing or invalid token (send 'Authorization: Bearer <token>' with the "
@@ -120,6 +127,15 @@ class Guard:
         return secrets.compare_digest(
             credential.strip().encode("utf-8", "replace"), self.settings.token.encode()
         )
+
+
+def _open(scope: Scope) -> bool:
+    """True for the paths anyone who passes the Host and Origin checks may read."""
+    path: str = scope["path"]
+    if path in _OPEN_PATHS:
+        return True
+    static = path in _STATIC_PATHS or path.startswith(_STATIC_PREFIX)
+    return static and scope["method"] in ("GET", "HEAD")
 
 
 async def _read_body(receive: Receive, limit: int) -> list[bytes] | None:

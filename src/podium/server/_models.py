@@ -1,17 +1,44 @@
-"""Request bodies of the HTTP API, validated at the edge.
+"""Request bodies of the HTTP API, validated at the edge, and the answers' documented shapes.
 
 Only shape is checked here (types, unknown fields, positive timeouts); names,
 models and prompts are checked by the runtime so every front gives the same
 messages.
+
+The ``*Out`` models document what the routes answer (they feed ``/openapi.json``;
+the contract tests check every answer against them). Handlers return the
+records' JSON directly, so these models never re-encode a response: they must
+match ``podium._wire`` and ``RunRecord.to_dict``, which stay the source of truth.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AskBody", "BroadcastBody", "ForkBody", "RelayBody", "RunBody", "SpawnBody"]
+from .._records import AgentStatus, EventKind, RequestSource, RequestState
+from ..orchestration._run_records import RunState, TaskState
+
+__all__ = [
+    "AgentInfoOut",
+    "AgentOut",
+    "AskBody",
+    "BroadcastBody",
+    "ErrorOut",
+    "EventOut",
+    "ForkBody",
+    "HealthOut",
+    "KilledOut",
+    "RelayBody",
+    "ReportOut",
+    "RequestOut",
+    "RequestSummaryOut",
+    "RunBody",
+    "RunOut",
+    "RunWaitOut",
+    "SpawnBody",
+    "StatusOut",
+]
 
 
 class _Body(BaseModel):
@@ -67,3 +94,169 @@ class RunBody(_Body):
     )
     plan_file: str | None = None
     budget_usd: float | None = None
+    mode: Literal["planned", "agentic"] = Field(
+        default="planned",
+        description=(
+            "planned: the orchestrator writes a task graph up front, then workers run it; "
+            "agentic: the orchestrator drives the workers itself, turn by turn"
+        ),
+    )
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="a PodiumError code, e.g. agent_not_found, usage_error")
+    message: str
+    context: dict[str, Any] = Field(description="what the error is about (ids, reason)")
+
+
+class ErrorOut(BaseModel):
+    """Every error the daemon answers, whatever the route and status."""
+
+    error: ErrorDetail
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+    pid: int
+    started_at: float
+    uptime_s: float
+
+
+class StatusOut(BaseModel):
+    status: str
+
+
+class UsageOut(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+
+
+class AgentOut(BaseModel):
+    name: str
+    backend: str
+    model: str | None = Field(description="the model in use: the resolved id once known")
+    requested_model: str | None = Field(description="what was asked for (None: default)")
+    resolved_model: str | None
+    system_prompt: str | None
+    cwd: str
+    session_id: str
+    has_session: bool
+    forked_from: str | None
+    forked_from_session: str | None
+    status: AgentStatus
+    created_at: float
+    updated_at: float
+    request_count: int
+    cost_usd: float
+    usage: UsageOut
+    pid: int | None
+    last_request_id: str | None
+    options: dict[str, Any]
+
+
+class RequestSummaryOut(BaseModel):
+    """A request as ``poll`` / ``wait`` have always shaped it."""
+
+    id: str
+    agent: str
+    status: RequestState
+    result: str | None
+    error: str | None
+    usage: UsageOut
+    cost_usd: float
+    submitted_at: float
+    started_at: float | None
+    completed_at: float | None
+    source: RequestSource
+    relay_from: str | None
+    model: str | None
+    api_retries: int
+
+
+class RequestOut(RequestSummaryOut):
+    seq: int
+    prompt: str
+    timeout: float | None
+    meta: dict[str, Any]
+
+
+class AgentInfoOut(AgentOut):
+    lineage: list[str] = Field(description="ancestors, nearest first")
+    children: list[str] = Field(description="live agents forked from this one")
+    recent_requests: list[RequestSummaryOut] = Field(description="the newest ten, oldest first")
+    current_request: str | None
+    state_dir: str
+
+
+class KilledOut(BaseModel):
+    killed: list[str]
+
+
+class EventOut(BaseModel):
+    id: int = Field(description="increasing; the SSE id and the ``after`` / Last-Event-ID cursor")
+    ts: float
+    kind: EventKind
+    agent: str | None
+    request_id: str | None
+    data: dict[str, Any]
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    worker: str
+    description: str
+    dependencies: list[str]
+    priority: int
+    state: TaskState
+    model: str | None
+    agent: str | None
+    attempts: int
+    cost_usd: float
+    usage: UsageOut
+    started_at: float | None
+    finished_at: float | None
+    waited_s: float
+    reason: str | None
+    summary: str | None
+    result_path: str | None
+
+
+class RunOut(BaseModel):
+    id: str
+    request: str
+    team_path: str
+    team_name: str
+    cwd: str
+    state: RunState
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    budget_usd: float | None
+    cost_usd: float
+    planning_cost_usd: float
+    synthesis_cost_usd: float
+    plan_attempts: int
+    plan_source: str
+    orchestrator_agent: str | None
+    tasks: list[TaskOut]
+    error: str | None
+    report_path: str | None
+    resumed: int
+    cost_by_worker: dict[str, float]
+    cost_by_model: dict[str, float]
+    dir: str = Field(description="the run directory: plan, task results, report")
+
+
+class RunWaitOut(RunOut):
+    done: bool = Field(description="whether the run has ended (false: the wait ran out)")
+
+
+class ReportOut(BaseModel):
+    run_id: str
+    report: str | None = Field(description="report.md once written, else null")

@@ -1,28 +1,31 @@
-"""Orchestrated runs over HTTP (prefix ``/v1/runs``): a thin adapter over :class:`RunEngine`.
+"""Orchestrated runs over HTTP (``/v1/runs``, ``/v1/orchestrate``): a thin adapter over RunEngine.
 
 A run is answered as ``RunRecord.to_dict()`` plus ``dir``, the run directory,
 so a user can open its plan, task results and report directly.
+``POST /v1/orchestrate`` is the seed's name for ``POST /v1/runs``: same body,
+same answer.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from .._errors import DaemonError, WaitTimeout
+from .._errors import DaemonError, UsageError, WaitTimeout
 from ..orchestration import RunEngine
 from ..orchestration._artifacts import check_run_id
-from ._app import MAX_EVENT_WAIT, AppState
-from ._models import RunBody
+from ._app import MAX_EVENT_WAIT, AppState, error_responses
+from ._models import ReportOut, RunBody, RunOut, RunWaitOut
 
 if TYPE_CHECKING:
     from ..orchestration._run_records import RunRecord
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/runs")
+router = APIRouter(prefix="/v1", tags=["runs"])
 
 
 def _engine(request: Request) -> RunEngine:
@@ -49,8 +52,14 @@ def _ok(content: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(content, status_code=status)
 
 
-@router.post("")
-async def submit_run(body: RunBody, engine: EngineDep) -> JSONResponse:
+async def _submit(body: RunBody, engine: RunEngine) -> JSONResponse:
+    extra: dict[str, Any] = {}
+    if body.mode != "planned":
+        # Passed only when asked for, so an engine that predates modes (and runs
+        # every run "planned") still serves the default.
+        if "mode" not in inspect.signature(engine.submit).parameters:
+            raise UsageError(f"this daemon cannot run {body.mode!r} runs", mode=body.mode)
+        extra["mode"] = body.mode
     run = await engine.submit(
         body.request,
         team=body.team,
@@ -58,38 +67,100 @@ async def submit_run(body: RunBody, engine: EngineDep) -> JSONResponse:
         plan=body.plan,
         plan_file=body.plan_file,
         budget_usd=body.budget_usd,
+        **extra,
     )
     return _ok(_run_json(engine, run), status=201)
 
 
-@router.get("")
+_SUBMIT_DOC = (
+    "Validates the team, plan and budget, creates the run directory and starts the "
+    "run; answers at once with the run (state ``planning``, or ``running`` when a plan "
+    "is given). Follow it with ``GET /v1/runs/{run_id}/wait`` or the events."
+)
+
+
+@router.post(
+    "/runs",
+    summary="Start an orchestrated run of a team on a request",
+    description=_SUBMIT_DOC,
+    status_code=201,
+    response_model=RunOut,
+    responses=error_responses(),
+)
+async def submit_run(body: RunBody, engine: EngineDep) -> JSONResponse:
+    return await _submit(body, engine)
+
+
+@router.post(
+    "/orchestrate",
+    summary="Start an orchestrated run (the seed's name for POST /v1/runs)",
+    description=_SUBMIT_DOC,
+    status_code=201,
+    response_model=RunOut,
+    responses=error_responses(),
+)
+async def orchestrate(body: RunBody, engine: EngineDep) -> JSONResponse:
+    return await _submit(body, engine)
+
+
+@router.get(
+    "/runs",
+    summary="The newest runs, newest first",
+    response_model=list[RunOut],
+    responses=error_responses(),
+)
 async def list_runs(
     engine: EngineDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 50
 ) -> JSONResponse:
     return _ok([_run_json(engine, run) for run in await engine.list_runs(limit=limit)])
 
 
-@router.get("/{run_id}")
+@router.get(
+    "/runs/{run_id}",
+    summary="A run: its tasks, their states and costs, and its directory",
+    response_model=RunOut,
+    responses=error_responses(404),
+)
 async def get_run(run_id: RunId, engine: EngineDep) -> JSONResponse:
     return _ok(_run_json(engine, await engine.get(run_id)))
 
 
-@router.get("/{run_id}/report")
+@router.get(
+    "/runs/{run_id}/report",
+    summary="A run's report (markdown) once written",
+    response_model=ReportOut,
+    responses=error_responses(404),
+)
 async def run_report(run_id: RunId, engine: EngineDep) -> JSONResponse:
     return _ok({"run_id": run_id, "report": await engine.report(run_id)})
 
 
-@router.post("/{run_id}/cancel")
+@router.post(
+    "/runs/{run_id}/cancel",
+    summary="Cancel a run: nothing new starts, running tasks are interrupted",
+    response_model=RunOut,
+    responses=error_responses(404),
+)
 async def cancel_run(run_id: RunId, engine: EngineDep) -> JSONResponse:
     return _ok(_run_json(engine, await engine.cancel(run_id)))
 
 
-@router.post("/{run_id}/resume")
+@router.post(
+    "/runs/{run_id}/resume",
+    summary="Continue an interrupted, failed or cancelled run where it stopped",
+    response_model=RunOut,
+    responses=error_responses(404),
+)
 async def resume_run(run_id: RunId, engine: EngineDep) -> JSONResponse:
     return _ok(_run_json(engine, await engine.resume(run_id)))
 
 
-@router.get("/{run_id}/wait")
+@router.get(
+    "/runs/{run_id}/wait",
+    summary="Wait for a run to end (long poll; done says whether it did)",
+    response_model=RunWaitOut,
+    responses=error_responses(404),
+)
 async def wait_run(
     run_id: RunId,
     engine: EngineDep,

@@ -191,7 +191,7 @@ async def _run(
     state.request_shutdown = _stopper(server)
     if install_signals:
         # Before the runtime starts: a SIGTERM from now on still closes it properly.
-        _install_signals(server)
+        _install_signals(server, state)
     try:
         await runtime.start()
         runs = RunEngine(runtime)
@@ -234,13 +234,15 @@ def _stopper(server: _Server) -> Callable[[], None]:
     return stop
 
 
-def _install_signals(server: _Server) -> None:
+def _install_signals(server: _Server, state: AppState) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal(sig: signal.Signals) -> None:
         if server.should_exit and sig is signal.SIGINT:
             server.force_exit = True  # a second Ctrl-C: stop waiting for open requests
         _log.info("received %s: shutting down", sig.name)
+        # Event streams never end by themselves: close them, or they hold the exit.
+        state.streams.close_all()
         server.should_exit = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,68 @@
+"""The JSON shapes the tools answer with: agents, requests, runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._records import AgentRecord, RequestRecord
+from ._limits import MCP_META, placement
+
+if TYPE_CHECKING:
+    from ..orchestration import RunRecord
+
+__all__ = ["agent_json", "request_json", "run_json"]
+
+
+def agent_json(agent: AgentRecord) -> dict[str, Any]:
+    _, depth, leave = placement(agent)
+    meta = agent.options.get(MCP_META)
+    own = isinstance(meta, Mapping) and meta.get("agent") == agent.name
+    return {
+        "name": agent.name,
+        "status": agent.status.value,
+        "model": agent.resolved_model or agent.model,
+        "worker": meta.get("worker") if own and isinstance(meta, Mapping) else None,
+        "depth": depth,
+        "may_spawn": leave,
+        "spawned_by": meta.get("spawned_by") if own and isinstance(meta, Mapping) else None,
+        "forked_from": agent.forked_from,
+        "request_count": agent.request_count,
+        "cost_usd": agent.cost_usd,
+        "last_request_id": agent.last_request_id,
+    }
+
+
+def request_json(request: RequestRecord) -> dict[str, Any]:
+    return {
+        "request_id": request.id,
+        "agent": request.agent,
+        "state": request.state.value,
+        "done": request.done,
+        "result": request.result,
+        "error": request.error,
+        "cost_usd": request.cost_usd,
+    }
+
+
+def run_json(run: RunRecord, *, report: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "run_id": run.id,
+        "state": run.state.value,
+        "done": run.done,
+        "cost_usd": run.cost_usd,
+        "budget_usd": run.budget_usd,
+        "tasks": [
+            {
+                "task_id": t.task_id,
+                "worker": t.worker,
+                "state": t.state.value,
+                "cost_usd": t.cost_usd,
+            }
+            for t in run.tasks
+        ],
+    }
+    if run.done:
+        out["error"] = run.error
+        out["report"] = report
+    return out

@@ -1,0 +1,87 @@
+"""Calling podium's MCP tools through the MCP SDK's client, and reading their JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcp import Client as McpClient
+from podium.mcp import MCP_META, McpSettings, PodiumTools, create_server
+from tests._threaded_daemon import ThreadedDaemon
+
+
+@dataclass
+class Reply:
+    is_error: bool
+    data: dict[str, Any]
+
+    @property
+    def error(self) -> dict[str, Any]:
+        assert self.is_error, self.data
+        error: dict[str, Any] = self.data["error"]
+        assert set(error) == {"code", "message", "context"}
+        return error
+
+
+class Tools:
+    """One MCP session: ``await tools.call("spawn_agent", name="w")``."""
+
+    def __init__(self, session: McpClient) -> None:
+        self.session = session
+
+    async def call(self, tool: str, **arguments: Any) -> Reply:
+        result = await self.session.call_tool(tool, arguments)
+        (block,) = result.content
+        text = block.text  # type: ignore[union-attr]
+        return Reply(bool(result.is_error), json.loads(text))
+
+    async def ok(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        reply = await self.call(tool, **arguments)
+        assert not reply.is_error, reply.data
+        return reply.data
+
+    async def refused(self, tool: str, code: str, **arguments: Any) -> dict[str, Any]:
+        reply = await self.call(tool, **arguments)
+        error = reply.error
+        assert error["code"] == code, error
+        return error
+
+
+@contextlib.asynccontextmanager
+async def open_tools(daemon: ThreadedDaemon, settings: McpSettings) -> AsyncIterator[Tools]:
+    impl = PodiumTools(settings, daemon.client())
+    try:
+        async with McpClient(create_server(settings, impl)) as session:
+            yield Tools(session)
+    finally:
+        impl.close()
+
+
+def lead_meta(name: str, scope: str, *, depth: int = 0, leave: bool = True) -> dict[str, Any]:
+    """Options making ``name`` an agent of ``scope`` as if podium had spawned it so."""
+    return {
+        MCP_META: {
+            "agent": name,
+            "scope": scope,
+            "spawned_by": None,
+            "depth": depth,
+            "leave": leave,
+            "worker": None,
+        }
+    }
+
+
+def plain_team(root: Path, *, limits: str = "") -> Path:
+    """A team whose worker takes any answer (no output schema), for the echo model."""
+    (root / "lead.md").write_text("---\nname: lead\n---\nYou lead.\n")
+    (root / "helper.md").write_text("---\nname: helper\ndescription: helps\n---\nYou help.\n")
+    team = root / "podium.toml"
+    team.write_text(
+        '[team]\nname = "plain"\norchestrator = "lead.md"\n\n[workers]\nhelper = "helper.md"\n'
+        + (f"\n[limits]\n{limits}\n" if limits else "")
+    )
+    return team
