@@ -359,8 +359,8 @@ async def test_a_429_backs_off_every_worker_of_that_model_for_its_retry_after(
     engine: RunEngine, fake: FakeAnthropic, team: Path
 ) -> None:
     answer = review_result("LOW", "a.py:1", "x", "y")
-    fake.add_rule(task_rule("p0", "", status=429, retry_after=3, times=1))
-    fake.add_rule(task_rule("p1", answer, delay=2.0))
+    fake.add_rule(task_rule("p0", "", status=429, retry_after=4, times=1))
+    fake.add_rule(task_rule("p1", answer, delay=2.5))
     fake.add_rule(Rule(content="PODIUM TASK", text=answer))
     for rule in lead_rules("", "final"):
         fake.add_rule(rule)
