@@ -44,6 +44,8 @@ class SessionSpec:
     parent_session_id: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    launcher: tuple[str, ...] = ()
+    """An argv prefix the process is started under (a sandbox or container runner)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -258,7 +258,8 @@ class AgentActor:
             system_prompt=agent.system_prompt,
             parent_session_id=agent.forked_from_session,
             options=agent.options,
-            env=dict(runtime.config.env),
+            env=runtime.agent_env(agent),
+            launcher=tuple(agent.options.get("launcher") or ()),
         )
         backend = runtime.backend_for(agent)
         if agent.has_session or backend.session_exists(spec):

@@ -70,6 +70,7 @@ class Runtime:
         self._waiters: dict[str, list[asyncio.Event]] = {}
         self._new_event = asyncio.Event()
         self._listeners: list[Callable[[Event], None]] = []
+        self._secret_env: dict[str, dict[str, str]] = {}
         self._started = False
 
     @property
@@ -187,6 +188,24 @@ class Runtime:
                 f"agent {agent.name!r} uses backend {agent.backend!r}, which is not available",
                 agent=agent.name,
             ) from None
+
+    def set_secret_env(self, name: str, env: dict[str, str]) -> None:
+        """Environment for one agent's processes that is never stored, logged or sent.
+
+        For API keys: held in this process's memory only, applied each time the
+        agent's CLI starts. After a daemon restart it must be given again.
+        """
+        check_name(name)
+        self._secret_env[name] = dict(env)
+
+    def agent_env(self, agent: AgentRecord) -> dict[str, str]:
+        """The runtime's env, the agent's own (``options["env"]``), then its secrets."""
+        own = agent.options.get("env") or {}
+        return {
+            **self.config.env,
+            **{str(k): str(v) for k, v in own.items()},
+            **self._secret_env.get(agent.name, {}),
+        }
 
     def agent_cwd(self, agent: AgentRecord) -> Path:
         return Path(agent.cwd)
@@ -356,6 +375,7 @@ class Runtime:
             if actor.current:
                 await actor.cancel_running(actor.current)
             await actor.stop()
+        self._secret_env.pop(name, None)
         killed = await self.store.update_agent(name, status=AgentStatus.KILLED, pid=None)
         await self.emit(EventKind.KILLED, agent=name, data={"cost_usd": agent.cost_usd})
         return killed

@@ -105,8 +105,13 @@ def build_argv(cli: str, spec: SessionSpec) -> list[str]:
     else:
         if spec.parent_session_id is None:
             raise BackendError("fork needs the parent's session id", agent=spec.agent)
-        argv += ["--resume", spec.parent_session_id, "--fork-session", "--session-id",
-                 spec.session_id]
+        argv += [
+            "--resume",
+            spec.parent_session_id,
+            "--fork-session",
+            "--session-id",
+            spec.session_id,
+        ]
     if spec.model:
         argv += ["--model", spec.model]
     if spec.system_prompt:
@@ -177,7 +182,10 @@ class ClaudeCodeSession:
             {**spec.env, "CLAUDE_CONFIG_DIR": str(home), "PWD": str(spec.cwd)},
         )
         self._transport = CLIProcessTransport(
-            build_argv(self._cli, spec), cwd=str(spec.cwd), env=env, label=spec.agent
+            [*spec.launcher, *build_argv(self._cli, spec)],
+            cwd=str(spec.cwd),
+            env=env,
+            label=spec.agent,
         )
         self._client = ClaudeSDKClient(ClaudeAgentOptions(), transport=self._transport)
         self._cost_baseline = restored_cost(
@@ -348,4 +356,3 @@ def _default_cli() -> Path:
     if override:
         return Path(override)
     return bundled_cli_path()
-
