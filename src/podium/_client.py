@@ -204,6 +204,39 @@ class Client:
         result: list[str] = self._call("POST", "/agents/kill-all", patience=_SLOW_CALL)["killed"]
         return result
 
+    # --- isolated workspaces ---------------------------------------------------------
+
+    def diff(self, name: str) -> dict[str, Any]:
+        """An agent's worktree work: ``diff`` (base...branch), ``uncommitted``, ``untracked``."""
+        result: dict[str, Any] = self._call(
+            "GET", f"/workspaces/{_agent(name)}/diff", patience=_SLOW_CALL
+        )
+        return result
+
+    def merge(self, name: str, *, into: str | None = None) -> dict[str, Any]:
+        """Merge the agent's branch into the project's current branch (or ``into``).
+
+        A conflict raises :class:`podium.isolation.MergeConflict` (``context["files"]``);
+        the merge was aborted and the project left as it was.
+        """
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/workspaces/{_agent(name)}/merge",
+            body={"into": into},
+            patience=_SLOW_CALL,
+        )
+        return result
+
+    def clean(self, name: str, *, force: bool = False) -> dict[str, Any]:
+        """Remove the agent's workspace; refuses to lose unmerged work unless ``force``."""
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/workspaces/{_agent(name)}/clean",
+            body={"force": force},
+            patience=_SLOW_CALL,
+        )
+        return result
+
     # --- requests ---------------------------------------------------------------------
 
     def ask(
@@ -461,6 +494,7 @@ def _error_of(response: httpx.Response, url: str) -> PodiumError:
 def _rebuild(error: dict[str, Any], status: int) -> PodiumError:
     """The daemon's error as the same class (run, plan and team errors included)."""
     # Importing the package registers its error codes (cheap: no runtime).
+    import podium.isolation
     import podium.orchestration  # noqa: F401
 
     return error_from_dict(error)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from schemathesis.checks import (
 from schemathesis.generation import GenerationMode
 
 from podium._client import Client
+from podium.isolation import IsolationMode, IsolationSpec
 from podium.orchestration import RunEngine
 from podium.runtime import Runtime, RuntimeConfig
 from podium.server import AppState, GuardSettings, create_app
@@ -74,6 +76,9 @@ CONTRACT: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("GET", "/v1/runs/{run_id}/report"): (None, "run_not_found"),
     ("POST", "/v1/runs/{run_id}/cancel"): (None, "run_not_found"),
     ("POST", "/v1/runs/{run_id}/resume"): (None, "run_not_found"),
+    ("GET", "/v1/workspaces/{name}/diff"): (None, "agent_not_found"),
+    ("POST", "/v1/workspaces/{name}/merge"): ({}, "agent_not_found"),
+    ("POST", "/v1/workspaces/{name}/clean"): ({"force": False}, "agent_not_found"),
 }
 
 
@@ -425,11 +430,31 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         await call("POST", "/v1/runs/{run_id}/cancel", f"/v1/runs/{started['id']}/cancel")
         await call("POST", "/v1/runs/{run_id}/resume", f"/v1/runs/{started['id']}/resume")
         await call("POST", "/v1/runs/{run_id}/cancel", f"/v1/runs/{started['id']}/cancel")
+        await _worktree_agent(harness.runtime, tmp_path / "repo")
+        await call("GET", "/v1/workspaces/{name}/diff", "/v1/workspaces/wt/diff")
+        await call("POST", "/v1/workspaces/{name}/merge", "/v1/workspaces/wt/merge", json={})
+        await call(
+            "POST", "/v1/workspaces/{name}/clean", "/v1/workspaces/wt/clean", json={"force": True}
+        )
         await call("DELETE", "/v1/agents/{name}", "/v1/agents/gamma")
         await call("POST", "/v1/agents/kill-all", "/v1/agents/kill-all")
         await call("POST", "/v1/shutdown", "/v1/shutdown")
     assert harness.shutdowns == [1]
     assert checked == set(OPERATIONS)
+
+
+async def _worktree_agent(runtime: Runtime, repo: Path) -> None:
+    """Agent ``wt`` in a git worktree of a fresh repository, with a change to show and merge."""
+    repo.mkdir()
+    for args in (
+        ["init", "-q"],
+        ["-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "--allow-empty",
+         "-m", "start"],
+    ):  # fmt: skip
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    spec = IsolationSpec(mode=IsolationMode.WORKTREE)
+    agent = await runtime.spawn("wt", cwd=repo, isolation=spec)
+    (Path(agent.cwd) / "made.txt").write_text("work\n")
 
 
 async def _until_task_runs(api: httpx.AsyncClient, run_id: str) -> None:

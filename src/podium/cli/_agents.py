@@ -65,6 +65,14 @@ def spawn(
     backend: Annotated[str, typer.Option("--backend", help="Backend to run it on.")] = (
         "claude-code"
     ),
+    isolation: Annotated[
+        str | None,
+        typer.Option(
+            "--isolation",
+            help="shared (default), worktree (own git worktree and branch), sandbox "
+            "(bubblewrap) or container.",
+        ),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Create an agent and start its process."""
@@ -74,7 +82,12 @@ def spawn(
         system_prompt = read_text_file(system_prompt_file, what="system prompt file")
     with connect() as client:
         agent = client.spawn(
-            name, model=model, system_prompt=system_prompt, cwd=cwd, backend=backend
+            name,
+            model=model,
+            system_prompt=system_prompt,
+            cwd=cwd,
+            backend=backend,
+            options={"isolation": isolation} if isolation else None,
         )
     if json_out:
         print_json(agent_to_json(agent))

@@ -20,6 +20,7 @@ from typing import Any
 
 from .._errors import AgentNotFound, PodiumError
 from .._records import AgentStatus, EventKind, RequestRecord, RequestState
+from ..isolation import IsolationSpec, worktree_path
 from ..runtime import Runtime
 from ._artifacts import RunDir
 from ._budget import BudgetLedger
@@ -119,11 +120,25 @@ class ActiveRun:
 
     # --- agents -------------------------------------------------------------------------
 
-    async def new_agent(self, base: str, profile: Profile, model: str | None, **extra: Any) -> str:
-        """Spawn a fresh agent for this run under the first free name ``base``, ``base_2``, ..."""
+    async def new_agent(
+        self,
+        base: str,
+        profile: Profile,
+        model: str | None,
+        *,
+        isolation: IsolationSpec | None = None,
+        secret_env: dict[str, str] | None = None,
+        worker: str | None = None,
+        **extra: Any,
+    ) -> str:
+        """Spawn a fresh agent for this run under the first free name ``base``, ``base_2``, ...
+
+        ``isolation``: the worker's workspace (``None``: the project as is).
+        ``secret_env``: its API key, held in the daemon's memory only.
+        """
         name = base
         n = 1
-        while await self.runtime.store.find_agent(name) is not None:
+        while await self._name_taken(name):
             n += 1
             name = f"{base}_{n}"
         options = profile.agent_options() | {k: v for k, v in extra.items() if v is not None}
@@ -135,9 +150,22 @@ class ActiveRun:
             cwd=self.record.cwd,
             backend=profile.backend,
             options=options,
+            isolation=isolation,
+            secret_env=secret_env,
+            # Only the worker's own results folder is writable from a sandbox or
+            # container: the rest of the run directory stays out of its reach.
+            results_dir=None
+            if isolation is None
+            else self.dir.path / "results" / (worker or profile.name),
         )
         self.turns.bind(name, model)
         return name
+
+    async def _name_taken(self, name: str) -> bool:
+        if await self.runtime.store.find_agent(name) is not None:
+            return True
+        # A killed agent's worktree keeps its name until it is merged or cleaned.
+        return worktree_path(self.runtime.config.home, name).exists()
 
     async def retire(self, name: str) -> None:
         """Stop an agent's process; its record and session stay for inspection."""

@@ -12,19 +12,22 @@ Attempts come in two kinds, both bounded by the worker's ``retries``:
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
 
-from .._errors import PodiumError
+from .._errors import PodiumError, UsageError
 from .._records import EventKind, RequestRecord, RequestState, Usage
+from ..isolation import IsolationMode, IsolationSpec, isolator_for, workspace_of
 from ._active import ActiveRun
 from ._gate import GateVerdict, QualityGate
 from ._prompts import DependencyBrief, gate_retry_prompt, task_prompt
 from ._run_records import TaskState
 from ._scheduler import Node, Outcome
+from ._team import WorkerSpec
 
-__all__ = ["run_task", "spawn_task_agent"]
+__all__ = ["run_task", "spawn_task_agent", "worker_isolation", "worker_secret_env"]
 
 _MAX_AGENT_NAME = 60  # room for the "_N" suffix of a reassigned attempt
 
@@ -37,6 +40,31 @@ def _agent_base(run: ActiveRun, task_id: str) -> str:
     return f"{run.record.id}-task{index}"
 
 
+def worker_isolation(worker: WorkerSpec) -> IsolationSpec | None:
+    """The worker's isolation setting as a spec; ``None`` for the project as is (shared)."""
+    spec = IsolationSpec.coerce(worker.isolation)
+    return None if spec.mode is IsolationMode.SHARED else spec
+
+
+def worker_secret_env(worker: WorkerSpec) -> dict[str, str] | None:
+    """The worker's API key, read from the daemon's environment variable ``api_key_env``.
+
+    The error names the variable, never a value.
+    """
+    if worker.api_key_env is None:
+        return None
+    value = os.environ.get(worker.api_key_env)
+    if not value:
+        raise UsageError(
+            f"worker {worker.name!r}: environment variable {worker.api_key_env} "
+            "(its api_key_env) is not set in the daemon's environment; set it where "
+            "the daemon starts (`podium down`, export it, then run again)",
+            worker=worker.name,
+            variable=worker.api_key_env,
+        )
+    return {"ANTHROPIC_API_KEY": value}
+
+
 async def spawn_task_agent(run: ActiveRun, task_id: str) -> str:
     task = run.record.task(task_id)
     worker = run.team.workers[task.worker]
@@ -47,8 +75,36 @@ async def spawn_task_agent(run: ActiveRun, task_id: str) -> str:
         _agent_base(run, task_id),
         worker.profile,
         worker.model,
+        isolation=worker_isolation(worker),
+        secret_env=worker_secret_env(worker),
+        worker=task.worker,
         max_budget_usd=min(caps) if caps else None,
     )
+
+
+async def _commit_work(run: ActiveRun, agent: str, task_id: str, worker: str) -> dict[str, Any]:
+    """End of a task in an isolated workspace: commit what the agent changed.
+
+    Returns what the result artifact records (branch, commit sha or None); an
+    empty dict for an agent working in the project as is.
+    """
+    record = await run.runtime.store.find_agent(agent)
+    if record is None:
+        return {}
+    ws = workspace_of(record.options)
+    if ws is None or ws.mode is IsolationMode.SHARED:
+        return {}
+    message = f"podium: {run.record.id} task {task_id} ({worker})"
+    try:
+        sha = await isolator_for(ws.mode).finish_task(ws, message=message)
+    except PodiumError as exc:
+        return {"isolation": ws.mode.value, "branch": ws.branch, "commit_error": exc.message}
+    return {"isolation": ws.mode.value, "branch": ws.branch, "commit": sha}
+
+
+async def _agent_cwd(run: ActiveRun, agent: str) -> Path:
+    record = await run.runtime.store.find_agent(agent)
+    return Path(record.cwd) if record is not None else Path(run.record.cwd)
 
 
 async def _agent_for(run: ActiveRun, task_id: str) -> str:
@@ -158,7 +214,8 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
 
         if request.state is RequestState.COMPLETE:
             answer = request.result
-            verdict = await gate.check(answer, cwd=Path(run.record.cwd))
+            # In the agent's workspace: a worktree holds the work the check must see.
+            verdict = await gate.check(answer, cwd=await _agent_cwd(run, agent))
             if verdict.ok:
                 final, reason = TaskState.COMPLETE, None
                 break
@@ -166,6 +223,8 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
             if policy == "fail":
                 break
             if policy == "reassign":
+                # The first agent's work stays on its own branch, committed.
+                await _commit_work(run, agent, planned.task_id, planned.worker)
                 await run.retire(agent)
                 agent = await spawn_task_agent(run, planned.task_id)
                 prompt = (
@@ -187,6 +246,7 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
             reason = f"task budget reached: {request.error}"
             break
 
+    committed = await _commit_work(run, agent, planned.task_id, planned.worker)
     finished = time.time()
     outcome_output: Any = verdict.output if verdict is not None else answer
     run.dir.write_result(
@@ -208,6 +268,7 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
             "model": worker.model,
             "agent": agent,
             "request_ids": request_ids,
+            **committed,
             "timings": {
                 "started_at": started,
                 "finished_at": finished,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import PodiumError, ProcessDied
 from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
 from ..backends import BackendSession, SessionSpec, StartMode, TurnResult
+from ..isolation._credentials import DEFAULT_SECRETS
 
 if TYPE_CHECKING:
     from ._host import Runtime
@@ -195,6 +196,9 @@ class AgentActor:
         retries: int = 0,
     ) -> None:
         store = self.runtime.store
+        if error:
+            # A CLI's stderr can echo its environment; secrets never reach the store.
+            error = DEFAULT_SECRETS.redact(error)
         changes: dict[str, Any] = {"state": state, "error": error, "completed_at": time.time()}
         if result is not None:
             changes.update(
@@ -248,6 +252,7 @@ class AgentActor:
         runtime = self.runtime
         state_dir = runtime.config.agent_dir(agent.name, agent.session_id)
         state_dir.mkdir(parents=True, exist_ok=True)
+        await runtime.ensure_workspace(agent)
         spec = SessionSpec(
             agent=agent.name,
             session_id=agent.session_id,

@@ -24,6 +24,8 @@ from .._records import (
     RequestState,
 )
 from ..backends import Backend, SessionSpec, StartMode
+from ..isolation import IsolationMode, IsolationSpec, Workspace, isolator_for, workspace_of
+from ..isolation._credentials import DEFAULT_SECRETS
 from ..store import SQLiteStore, Store
 from ._actor import AgentActor
 from ._config import RuntimeConfig
@@ -31,6 +33,7 @@ from ._config import RuntimeConfig
 __all__ = ["Runtime", "relay_prompt"]
 
 _LIVE = (AgentStatus.STARTING, AgentStatus.IDLE, AgentStatus.BUSY)
+_CONFINED = frozenset({IsolationMode.SANDBOX, IsolationMode.CONTAINER})
 
 
 def relay_prompt(instruction: str, source: RequestRecord) -> str:
@@ -160,6 +163,8 @@ class Runtime:
         request_id: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> Event:
+        if data and len(DEFAULT_SECRETS):
+            data = DEFAULT_SECRETS.redact_value(data)
         event = await self.store.append_event(kind, agent=agent, request_id=request_id, data=data)
         for listener in tuple(self._listeners):
             listener(event)
@@ -197,6 +202,8 @@ class Runtime:
         """
         check_name(name)
         self._secret_env[name] = dict(env)
+        # Second line of defence: mask the values wherever podium writes text.
+        DEFAULT_SECRETS.add_env(env, owner=name)
 
     def agent_env(self, agent: AgentRecord) -> dict[str, str]:
         """The runtime's env, the agent's own (``options["env"]``), then its secrets."""
@@ -229,8 +236,20 @@ class Runtime:
         backend: str = "claude-code",
         options: dict[str, Any] | None = None,
         start: bool = True,
+        isolation: IsolationSpec | None = None,
+        secret_env: dict[str, str] | None = None,
+        results_dir: str | Path | None = None,
     ) -> AgentRecord:
-        """Register an agent and (by default) start its process, so it answers warm."""
+        """Register an agent and (by default) start its process, so it answers warm.
+
+        ``isolation``: where the agent works (see :mod:`podium.isolation`); the
+        workspace is prepared before the agent is registered and its cwd replaces
+        ``cwd`` (which stays the project). The workspace outlives a kill: a
+        worktree keeps its branch for ``diff`` / ``merge`` until it is cleaned.
+        ``secret_env`` (API keys) is held in memory only, never stored or sent.
+        ``results_dir``: the agent's writable results directory (default: its
+        state directory's ``results``).
+        """
         check_name(name)
         check_model(model)
         workdir = Path(cwd or os.getcwd()).expanduser().resolve()
@@ -244,6 +263,25 @@ class Runtime:
         self.backends[backend].check()
         if await self.store.find_agent(name) is not None:
             raise AgentExists(f"agent {name!r} already exists", agent=name)
+        session_id = str(uuid.uuid4())
+        opts = dict(options or {})
+        # Fronts that pass options only (HTTP, Client, CLI) ask for isolation as
+        # options["isolation"]: a mode name or a spec. The recorded form (spec plus
+        # workspace) is podium's own and cannot be passed in.
+        requested = opts.pop("isolation", None)
+        if requested is not None:
+            if isolation is not None:
+                raise UsageError("give the isolation once: as isolation= or in options", agent=name)
+            isolation = IsolationSpec.coerce(requested)
+        workspace: Workspace | None = None
+        if isolation is not None:
+            workspace = await self._prepare_workspace(
+                name, session_id, workdir, isolation, results_dir
+            )
+            workdir = workspace.cwd
+            opts["isolation"] = {"spec": isolation.to_dict(), "workspace": workspace.to_dict()}
+            opts["launcher"] = list(workspace.launcher)
+            opts["env"] = {**(opts.get("env") or {}), **workspace.env}
         now = time.time()
         record = AgentRecord(
             name=name,
@@ -252,16 +290,57 @@ class Runtime:
             resolved_model=None,
             system_prompt=system_prompt,
             cwd=str(workdir),
-            session_id=str(uuid.uuid4()),
+            session_id=session_id,
             has_session=False,
             forked_from=None,
             forked_from_session=None,
             status=AgentStatus.HIBERNATED,
             created_at=now,
             updated_at=now,
-            options=dict(options or {}),
+            options=opts,
         )
-        return await self._register(record, EventKind.SPAWNED, start=start)
+        if secret_env:
+            self.set_secret_env(name, secret_env)
+        try:
+            return await self._register(record, EventKind.SPAWNED, start=start)
+        except BaseException:
+            self._secret_env.pop(name, None)
+            if workspace is not None:
+                # Nothing happened in it yet; release refuses anyway if something did.
+                with contextlib.suppress(PodiumError, OSError):
+                    await isolator_for(workspace.mode).release(workspace)
+            raise
+
+    async def _prepare_workspace(
+        self,
+        name: str,
+        session_id: str,
+        project: Path,
+        spec: IsolationSpec,
+        results_dir: str | Path | None,
+    ) -> Workspace:
+        state_dir = self.config.agent_dir(name, session_id)
+        results = (
+            Path(results_dir).expanduser().resolve()
+            if results_dir is not None
+            else state_dir / "results"
+        )
+        results.mkdir(parents=True, exist_ok=True)
+        api_base_url = self.config.env.get("ANTHROPIC_BASE_URL") or os.environ.get(
+            "ANTHROPIC_BASE_URL"
+        )
+        try:
+            return await isolator_for(spec.mode).prepare(
+                agent=name,
+                project=project,
+                state_dir=state_dir,
+                results_dir=results,
+                spec=spec,
+                api_base_url=api_base_url,
+            )
+        except PodiumError as exc:
+            exc.context.setdefault("agent", name)
+            raise
 
     async def _register(self, record: AgentRecord, kind: EventKind, *, start: bool) -> AgentRecord:
         await self.store.add_agent(record)
@@ -292,6 +371,15 @@ class Runtime:
         parent = await self.store.get_agent(source)
         if await self.store.find_agent(new) is not None:
             raise AgentExists(f"agent {new!r} already exists", agent=new)
+        parent_ws = workspace_of(parent.options)
+        if parent_ws is not None and parent_ws.mode in _CONFINED:
+            # Its launcher only exposes the parent's own state directory; a child
+            # needs a sandbox of its own, which fork does not build yet.
+            raise UsageError(
+                f"agent {source!r} runs in {parent_ws.mode.value} isolation, which fork "
+                "does not support; spawn a new agent with the same isolation instead",
+                agent=source,
+            )
         backend = self.backend_for(parent)
         backend.check()
         session_id = str(uuid.uuid4())
@@ -317,6 +405,9 @@ class Runtime:
             # prompt, tools, cwd) and nothing else: the fork still works.
             forked_from=parent.name,
             forked_from_session=parent.session_id if inherited else None,
+            # A fork works in its parent's workspace (same cwd, launcher, env) but
+            # does not own it: diff, merge and clean go through the parent.
+            options={k: v for k, v in parent.options.items() if k != "isolation"},
             status=AgentStatus.HIBERNATED,
             created_at=now,
             updated_at=now,
@@ -326,7 +417,15 @@ class Runtime:
             pid=None,
             last_request_id=None,
         )
-        return await self._register(record, EventKind.FORKED, start=True)
+        # The fork speaks with its parent's credentials (held in memory, like the parent's).
+        inherited_secrets = self._secret_env.get(parent.name)
+        if inherited_secrets:
+            self._secret_env[new] = dict(inherited_secrets)
+        try:
+            return await self._register(record, EventKind.FORKED, start=True)
+        except BaseException:
+            self._secret_env.pop(new, None)
+            raise
 
     async def list_agents(self) -> list[AgentRecord]:
         return await self.store.list_agents()
@@ -359,6 +458,17 @@ class Runtime:
             "state_dir": str(self.config.agent_dir(agent.name, agent.session_id)),
         }
 
+    async def ensure_workspace(self, agent: AgentRecord) -> None:
+        """Before a process starts: a sandbox's or container's network relay lives in
+        this process's memory, so after a daemon restart it is started again."""
+        workspace = workspace_of(agent.options)
+        if workspace is None or workspace.mode not in _CONFINED:
+            return
+        spec = IsolationSpec.coerce(agent.options["isolation"]["spec"])
+        await self._prepare_workspace(
+            agent.name, agent.session_id, workspace.project, spec, workspace.results_dir
+        )
+
     async def kill(self, name: str) -> AgentRecord:
         agent = await self.store.get_agent(name)
         await self.store.update_agent(name, status=AgentStatus.KILLED)
@@ -376,6 +486,12 @@ class Runtime:
                 await actor.cancel_running(actor.current)
             await actor.stop()
         self._secret_env.pop(name, None)
+        workspace = workspace_of(agent.options)
+        if workspace is not None and workspace.mode in _CONFINED:
+            # Stops its network relay (and container); results and state stay.
+            # Worktrees are kept: their work is for `podium diff/merge/clean`.
+            with contextlib.suppress(PodiumError, OSError):
+                await isolator_for(workspace.mode).release(workspace)
         killed = await self.store.update_agent(name, status=AgentStatus.KILLED, pid=None)
         await self.emit(EventKind.KILLED, agent=name, data={"cost_usd": agent.cost_usd})
         return killed

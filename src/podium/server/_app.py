@@ -472,6 +472,9 @@ def create_app(state: AppState, guard: GuardSettings) -> Guard:
     from ._runs import router as runs_router
 
     app.include_router(runs_router)
+    from ._isolation import router as isolation_router
+
+    app.include_router(isolation_router)
     from ._dashboard import dashboard_router
 
     app.include_router(dashboard_router)

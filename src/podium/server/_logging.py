@@ -10,26 +10,16 @@ import logging
 import os
 import sys
 
+from ..isolation._credentials import DEFAULT_SECRETS, RedactingFormatter
+
 __all__ = ["add_secret", "configure_logging"]
 
-_SECRETS: set[str] = set()
 _SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
-_MASK = "***"
 
 
 def add_secret(value: str | None) -> None:
-    """Mask ``value`` wherever it would appear in a log line."""
-    # Very short values would mask innocent text and protect nothing.
-    if value and len(value) >= 8:
-        _SECRETS.add(value)
-
-
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        for secret in _SECRETS:
-            text = text.replace(secret, _MASK)
-        return text
+    """Mask ``value`` wherever it would appear in a log line, event or error."""
+    DEFAULT_SECRETS.add(value)
 
 
 def configure_logging(level: str = "info") -> None:
@@ -38,7 +28,7 @@ def configure_logging(level: str = "info") -> None:
             add_secret(value)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        _RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
