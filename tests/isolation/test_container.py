@@ -9,7 +9,6 @@ called. The one test that runs a container for real skips without an engine.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -105,10 +104,7 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 async def isolator(dirs: dict[str, Path]) -> AsyncIterator[ContainerIsolator]:
     iso = ContainerIsolator(verify=False, cli=dirs["cli"])
     yield iso
-    for path in list(iso._relays):
-        await iso._relays.pop(path).close()
-        with contextlib.suppress(OSError):
-            path.rmdir()
+    await iso._relays.stop_all()
 
 
 async def _prepare(
@@ -397,7 +393,7 @@ async def test_prepare_with_no_engine_fails_before_creating_anything(
         await _prepare(isolator, dirs)
     assert not dirs["state"].exists()
     assert not dirs["results"].exists()
-    assert isolator._relays == {}
+    assert isolator._relays.active() == []
 
 
 async def test_verify_reports_an_engine_that_cannot_run_the_image(
@@ -416,7 +412,7 @@ async def test_verify_reports_an_engine_that_cannot_run_the_image(
     assert caught.value.context == {"agent": "marie", "engine": "docker"}
     [call] = _calls(tmp_path)
     assert call["argv"][1:] == ["image", "inspect", "podium-worker:latest"]
-    assert iso._relays == {}
+    assert iso._relays.active() == []
 
 
 # --- bad specs ----------------------------------------------------------------------------
@@ -440,7 +436,7 @@ async def test_non_positive_limits_are_refused(
         await _prepare(isolator, dirs, spec)
     assert caught.value.message == message
     assert caught.value.context["field"] == next(iter(changes))
-    assert isolator._relays == {}
+    assert isolator._relays.active() == []
     assert not dirs["state"].exists()
 
 
@@ -575,7 +571,7 @@ async def test_runtime_starts_the_cli_through_the_engine_with_the_key_in_env_onl
     assert argv.command[argv.command.index("--forward") + 1] == (
         f"127.0.0.1:{API_PORT}={sandbox_network(fake.base_url).forward}"
     )
-    assert argv_only._relays == {}  # released with the agent that never started
+    assert argv_only._relays.active() == []  # released with the agent that never started
 
 
 # --- for real ---------------------------------------------------------------------------------

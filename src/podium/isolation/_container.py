@@ -64,7 +64,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
-from ._netproxy import NetRelay, parse_target
+from ._netproxy import NetRelay, RelayPool
 from ._protocol import IsolationError, IsolationMode, IsolationSpec, Workspace, register_isolator
 from ._sandbox import API_PORT, PROXY_PORT, SandboxNetwork, sandbox_network
 
@@ -420,21 +420,12 @@ class ContainerIsolator:
         self._cli = cli
         self.passthrough_env = tuple(passthrough_env)
         self.tmpfs_size = tmpfs_size
-        self._relays: dict[Path, NetRelay] = {}
-        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-
-    def _lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            self._locks = {k: v for k, v in self._locks.items() if not k.is_closed()}
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
+        self._relays = RelayPool()
 
     def relay(self, ws: Workspace) -> NetRelay | None:
         """The running relay of a prepared workspace (for inspection and tests)."""
         found = _net_dir(ws.launcher)
-        return None if found is None else self._relays.get(found)
+        return None if found is None else self._relays.get(found / _SOCKET_NAME)
 
     async def prepare(
         self,
@@ -489,18 +480,13 @@ class ContainerIsolator:
         results_dir.mkdir(parents=True, exist_ok=True)
         _give(results_dir, user)
         _link_transcripts(state_dir, project, user)
-        async with self._lock():
-            socket_path = net_dir / _SOCKET_NAME
-            relay = self._relays.get(net_dir)
-            allow = frozenset(parse_target(a) for a in network.allow)
-            if relay is None or not relay.running or relay.allow != allow:
-                if relay is not None:
-                    await relay.close()
-                _own_dir(net_dir, user)
-                relay = NetRelay(socket_path, network.allow)
-                await relay.start()
-                _give(socket_path, user)
-                self._relays[net_dir] = relay
+        socket_path = net_dir / _SOCKET_NAME
+        await self._relays.ensure(
+            socket_path,
+            network.allow,
+            before_start=lambda: _own_dir(net_dir, user),
+            after_start=lambda: _give(socket_path, user),
+        )
         return Workspace(
             mode=self.mode,
             cwd=project,
@@ -519,16 +505,8 @@ class ContainerIsolator:
             if shutil.which(ws.launcher[0]) is not None:
                 await _run([ws.launcher[0], "rm", "-f", name], _RM_TIMEOUT)
         net_dir = _net_dir(ws.launcher)
-        if net_dir is None:
-            return
-        async with self._lock():
-            relay = self._relays.pop(net_dir, None)
-            if relay is not None:
-                await relay.close()
-        with contextlib.suppress(FileNotFoundError):
-            (net_dir / _SOCKET_NAME).unlink()
-        with contextlib.suppress(OSError):
-            net_dir.rmdir()
+        if net_dir is not None:
+            await self._relays.stop(net_dir / _SOCKET_NAME)
 
 
 def _net_dir(launcher: Sequence[str]) -> Path | None:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ._protocol import IsolationError
 
-__all__ = ["NetRelay", "api_target", "parse_target"]
+__all__ = ["NetRelay", "RelayPool", "api_target", "parse_target"]
 
 _HEADER_LIMIT = 8192
 _HEADER_TIMEOUT = 10.0
@@ -195,3 +195,70 @@ async def _copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
             sink.write_eof()
     except (ConnectionError, OSError):
         sink.close()
+
+
+class RelayPool:
+    """The relays of one isolator, keyed by socket path, shared by its workspaces.
+
+    ``ensure`` is idempotent (prepare runs again before every process start and
+    after a daemon restart); one lock per event loop serialises starts and stops.
+    """
+
+    def __init__(self) -> None:
+        self._relays: dict[Path, NetRelay] = {}
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks = {k: v for k, v in self._locks.items() if not k.is_closed()}
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def get(self, socket_path: Path) -> NetRelay | None:
+        return self._relays.get(socket_path)
+
+    def active(self) -> list[Path]:
+        """Socket paths of the relays this pool holds."""
+        return list(self._relays)
+
+    async def stop_all(self) -> None:
+        for path in self.active():
+            await self.stop(path)
+
+    async def ensure(
+        self,
+        socket_path: Path,
+        allow: Iterable[str],
+        *,
+        before_start: Callable[[], None] | None = None,
+        after_start: Callable[[], None] | None = None,
+    ) -> NetRelay:
+        """The running relay at ``socket_path`` with exactly ``allow``; (re)started if not."""
+        allow = tuple(allow)
+        wanted = frozenset(parse_target(a) for a in allow)
+        async with self._lock():
+            relay = self._relays.get(socket_path)
+            if relay is None or not relay.running or relay.allow != wanted:
+                if relay is not None:
+                    await relay.close()
+                if before_start is not None:
+                    before_start()
+                relay = NetRelay(socket_path, allow)
+                await relay.start()
+                if after_start is not None:
+                    after_start()
+                self._relays[socket_path] = relay
+            return relay
+
+    async def stop(self, socket_path: Path) -> None:
+        """Close the relay, remove its socket and (if empty) its directory."""
+        async with self._lock():
+            relay = self._relays.pop(socket_path, None)
+            if relay is not None:
+                await relay.close()
+        with contextlib.suppress(FileNotFoundError):
+            socket_path.unlink()
+        with contextlib.suppress(OSError):
+            socket_path.parent.rmdir()

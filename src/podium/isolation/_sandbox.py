@@ -56,7 +56,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._netproxy import NetRelay, api_target, format_target, parse_target
+from ._netproxy import NetRelay, RelayPool, api_target, format_target, parse_target
 from ._protocol import IsolationError, IsolationMode, IsolationSpec, Workspace, register_isolator
 
 __all__ = [
@@ -369,16 +369,7 @@ class SandboxIsolator:
         self._bwrap = bwrap
         self.extra_ro = tuple(extra_ro)
         """More host paths shown read-only inside every sandbox (e.g. a CLI elsewhere)."""
-        self._relays: dict[Path, NetRelay] = {}
-        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-
-    def _lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            self._locks = {k: v for k, v in self._locks.items() if not k.is_closed()}
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
+        self._relays = RelayPool()
 
     def relay(self, ws: Workspace) -> NetRelay | None:
         """The running relay of a prepared workspace (for inspection and tests)."""
@@ -431,16 +422,9 @@ class SandboxIsolator:
             spec=spec,
             extra_ro=self.extra_ro,
         )
-        async with self._lock():
-            relay = self._relays.get(socket_path)
-            allow = frozenset(parse_target(a) for a in network.allow)
-            if relay is None or not relay.running or relay.allow != allow:
-                if relay is not None:
-                    await relay.close()
-                _private_dir(socket_path.parent)
-                relay = NetRelay(socket_path, network.allow)
-                await relay.start()
-                self._relays[socket_path] = relay
+        await self._relays.ensure(
+            socket_path, network.allow, before_start=lambda: _private_dir(socket_path.parent)
+        )
         return Workspace(
             mode=self.mode,
             cwd=project,
@@ -456,16 +440,8 @@ class SandboxIsolator:
     async def release(self, ws: Workspace, *, force: bool = False) -> None:
         """Stop the workspace's relay; the results and state directories stay."""
         path = _launcher_socket(ws.launcher)
-        if path is None:
-            return
-        async with self._lock():
-            relay = self._relays.pop(path, None)
-            if relay is not None:
-                await relay.close()
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()
+        if path is not None:
+            await self._relays.stop(path)
 
 
 ISOLATOR = SandboxIsolator()
