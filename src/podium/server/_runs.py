@@ -8,13 +8,12 @@ same answer.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from .._errors import DaemonError, UsageError, WaitTimeout
+from .._errors import DaemonError, WaitTimeout
 from ..orchestration import RunEngine
 from ..orchestration._artifacts import check_run_id
 from ._app import MAX_EVENT_WAIT, AppState, error_responses
@@ -53,13 +52,6 @@ def _ok(content: Any, status: int = 200) -> JSONResponse:
 
 
 async def _submit(body: RunBody, engine: RunEngine) -> JSONResponse:
-    extra: dict[str, Any] = {}
-    if body.mode != "planned":
-        # Passed only when asked for, so an engine that predates modes (and runs
-        # every run "planned") still serves the default.
-        if "mode" not in inspect.signature(engine.submit).parameters:
-            raise UsageError(f"this daemon cannot run {body.mode!r} runs", mode=body.mode)
-        extra["mode"] = body.mode
     run = await engine.submit(
         body.request,
         team=body.team,
@@ -67,7 +59,7 @@ async def _submit(body: RunBody, engine: RunEngine) -> JSONResponse:
         plan=body.plan,
         plan_file=body.plan_file,
         budget_usd=body.budget_usd,
-        **extra,
+        mode=body.mode,
     )
     return _ok(_run_json(engine, run), status=201)
 
