@@ -372,3 +372,53 @@ def test_podium_dashboard_prints_a_working_address(
         client.spawn("carol")
     page.goto(url)
     expect(page.locator("tr[data-agent='carol']")).to_be_visible()
+
+
+# --- the graph's node selection survives redraws --------------------------------------------
+
+GRAPH_PROBE = """async () => {
+  const { bindGraph, drawGraph } = await import("./graph.js");
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  document.body.append(svg);
+  const picked = [];
+  bindGraph(svg, (agent, task) => picked.push([agent, task]));
+  const run = (state) => ({
+    id: "run-x",
+    state: "running",
+    tasks: [
+      { task_id: "a", worker: "w", state: "complete", agent: "run-x-a", dependencies: [] },
+      { task_id: "b", worker: "w", state, agent: null, dependencies: ["a"] },
+    ],
+  });
+  const node = (id) => svg.querySelector(`[data-task="${id}"] rect`);
+  const press = (target, type) =>
+    target.dispatchEvent(new PointerEvent(type, { bubbles: true, button: 0 }));
+  drawGraph(svg, run("pending"));
+  // Pressed on one drawing of the node, released on the next: still a pick.
+  press(node("a"), "pointerdown");
+  drawGraph(svg, run("running"));
+  press(node("a"), "pointerup");
+  // A task without an agent yet is not pickable; a press that ends elsewhere is no pick.
+  press(node("b"), "pointerdown");
+  press(node("b"), "pointerup");
+  press(node("a"), "pointerdown");
+  press(node("b"), "pointerup");
+  // The keyboard picks the focused node, and a redraw keeps the focus on it.
+  svg.querySelector('[data-task="a"]').focus();
+  drawGraph(svg, run("complete"));
+  const focused = document.activeElement?.dataset?.task ?? null;
+  const enter = new KeyboardEvent("keydown", { key: "Enter", bubbles: true });
+  document.activeElement.dispatchEvent(enter);
+  svg.remove();
+  return { picked, focused };
+}"""
+
+
+def test_a_task_node_is_picked_even_when_redrawn_between_press_and_release(
+    echo_daemon: ThreadedDaemon, page: Page, page_errors: list[str]
+) -> None:
+    open_dashboard(page, echo_daemon)
+    expect(page.locator("#main")).to_be_visible()
+    result = page.evaluate(GRAPH_PROBE)
+    assert result == {"picked": [["run-x-a", "a"], ["run-x-a", "a"]], "focused": "a"}
+    assert page_errors == []

@@ -4,7 +4,7 @@
 
 import { Api, ApiError, AuthError, forgetToken, segment, takeToken } from "./api.js";
 import { formatDuration, formatTime, formatTokens, formatUsd } from "./format.js";
-import { drawGraph, tickGraph } from "./graph.js";
+import { bindGraph, drawGraph, tickGraph } from "./graph.js";
 import { follow } from "./live.js";
 
 const FEED_SIZE = 200;
@@ -452,9 +452,7 @@ function renderRun() {
   const error = $("run-error");
   error.hidden = !run.error;
   error.textContent = run.error ?? "";
-  drawGraph($("task-graph"), run, {
-    onSelect: (task) => selectAgent(task.agent),
-  });
+  drawGraph($("task-graph"), run);
 
   $("run-costs").hidden = false;
   $("run-costs-id").textContent = run.id;
@@ -568,6 +566,7 @@ function tick() {
 
 async function main() {
   renderLegend();
+  bindGraph($("task-graph"), (agent) => selectAgent(agent));
   const token = takeToken();
   if (!token) {
     showAuthError("missing");

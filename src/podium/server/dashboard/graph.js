@@ -92,8 +92,39 @@ function pathThrough(points) {
   return d;
 }
 
-/** Draw `run`'s tasks into `svg` (replacing what was there). */
-export function drawGraph(svg, run, { onSelect } = {}) {
+/**
+ * Call `onSelect(agentName, taskId)` when a task node with an agent is picked by
+ * pointer or keyboard. Bound once on the (never replaced) svg: the nodes are
+ * redrawn on every update of a busy run, often between a press and its release,
+ * which would swallow a click bound to the node itself.
+ */
+export function bindGraph(svg, onSelect) {
+  const nodeOf = (event) => event.target?.closest?.("[data-task]") ?? null;
+  let pressed = null;
+  const pick = (node) => {
+    const agent = node?.dataset.agent;
+    if (agent) onSelect(agent, node.dataset.task);
+  };
+  svg.addEventListener("pointerdown", (event) => {
+    pressed = nodeOf(event)?.dataset.task ?? null;
+  });
+  svg.addEventListener("pointerup", (event) => {
+    const node = nodeOf(event);
+    if (event.button === 0 && node && node.dataset.task === pressed) pick(node);
+    pressed = null;
+  });
+  svg.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    const node = nodeOf(event);
+    if (!node) return;
+    event.preventDefault();
+    pick(node);
+  });
+}
+
+/** Draw `run`'s tasks into `svg` (replacing what was there), keeping keyboard focus. */
+export function drawGraph(svg, run) {
+  const focused = svg.contains(document.activeElement) ? document.activeElement.dataset?.task : null;
   svg.replaceChildren();
   const tasks = run?.tasks ?? [];
   svg.dataset.run = run?.id ?? "";
@@ -208,15 +239,10 @@ export function drawGraph(svg, run, { onSelect } = {}) {
       line.append(el("tspan", { class: "node-attempts", dx: 8 }, `×${task.attempts}`));
     }
     group.append(line);
-    if (task.agent && onSelect) {
-      group.addEventListener("click", () => onSelect(task));
-      group.addEventListener("keydown", (event) => {
-        if (event.key === "Enter" || event.key === " ") onSelect(task);
-      });
-    }
     nodes.append(group);
   }
   svg.append(nodes);
+  if (focused) nodes.querySelector(`[data-task="${CSS.escape(focused)}"]`)?.focus();
 }
 
 /** Advance the elapsed time of running tasks without redrawing. */
