@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_runs.py
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_isolation.py
+	$(BIN)/python benchmarks/bench_queue.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

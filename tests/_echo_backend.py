@@ -102,7 +102,14 @@ class EchoBackend:
     def session_exists(self, spec: SessionSpec) -> bool:
         return False
 
-    def prepare_fork(self, *, parent: SessionSpec, child_state_dir: Path, child_cwd: Path) -> bool:
+    async def prepare_fork(
+        self,
+        *,
+        parent: SessionSpec,
+        child_session_id: str,
+        child_state_dir: Path,
+        child_cwd: Path,
+    ) -> bool:
         return True
 
 

@@ -153,6 +153,22 @@ class Client:
         result: dict[str, Any] = self._call("POST", "/shutdown")
         return result
 
+    # --- distributed mode -------------------------------------------------------------
+
+    def workers(self) -> dict[str, Any]:
+        """Worker hosts (``mode``, ``queue``, ``lease``, ``dead_letters``, ``workers``)."""
+        result: dict[str, Any] = self._call("GET", "/workers")
+        return result
+
+    def jobs(self, states: list[str] | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Jobs on the queue, oldest first; ``states=["dead"]``: the dead letters."""
+        params: dict[str, Any] = {"limit": limit}
+        if states:
+            params["state"] = states
+        result: dict[str, Any] = self._call("GET", "/jobs", params=params)
+        jobs: list[dict[str, Any]] = result["jobs"]
+        return jobs
+
     # --- agents -----------------------------------------------------------------------
 
     def spawn(

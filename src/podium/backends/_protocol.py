@@ -115,14 +115,16 @@ class Backend(Protocol):
         """True if ``spec.session_id`` has a stored conversation that can be resumed."""
         ...
 
-    def prepare_fork(
+    async def prepare_fork(
         self,
         *,
         parent: SessionSpec,
+        child_session_id: str,
         child_state_dir: Path,
         child_cwd: Path,
     ) -> bool:
-        """Snapshot what the child needs of the parent's session now.
+        """Snapshot what the child (session ``child_session_id``) needs of the parent's
+        session now.
 
         Returns False if the parent has nothing to inherit yet.
         """

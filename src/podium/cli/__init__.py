@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import typer
 
-from . import _agents, _daemon, _dashboard, _isolation, _logs, _mcp, _requests, _runs, _team
+from . import (
+    _agents,
+    _cluster,
+    _daemon,
+    _dashboard,
+    _isolation,
+    _logs,
+    _mcp,
+    _requests,
+    _runs,
+    _team,
+)
 from ._app import EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, app
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_TIMEOUT", "EXIT_USAGE", "app", "main"]
@@ -15,6 +26,7 @@ __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_TIMEOUT", "EXIT_USAGE", "app", "main"]
 # Imported for their @app.command.
 _COMMAND_MODULES = (
     _agents,
+    _cluster,
     _daemon,
     _dashboard,
     _isolation,

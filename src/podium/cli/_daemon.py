@@ -11,6 +11,17 @@ import typer
 from .._errors import DaemonError, PodiumError, UsageError
 from .._home import default_home
 from ._app import EXIT_OK, JsonFlag, app, print_json
+from ._cluster import (
+    QUEUE_ENV,
+    AttemptsOpt,
+    ClusterOptions,
+    LeaseOpt,
+    MaxRunningOpt,
+    RedisOpt,
+    RpmOpt,
+    cluster_settings,
+    serve_argv,
+)
 
 __all__: list[str] = []
 
@@ -36,17 +47,32 @@ def serve(
     port: PortOpt = None,
     socket: SocketOpt = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning.")] = "info",
+    redis: RedisOpt = None,
+    lease: LeaseOpt = 15.0,
+    max_attempts: AttemptsOpt = 3,
+    max_running: MaxRunningOpt = None,
+    rpm: RpmOpt = None,
 ) -> None:
     """Run the daemon in the foreground (Ctrl-C or SIGTERM stops it and every agent).
+
+    With --redis URL it coordinates: records live in Redis and every turn is run
+    by ``podium worker`` processes on any number of hosts.
 
     Testing hook: PODIUM_BACKEND_FACTORY=module:callable replaces the backends
     with the dict that callable returns.
     """
     _check_listen(host, port, socket)
+    cluster = ClusterOptions(redis, lease, max_attempts, max_running, rpm)
+    settings = cluster_settings(cluster) if redis else None
     from ..server import serve as run
 
     code = run(
-        host=host or "127.0.0.1", port=port or 0, socket_path=socket, log_level=log_level
+        host=host or "127.0.0.1",
+        port=port or 0,
+        socket_path=socket,
+        log_level=log_level,
+        queue_url=redis,
+        cluster=settings,
     )
     raise typer.Exit(code)
 
@@ -60,14 +86,31 @@ def up(
         float | None, typer.Option("--timeout", help="Seconds to wait for it to answer.")
     ] = None,
     json_out: JsonFlag = False,
+    redis: RedisOpt = None,
+    lease: LeaseOpt = 15.0,
+    max_attempts: AttemptsOpt = 3,
+    max_running: MaxRunningOpt = None,
+    rpm: RpmOpt = None,
 ) -> None:
-    """Start the daemon in the background (nothing to do if it is running)."""
+    """Start the daemon in the background (nothing to do if it is running).
+
+    --redis and the options after it: as for ``podium serve``.
+    """
     _check_listen(host, port, socket)
+    cluster = ClusterOptions(redis, lease, max_attempts, max_running, rpm)
+    if redis:
+        cluster_settings(cluster)  # bad values are refused here, not in the daemon's log
     from ..server import log_file, start_daemon
 
     home = default_home()
     info, started = start_daemon(
-        home, host=host, port=port, socket_path=socket, timeout=timeout
+        home,
+        host=host,
+        port=port,
+        socket_path=socket,
+        timeout=timeout,
+        extra_argv=serve_argv(cluster) if redis else None,
+        extra_env={QUEUE_ENV: redis} if redis else None,
     )
     if json_out:
         print_json(

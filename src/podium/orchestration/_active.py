@@ -141,7 +141,12 @@ class ActiveRun:
         while await self._name_taken(name):
             n += 1
             name = f"{base}_{n}"
-        options = profile.agent_options() | {k: v for k, v in extra.items() if v is not None}
+        options = (
+            profile.agent_options()
+            # Names the task's lane in distributed mode: hosts may serve chosen profiles.
+            | {"profile": profile.name}
+            | {k: v for k, v in extra.items() if v is not None}
+        )
         self.agents.add(name)
         await self.runtime.spawn(
             name,

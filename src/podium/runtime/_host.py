@@ -391,8 +391,11 @@ class Runtime:
             state_dir=self.config.agent_dir(parent.name, parent.session_id),
         )
         child_dir = self.config.agent_dir(new, session_id)
-        inherited = backend.prepare_fork(
-            parent=parent_spec, child_state_dir=child_dir, child_cwd=Path(parent.cwd)
+        inherited = await backend.prepare_fork(
+            parent=parent_spec,
+            child_session_id=session_id,
+            child_state_dir=child_dir,
+            child_cwd=Path(parent.cwd),
         )
         now = time.time()
         record = parent.replace(

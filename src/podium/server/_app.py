@@ -53,6 +53,7 @@ from ._sse import (
 )
 
 if TYPE_CHECKING:
+    from ..distributed import Coordinator
     from ..orchestration import RunEngine
 
 __all__ = ["AppState", "create_app", "error_responses"]
@@ -72,6 +73,8 @@ class AppState:
     """Orchestrated runs (``/v1/runs``); ``None`` answers those routes with 503."""
     streams: EventStreams = field(default_factory=EventStreams)
     """Open ``GET /v1/events`` event streams."""
+    coordinator: Coordinator | None = None
+    """Distributed mode's queue link (``/v1/workers``, ``/v1/jobs``); None when embedded."""
 
     def begin_shutdown(self) -> None:
         """End the event streams (so they do not hold up the exit), then stop the server."""
@@ -478,4 +481,7 @@ def create_app(state: AppState, guard: GuardSettings) -> Guard:
     from ._dashboard import dashboard_router
 
     app.include_router(dashboard_router)
+    from ._cluster import router as cluster_router
+
+    app.include_router(cluster_router)
     return Guard(app, guard)

@@ -77,8 +77,14 @@ def start_daemon(
     port: int | None = None,
     socket_path: Path | None = None,
     timeout: float | None = None,
+    extra_argv: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[DaemonInfo, bool]:
-    """Start a detached daemon unless one runs; returns (its info, whether we started it)."""
+    """Start a detached daemon unless one runs; returns (its info, whether we started it).
+
+    ``extra_argv``: more ``podium serve`` options; ``extra_env``: for values that must
+    not show in the process list (a Redis URL with its password).
+    """
     timeout = start_timeout() if timeout is None else timeout
     ensure_home(home)
     # Two commands autostarting at once must end up with one daemon, not a race.
@@ -93,7 +99,8 @@ def start_daemon(
             argv += ["--port", str(port)]
         if socket_path is not None:
             argv += ["--socket", str(socket_path)]
-        return _spawn_and_wait(home, argv, timeout), True
+        argv += extra_argv or []
+        return _spawn_and_wait(home, argv, timeout, extra_env or {}), True
 
 
 def _await_other(home: Path, timeout: float) -> DaemonInfo | None:
@@ -113,9 +120,11 @@ def _await_other(home: Path, timeout: float) -> DaemonInfo | None:
     return None
 
 
-def _spawn_and_wait(home: Path, argv: list[str], timeout: float) -> DaemonInfo:
+def _spawn_and_wait(
+    home: Path, argv: list[str], timeout: float, extra_env: dict[str, str]
+) -> DaemonInfo:
     log_path = log_file(home)
-    env = {**os.environ, "PODIUM_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **extra_env, "PODIUM_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     # 0600 like every other file here: the log names agents, paths and prompts' sizes.
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(log_fd, "ab") as log:

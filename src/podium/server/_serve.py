@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -26,6 +26,7 @@ from .._version import __version__
 from ..backends import Backend
 from ..orchestration import RunEngine
 from ..runtime import Runtime, RuntimeConfig
+from ..store import Store
 from ._app import AppState, create_app
 from ._guard import GuardSettings, loopback_names
 from ._logging import add_secret, configure_logging
@@ -38,6 +39,9 @@ from ._state import (
     write_daemon_info,
 )
 
+if TYPE_CHECKING:
+    from ..distributed import ClusterSettings, Coordinator
+
 __all__ = ["BACKEND_FACTORY_ENV", "serve", "serve_async"]
 
 BACKEND_FACTORY_ENV = "PODIUM_BACKEND_FACTORY"
@@ -46,6 +50,8 @@ BACKEND_FACTORY_ENV = "PODIUM_BACKEND_FACTORY"
 _log = logging.getLogger("podium.server")
 # Time for a daemon that is shutting down to let go of the state directory.
 _LOCK_WAIT = 5.0
+# Time for the queue (Redis) to answer when the daemon starts.
+_QUEUE_WAIT = 20.0
 
 
 class _Server(uvicorn.Server):
@@ -131,10 +137,14 @@ async def serve_async(
     socket_path: Path | None = None,
     backends: dict[str, Backend] | None = None,
     install_signals: bool = True,
+    queue_url: str | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> None:
     """Serve until POST /v1/shutdown (or SIGTERM/SIGINT with ``install_signals``).
 
     On the way out every agent process is stopped and daemon.json removed.
+    ``queue_url``: distributed mode — records in Redis (for a Redis URL), every turn
+    run by ``podium worker`` processes taking jobs from that queue.
     """
     config = RuntimeConfig.from_env(home=home)
     home = config.home
@@ -142,7 +152,9 @@ async def serve_async(
     if lock is None:
         raise DaemonError(f"a podium daemon is already running for {home}", home=str(home))
     try:
-        await _serve_locked(config, host, port, socket_path, backends, install_signals)
+        await _serve_locked(
+            config, host, port, socket_path, backends, install_signals, queue_url, cluster
+        )
     finally:
         lock.close()
 
@@ -154,13 +166,15 @@ async def _serve_locked(
     socket_path: Path | None,
     backends: dict[str, Backend] | None,
     install_signals: bool,
+    queue_url: str | None,
+    cluster: ClusterSettings | None,
 ) -> None:
     chosen = backends if backends is not None else load_backends()
     token = load_or_create_token(config.home)
     add_secret(token)
     listener = _listen(host, port, socket_path, token)
     try:
-        await _run(config, listener, chosen, install_signals)
+        await _run(config, listener, chosen, install_signals, queue_url, cluster)
     finally:
         listener.sock.close()
         if socket_path is not None:
@@ -175,9 +189,21 @@ async def _run(
     listener: _Listener,
     backends: dict[str, Backend] | None,
     install_signals: bool,
+    queue_url: str | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> None:
-    runtime = Runtime(config, backends=backends)
-    state = AppState(runtime=runtime)
+    coordinator: Coordinator | None = None
+    store: Store | None = None
+    if queue_url is not None:
+        from .. import distributed
+
+        coordinator = distributed.Coordinator.open(queue_url, home=config.home, settings=cluster)
+        # Workers run the real backends; here each name becomes a queue.
+        remote: dict[str, Backend] = {**coordinator.backends(tuple(backends or ("claude-code",)))}
+        backends = remote
+        store = coordinator.store
+    runtime = Runtime(config, backends=dict(backends) if backends else None, store=store)
+    state = AppState(runtime=runtime, coordinator=coordinator)
     uv_config = uvicorn.Config(
         create_app(state, listener.guard),
         lifespan="off",
@@ -193,6 +219,8 @@ async def _run(
         # Before the runtime starts: a SIGTERM from now on still closes it properly.
         _install_signals(server, state)
     try:
+        if coordinator is not None:
+            await _start_coordinator(coordinator)
         await runtime.start()
         runs = RunEngine(runtime)
         await runs.start()
@@ -224,7 +252,21 @@ async def _run(
                 # their agents still exist.
                 await state.runs.close()
         finally:
-            await runtime.close()
+            try:
+                await runtime.close()
+            finally:
+                if coordinator is not None:
+                    await coordinator.close()
+
+
+async def _start_coordinator(coordinator: Coordinator) -> None:
+    try:
+        await asyncio.wait_for(coordinator.start(), _QUEUE_WAIT)
+    except TimeoutError:
+        raise DaemonError(
+            f"cannot reach the queue at {coordinator.shown_url} within {_QUEUE_WAIT:g} s",
+            queue=coordinator.shown_url,
+        ) from None
 
 
 def _stopper(server: _Server) -> Callable[[], None]:
@@ -256,6 +298,8 @@ def serve(
     port: int = 0,
     socket_path: Path | None = None,
     log_level: str = "info",
+    queue_url: str | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> int:
     """Entry point of ``podium serve``; returns the process exit code."""
     config_home = RuntimeConfig.from_env(home=home).home
@@ -263,7 +307,14 @@ def serve(
     started = time.monotonic()
     try:
         asyncio.run(
-            serve_async(home=config_home, host=host, port=port, socket_path=socket_path)
+            serve_async(
+                home=config_home,
+                host=host,
+                port=port,
+                socket_path=socket_path,
+                queue_url=queue_url,
+                cluster=cluster,
+            )
         )
     except DaemonError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -333,7 +333,35 @@ class ClaudeCodeBackend:
     def session_exists(self, spec: SessionSpec) -> bool:
         return transcript_path(spec.state_dir, spec.cwd, spec.session_id).exists()
 
-    def prepare_fork(self, *, parent: SessionSpec, child_state_dir: Path, child_cwd: Path) -> bool:
+    def export_session(self, spec: SessionSpec) -> bytes | None:
+        """The session's transcript (whole lines only), to carry it to another host."""
+        path = transcript_path(spec.state_dir, spec.cwd, spec.session_id)
+        if not path.exists():
+            return None
+        data = path.read_bytes()
+        return data[: data.rfind(b"\n") + 1]
+
+    def import_session(self, spec: SessionSpec, data: bytes | None, *, session_id: str) -> None:
+        """Put a transcript where this host's CLI resumes ``session_id`` from: under the
+        project folder of ``spec.cwd`` in the agent's config dir. ``None`` removes it
+        (what is stored elsewhere is newer than any local leftover)."""
+        path = transcript_path(spec.state_dir, spec.cwd, session_id)
+        if data is None:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    async def prepare_fork(
+        self,
+        *,
+        parent: SessionSpec,
+        child_session_id: str,
+        child_state_dir: Path,
+        child_cwd: Path,
+    ) -> bool:
         source = transcript_path(parent.state_dir, parent.cwd, parent.session_id)
         if not source.exists():
             return False
