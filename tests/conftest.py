@@ -14,6 +14,7 @@ import pytest
 
 from podium.runtime import Runtime, RuntimeConfig
 from podium.testing import FakeAnthropic, fake_api_env
+from tests._redis_server import RedisServer
 
 
 @pytest.fixture
@@ -61,3 +62,14 @@ async def runtime(home: Path, fake: FakeAnthropic) -> AsyncIterator[Runtime]:
         yield rt
     finally:
         await rt.close()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server (AOF on) on a unix socket, shared by one test module:
+    tests keep apart by a key prefix of their own."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -7,24 +7,15 @@ a prefix of its own so tests never see each other's keys.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from podium.queue import JobQueue, RedisQueue, SQLiteQueue
-from tests._redis_server import RedisServer
+from tests._redis_server import RedisServer  # the module-scoped server: tests/conftest.py
 
 OpenQueue = Callable[[], JobQueue]
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -79,6 +79,8 @@ CONTRACT: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("GET", "/v1/workspaces/{name}/diff"): (None, "agent_not_found"),
     ("POST", "/v1/workspaces/{name}/merge"): ({}, "agent_not_found"),
     ("POST", "/v1/workspaces/{name}/clean"): ({"force": False}, "agent_not_found"),
+    ("GET", "/v1/workers"): (None, None),
+    ("GET", "/v1/jobs"): (None, None),
 }
 
 
@@ -332,7 +334,14 @@ async def test_openapi_schema_is_published_behind_the_token(harness: Harness) ->
         "description": "the token in $PODIUM_HOME/token",
     }
     assert schema["security"] == [{"token": []}]
-    assert {t["name"] for t in schema["tags"]} == {"daemon", "agents", "requests", "events", "runs"}
+    assert {t["name"] for t in schema["tags"]} == {
+        "daemon",
+        "agents",
+        "requests",
+        "events",
+        "runs",
+        "cluster",
+    }
 
 
 async def test_every_operation_is_documented(harness: Harness) -> None:
@@ -409,6 +418,11 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         )
         await call("GET", "/v1/requests", "/v1/requests", params={"limit": 100})
         await call("GET", "/v1/events", "/v1/events")
+        # Embedded mode (no queue): the same shapes, empty.
+        workers = await call("GET", "/v1/workers", "/v1/workers")
+        assert (workers["mode"], workers["workers"]) == ("embedded", [])
+        jobs = await call("GET", "/v1/jobs", "/v1/jobs", params={"state": "dead"})
+        assert jobs == {"mode": "embedded", "jobs": []}
         body = {"request": "Review.", "team": team, "plan": PLAN}
         run = await call("POST", "/v1/orchestrate", "/v1/orchestrate", json=body)
         await call(

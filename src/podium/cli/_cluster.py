@@ -253,9 +253,13 @@ def jobs(
 ) -> None:
     """Jobs on a distributed daemon's queue, oldest first (--state dead: the dead letters)."""
     with connect() as client:
+        embedded = client.health().get("mode") == "embedded"
         rows = client.jobs(states=state, limit=limit)
     if json_out:
         print_json(rows)
+        return
+    if embedded:
+        typer.echo("the daemon runs in embedded mode: its turns run inside it (no job queue)")
         return
     if not rows:
         typer.echo("no jobs")

@@ -173,6 +173,7 @@ def status(json_out: JsonFlag = False) -> None:
         try:
             with Client(info.url, read_token(home), timeout=5.0) as client:
                 report["agents"] = len(client.list_agents())
+                report["mode"] = client.health().get("mode", "embedded")
             report["healthy"] = True
         except PodiumError as exc:
             report.update(healthy=False, agents=None, error=exc.message)
@@ -189,6 +190,7 @@ def status(json_out: JsonFlag = False) -> None:
         ("pid", info.pid),
         ("uptime", _uptime(report["uptime_s"])),
         ("agents", report["agents"] if report["agents"] is not None else "?"),
+        ("mode", report.get("mode") or "?"),
         ("version", info.version),
         ("home", home),
     ):

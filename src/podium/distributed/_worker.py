@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import PodiumError
+from .._errors import PodiumError, UsageError
 from ..backends import Backend, BackendSession, TurnResult
 from ..queue import Job, JobQueue, StaleAttempt, WorkerInfo
 from ._payload import NOOP_KIND, TURN_KIND, TurnJob, session_blob_key, turn_result_to_json
@@ -65,9 +65,9 @@ class WorkerSettings:
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+            raise UsageError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.lease <= 0:
-            raise ValueError(f"lease must be positive, got {self.lease}")
+            raise UsageError(f"lease must be positive, got {self.lease}")
 
 
 @dataclass

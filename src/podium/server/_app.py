@@ -155,6 +155,7 @@ async def health(request: Request) -> JSONResponse:
             "pid": state.pid,
             "started_at": state.started_at,
             "uptime_s": time.time() - state.started_at,
+            "mode": "embedded" if state.coordinator is None else "distributed",
         }
     )
 
@@ -422,6 +423,7 @@ _TAGS = [
     {"name": "requests", "description": "Prompts sent to agents, and their answers"},
     {"name": "events", "description": "Everything that happened, in order"},
     {"name": "runs", "description": "Orchestrated runs of a team"},
+    {"name": "cluster", "description": "Distributed mode: worker hosts and the job queue"},
 ]
 _OPEN_OPERATIONS = {("/v1/health", "get")}
 

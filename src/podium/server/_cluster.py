@@ -7,21 +7,77 @@ its turns run inside it.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from .._errors import UsageError
 from ..queue import JobState
 from ._app import AppState, error_responses
 
-__all__ = ["router"]
+__all__ = ["JobOut", "JobsOut", "WorkerOut", "WorkersOut", "router"]
 
 router = APIRouter(prefix="/v1", tags=["cluster"])
 
 # A worker that has not reported for this many leases is shown as lost.
 _LOST_AFTER_LEASES = 2.0
+
+
+# The documented shapes of the answers (they feed /openapi.json; the contract tests
+# check every answer against them). They must match WorkerInfo.to_dict / Job.to_dict.
+
+
+class WorkerOut(BaseModel):
+    id: str
+    host: str
+    pid: int
+    concurrency: int
+    lanes: list[str] = Field(description="lanes served; empty: every lane")
+    running: list[str] = Field(description="ids of the jobs it runs now")
+    started_at: float
+    heartbeat_at: float
+    completed: int
+    failed: int
+    meta: dict[str, Any]
+    heartbeat_age_s: float
+    alive: bool = Field(description="false once it has not reported for two leases")
+    load: float = Field(description="running jobs / concurrency")
+
+
+class WorkersOut(BaseModel):
+    mode: Literal["embedded", "distributed"]
+    queue: str | None = Field(description="the queue's URL, password hidden (null: embedded)")
+    lease: float | None
+    max_running: int | None
+    dead_letters: int
+    workers: list[WorkerOut]
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    lane: str
+    payload: dict[str, Any]
+    state: JobState
+    key: str | None
+    attempt: int = Field(description="claims so far; the current claim's fencing token")
+    max_attempts: int
+    worker: str | None
+    submitted_at: float
+    started_at: float | None
+    heartbeat_at: float | None
+    finished_at: float | None
+    result: dict[str, Any] | None
+    error: str | None
+    cancel_requested: bool
+    history: list[dict[str, Any]] = Field(description="attempts that ended without a result")
+
+
+class JobsOut(BaseModel):
+    mode: Literal["embedded", "distributed"]
+    jobs: list[JobOut]
 
 
 def _state(request: Request) -> AppState:
@@ -32,12 +88,23 @@ def _state(request: Request) -> AppState:
 @router.get(
     "/workers",
     summary="Worker hosts: load, lanes and last heartbeat",
+    response_model=WorkersOut,
     responses=error_responses(401),
 )
 async def list_workers(request: Request) -> JSONResponse:
     coordinator = _state(request).coordinator
     if coordinator is None:
-        return JSONResponse({"mode": "embedded", "queue": None, "workers": []})
+        # Same keys as in distributed mode, so a client reads either alike.
+        return JSONResponse(
+            {
+                "mode": "embedded",
+                "queue": None,
+                "lease": None,
+                "max_running": None,
+                "dead_letters": 0,
+                "workers": [],
+            }
+        )
     now = time.time()
     lease = coordinator.settings.lease
     workers: list[dict[str, Any]] = []
@@ -63,6 +130,7 @@ async def list_workers(request: Request) -> JSONResponse:
 @router.get(
     "/jobs",
     summary="Jobs on the queue, oldest first (state=dead: the dead letters)",
+    response_model=JobsOut,
     responses=error_responses(400, 401),
 )
 async def list_jobs(

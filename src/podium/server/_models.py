@@ -124,6 +124,9 @@ class HealthOut(BaseModel):
     pid: int
     started_at: float
     uptime_s: float
+    mode: Literal["embedded", "distributed"] = Field(
+        description="distributed: turns run on `podium worker` hosts (see /v1/workers)"
+    )
 
 
 class StatusOut(BaseModel):
