@@ -1,21 +1,21 @@
-"""The ASGI app that impersonates the Anthropic Messages API.
-
-Written against raw ASGI rather than a framework's streaming response so the
-fake controls exactly when the first byte goes out and notices a client that
-disconnects while a delayed answer is still pending.
-"""
+"""The ASGI app that impersonates the Anthropic API: Messages, token counting, Batches."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import time
-import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+import re
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl
 
+from podium._errors import UsageError
+from podium.testing._asgi import BaseApp, Exchange, Request
+from podium.testing._batches import (
+    BatchStore,
+    batch_json,
+    parse_batch_requests,
+    result_line,
+)
+from podium.testing._cache import PromptCache, anthropic_prompt, input_usage
 from podium.testing._responses import (
     Answer,
     error_body,
@@ -24,203 +24,91 @@ from podium.testing._responses import (
     message_json,
     sse_events,
 )
-from podium.testing._rules import MatchView
+from podium.testing._rules import Rule
 from podium.testing._state import State
-from podium.testing._text import (
-    conversation_text,
-    has_tool_result,
-    last_user_message,
-    message_text,
-    request_system_text,
-    strip_reminders,
-)
+from podium.testing._text import strip_reminders
+from podium.testing._turn import Turn, anthropic_turn
 
-__all__ = ["FakeApp"]
+__all__ = ["FakeApp", "Responder"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+_BATCH_PATH = re.compile(r"/v1/messages/batches/([^/]+)(?:/(cancel|results))?")
+_JSON_BODY_PATHS = ("/v1/messages", "/v1/messages/count_tokens", "/v1/messages/batches")
+_DEFAULT_PAGE, _MAX_PAGE = 20, 1000
 
 
-class _Exchange:
-    """One request/response: sends, pauses, and whether the client is still there."""
+class Responder:
+    """Rules + usage estimate -> Answer; shared by live turns and batch processing.
 
-    def __init__(self, receive: Receive, send: Send) -> None:
-        self._receive = receive
-        self._send = send
-        # Set when the client disconnects or the server aborts the exchange.
-        self.gone = asyncio.Event()
-        self.aborted = False
-        self.started = False
-        self._watcher: asyncio.Task[None] | None = None
+    ``cache`` is None unless automatic prompt-cache usage is on (see _cache).
+    """
 
-    async def read_body(self) -> bytes | None:
-        chunks: list[bytes] = []
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-    def watch(self) -> None:
-        async def _watch() -> None:
-            while (await self._receive())["type"] != "http.disconnect":
-                pass
-            self.gone.set()
-
-        self._watcher = asyncio.get_running_loop().create_task(_watch())
-
-    async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-
-    def abort(self) -> None:
-        self.aborted = True
-        self.gone.set()
-
-    async def give_up(self, headers: dict[str, str]) -> int | None:
-        """End an aborted exchange with a proper Anthropic error; returns the status sent."""
-        if not self.aborted:
-            return None  # the client is gone; there is nobody to answer
-        error = error_body("overloaded_error", "fake Anthropic API is shutting down")
-        if not self.started:
-            await self.json(529, error, headers)
-            return 529
-        await self.body(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
-        return None
-
-    async def pause(self, seconds: float) -> bool:
-        """Sleep, cut short if the client disconnects; True while it is still connected."""
-        if seconds > 0 and not self.gone.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.gone.wait(), seconds)
-        return not self.gone.is_set()
-
-    async def start(self, status: int, headers: dict[str, str]) -> None:
-        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
-        self.started = True
-        await self._send({"type": "http.response.start", "status": status, "headers": raw})
-
-    async def body(self, data: bytes, more: bool = False) -> None:
-        await self._send({"type": "http.response.body", "body": data, "more_body": more})
-
-    async def json(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-        data = json.dumps(payload).encode()
-        await self.start(
-            status, headers | {"content-type": "application/json", "content-length": str(len(data))}
-        )
-        await self.body(data)
-
-
-def _retry_after(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
-
-
-class FakeApp:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, cache: PromptCache | None) -> None:
         self._state = state
-        self._active: set[_Exchange] = set()
+        self.cache = cache
 
-    def abort_all(self) -> None:
-        """End pending delays and streams so shutdown does not wait on them.
-
-        Must run on the server's event loop.
-        """
-        for exchange in list(self._active):
-            exchange.abort()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        exchange = _Exchange(receive, send)
-        self._active.add(exchange)
-        try:
-            await self._handle(scope, exchange)
-        finally:
-            self._active.discard(exchange)
-            await exchange.close()
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _handle(self, scope: Scope, ex: _Exchange) -> None:
-        received_at = time.time()
-        raw = await ex.read_body()
-        if raw is None:
-            return
-        method: str = scope["method"]
-        path: str = scope["path"]
-        body: Any = None
-        bad_json = False
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                bad_json = True
-        seq = self._open_record(scope, body, received_at)
-        data: dict[str, Any] = body if isinstance(body, dict) else {}
-        headers = {"request-id": f"req_{uuid.uuid4().hex[:24]}"}
-        status: int | None = None
-        completed = False
-        try:
-            if path.startswith("/v1/messages") and method == "POST" and not data:
-                status = 400
-                detail = "invalid JSON" if bad_json else "request body must be a JSON object"
-                await ex.json(status, error_body("invalid_request_error", detail), headers)
-            elif method == "POST" and path == "/v1/messages":
-                status, completed = await self._messages(seq, data, ex, headers)
-                return
-            elif method == "POST" and path == "/v1/messages/count_tokens":
-                status = 200
-                tokens = estimate_input_tokens(data.get("system"), data.get("messages"))
-                await ex.json(status, {"input_tokens": tokens}, headers)
-            else:
-                status, payload = self._other(method, path)
-                await ex.json(status, payload, headers)
-            completed = True
-        finally:
-            final: dict[str, Any] = {"finished_at": time.time(), "completed": completed}
-            if status is not None:
-                final["status"] = status
-            self._state.update_record(seq, **final)
-
-    def _open_record(self, scope: Scope, body: Any, received_at: float) -> int:
-        data: dict[str, Any] = body if isinstance(body, dict) else {}
-        messages = data.get("messages")
-        messages = messages if isinstance(messages, list) else []
-        last = last_user_message(messages)
-        model = data.get("model")
-        tools = data.get("tools")
-        tool_list = tools if isinstance(tools, list) else []
-        return self._state.open_record(
-            method=scope["method"],
-            path=scope["path"],
-            query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
-            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
-            body=body,
-            model=model if isinstance(model, str) else None,
-            system_text=request_system_text(data.get("system"), messages),
-            messages=messages,
-            last_user_text=message_text(last) if last is not None else "",
-            stream=data.get("stream") is True,
-            received_at=received_at,
-            tool_names=tuple(str(t.get("name")) for t in tool_list if isinstance(t, dict)),
-            has_tool_result=has_tool_result(last),
+    def make_answer(self, rule: Rule | None, data: dict[str, Any], turn: Turn) -> Answer:
+        cached = None
+        # An error answer never reaches the model, so it neither reads nor writes the cache.
+        if self.cache is not None and (rule is None or not rule.is_error):
+            cached = self.cache.account(anthropic_prompt(data), salt=turn.model or "")
+        estimate = estimate_input_tokens(data.get("system"), turn.messages)
+        return make_answer(
+            rule,
+            model=turn.model or "",
+            default_text=self._state.default_text,
+            last_user=strip_reminders(turn.last_user_text),
+            input_usage=input_usage(estimate, cached),
         )
+
+    def answer_params(self, params: dict[str, Any]) -> tuple[int | None, Answer]:
+        """Answer one batch request as a non-streaming POST /v1/messages would be."""
+        turn = anthropic_turn(params)
+        index, rule = self._state.choose(turn.view)
+        return index, self.make_answer(rule, params, turn)
+
+
+class FakeApp(BaseApp):
+    name = "fake Anthropic API"
+
+    def __init__(self, state: State, responder: Responder, batches: BatchStore) -> None:
+        super().__init__(state)
+        self._responder = responder
+        self._batches = batches
+
+    # ------------------------------------------------------------ wire format
+
+    def read_turn(self, data: dict[str, Any]) -> Turn:
+        return anthropic_turn(data)
+
+    def make_answer(self, rule: Rule | None, data: dict[str, Any], turn: Turn) -> Answer:
+        return self._responder.make_answer(rule, data, turn)
+
+    def error_payload(self, status: int, error_type: str, message: str) -> Any:
+        return error_body(error_type, message)
+
+    def message_body(self, answer: Answer, data: dict[str, Any]) -> Any:
+        return message_json(answer)
+
+    def stream_events(self, answer: Answer, data: dict[str, Any]) -> Iterable[tuple[bytes, bool]]:
+        return sse_events(answer)
+
+    def stream_error(self, payload: Any) -> bytes:
+        return f"event: error\ndata: {json.dumps(payload)}\n\n".encode()
+
+    # ------------------------------------------------------------ routes
+
+    async def route(self, request: Request, turn: Turn, ex: Exchange) -> tuple[int, bool]:
+        method, path = request.method, request.path
+        if method == "POST" and path in _JSON_BODY_PATHS and not request.data:
+            return await self.bad_body(request, ex)
+        if method == "POST" and path == "/v1/messages":
+            return await self.answer_turn(request, turn, ex)
+        if method == "POST" and path == "/v1/messages/count_tokens":
+            tokens = estimate_input_tokens(request.data.get("system"), turn.messages)
+            return await self.send_json(ex, 200, {"input_tokens": tokens})
+        if path == "/v1/messages/batches" or path.startswith("/v1/messages/batches/"):
+            return await self._batch_route(request, ex)
+        return await self.send_json(ex, *self._other(method, path))
 
     @staticmethod
     def _other(method: str, path: str) -> tuple[int, Any]:
@@ -239,71 +127,80 @@ class FakeApp:
             }
         return 404, error_body("not_found_error", f"fake API has no {method} {path}")
 
-    async def _messages(
-        self, seq: int, data: dict[str, Any], ex: _Exchange, headers: dict[str, str]
-    ) -> tuple[int, bool]:
-        messages = data.get("messages")
-        messages = messages if isinstance(messages, list) else []
-        last = last_user_message(messages)
-        last_text = message_text(last) if last is not None else ""
-        model = str(data.get("model") or "")
-        view = MatchView(
-            model=model,
-            system_text=request_system_text(data.get("system"), messages),
-            last_user_text=last_text,
-            conversation_text=conversation_text(data.get("system"), messages),
-            has_tool_result=has_tool_result(last),
-        )
-        index, rule = self._state.choose(view)
-        answer = make_answer(
-            rule,
-            model=model,
-            default_text=self._state.default_text,
-            last_user=strip_reminders(last_text),
-            input_tokens=estimate_input_tokens(data.get("system"), messages),
-        )
-        self._state.update_record(
-            seq,
-            rule_index=index,
-            status=answer.status,
-            response_text=answer.text,
-            tool_calls=answer.tool_calls,
-        )
-        ex.watch()
-        if not await ex.pause(answer.delay):
-            return await ex.give_up(headers) or answer.status, False
-        if answer.status != 200:
-            return answer.status, await self._error(answer, ex, headers)
-        if data.get("stream") is True:
-            if await self._stream(answer, ex, headers):
-                return 200, True
-            await ex.give_up(headers)
-            return 200, False
-        await ex.json(200, message_json(answer), headers)
-        return 200, True
+    # ------------------------------------------------------------ batches
 
-    @staticmethod
-    async def _error(answer: Answer, ex: _Exchange, headers: dict[str, str]) -> bool:
-        if answer.retry_after is not None:
-            headers = headers | {"retry-after": _retry_after(answer.retry_after)}
-        payload = error_body(answer.error_type or "api_error", answer.error_message or "")
-        await ex.json(answer.status, payload, headers)
-        return True
+    async def _batch_route(self, request: Request, ex: Exchange) -> tuple[int, bool]:
+        method, path = request.method, request.path
+        if path == "/v1/messages/batches":
+            if method == "POST":
+                return await self._create_batch(request, ex)
+            if method == "GET":
+                return await self._list_batches(request, ex)
+        match = _BATCH_PATH.fullmatch(path)
+        action = match.group(2) if match else None
+        expected = {None: ("GET", "DELETE"), "cancel": ("POST",), "results": ("GET",)}[action]
+        if match is None or method not in expected:
+            return await self.send_json(ex, *self._other(method, path))
+        batch_id = match.group(1)
+        self._batches.advance(self._responder.answer_params)
+        try:
+            if action == "cancel":
+                batch = self._batches.cancel(batch_id)
+            elif method == "DELETE":
+                batch = self._batches.delete(batch_id)
+            else:
+                batch = self._batches.get(batch_id)
+        except UsageError as exc:
+            return await self.send_error(ex, 400, "invalid_request_error", exc.message)
+        if batch is None:
+            return await self.send_error(ex, 404, "not_found_error", f"no batch {batch_id}")
+        if method == "DELETE":
+            return await self.send_json(ex, 200, {"id": batch.id, "type": "message_batch_deleted"})
+        if action == "results":
+            if not batch.ended:
+                detail = f"batch {batch_id} has not ended; results are not available yet"
+                return await self.send_error(ex, 400, "invalid_request_error", detail)
+            lines = "".join(json.dumps(result_line(r)) + "\n" for r in batch.requests)
+            await ex.raw(200, lines.encode(), "application/x-jsonl", self.response_headers())
+            return 200, True
+        return await self.send_json(ex, 200, batch_json(batch, request.base_url))
 
-    @staticmethod
-    async def _stream(answer: Answer, ex: _Exchange, headers: dict[str, str]) -> bool:
-        await ex.start(
+    async def _create_batch(self, request: Request, ex: Exchange) -> tuple[int, bool]:
+        try:
+            requests = parse_batch_requests(request.data)
+        except UsageError as exc:
+            return await self.send_error(ex, 400, "invalid_request_error", exc.message)
+        batch = self._batches.create(requests)
+        return await self.send_json(ex, 200, batch_json(batch, request.base_url))
+
+    async def _list_batches(self, request: Request, ex: Exchange) -> tuple[int, bool]:
+        self._batches.advance(self._responder.answer_params)
+        newest_first = self._batches.all()[::-1]
+        query = request.query
+        try:
+            limit = int(query.get("limit", _DEFAULT_PAGE))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= _MAX_PAGE:
+            detail = f"limit: must be an integer from 1 to {_MAX_PAGE}"
+            return await self.send_error(ex, 400, "invalid_request_error", detail)
+        ids = [b.id for b in newest_first]
+        if "before_id" in query:
+            end = ids.index(query["before_id"]) if query["before_id"] in ids else 0
+            start, has_more = max(0, end - limit), end - limit > 0
+        else:
+            after = query.get("after_id")
+            start = ids.index(after) + 1 if after in ids else (len(ids) if after else 0)
+            end = start + limit
+            has_more = end < len(ids)
+        page = newest_first[start:end]
+        return await self.send_json(
+            ex,
             200,
-            headers
-            | {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"},
+            {
+                "data": [batch_json(b, request.base_url) for b in page],
+                "has_more": has_more,
+                "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None,
+            },
         )
-        for event, pause in sse_events(answer):
-            if pause and not await ex.pause(answer.chunk_delay):
-                return False
-            if ex.gone.is_set():
-                return False
-            await ex.body(event, more=True)
-        if ex.gone.is_set():
-            return False
-        await ex.body(b"")
-        return True

@@ -9,7 +9,10 @@ from typing import Any
 from podium.testing._rules import ToolCall
 from podium.testing._text import strip_reminders
 
-__all__ = ["RecordedRequest"]
+__all__ = ["MODEL_TURN_PATHS", "RecordedRequest"]
+
+# The paths of model turns, the requests rules answer: Anthropic's and OpenAI's.
+MODEL_TURN_PATHS = ("/v1/messages", "/v1/chat/completions")
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,8 @@ class RecordedRequest:
 
     @property
     def is_message(self) -> bool:
-        """True for a model turn (POST /v1/messages), the calls rules answer."""
-        return self.method == "POST" and self.path == "/v1/messages"
+        """True for a model turn (POST /v1/messages or /v1/chat/completions)."""
+        return self.method == "POST" and self.path in MODEL_TURN_PATHS
 
     @property
     def user_prompt(self) -> str:

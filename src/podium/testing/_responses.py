@@ -1,14 +1,15 @@
-"""Turn a chosen rule into Anthropic wire payloads (JSON message, SSE stream, error)."""
+"""Turn a chosen rule into an Answer, and an Answer into Anthropic wire payloads."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from podium.testing._rules import ERROR_TYPES, Rule, ToolCall, Usage
+from podium.testing._rules import ERROR_TYPES, ChatUsage, Rule, ToolCall, Usage
 
 __all__ = [
     "Answer",
@@ -17,13 +18,14 @@ __all__ = [
     "make_answer",
     "message_json",
     "sse_events",
+    "text_chunks",
 ]
 
 _CHUNK = 24  # characters per text_delta; small enough that streaming is visible
 
 
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+def _hex() -> str:
+    return uuid.uuid4().hex[:24]
 
 
 def estimate_input_tokens(system: Any, messages: Any) -> int:
@@ -50,12 +52,26 @@ class Answer:
 
 
 def make_answer(
-    rule: Rule | None, *, model: str, default_text: str, last_user: str, input_tokens: int
+    rule: Rule | None,
+    *,
+    model: str,
+    default_text: str,
+    last_user: str,
+    input_usage: Usage,
+    error_types: Mapping[int, str] = ERROR_TYPES,
+    id_prefixes: tuple[str, str] = ("msg_", "toolu_"),
 ) -> Answer:
+    """Decide the whole response from the chosen rule (None: the default answer).
+
+    ``input_usage`` is the prompt side of the estimated usage (its output count
+    is filled in here); a rule's own usage replaces it. ``id_prefixes`` are the
+    message and tool-call id prefixes of the API being impersonated.
+    """
+    message_id = f"{id_prefixes[0]}{_hex()}"
     if rule is not None and rule.status is not None:
-        error_type = rule.error_type or ERROR_TYPES.get(rule.status, "api_error")
+        error_type = rule.error_type or error_types.get(rule.status, "api_error")
         return Answer(
-            message_id=_new_id("msg"),
+            message_id=message_id,
             model=model,
             text=None,
             tool_calls=(),
@@ -69,17 +85,20 @@ def make_answer(
             retry_after=rule.retry_after,
         )
     calls = tuple(
-        c if c.id else ToolCall(name=c.name, input=c.input, id=_new_id("toolu"))
+        c if c.id else ToolCall(name=c.name, input=c.input, id=f"{id_prefixes[1]}{_hex()}")
         for c in (rule.tool_calls if rule else ())
     )
     text = rule.render_text(last_user) if rule else None
     if text is None and not calls:
         text = default_text
     out_chars = len(text or "") + sum(len(json.dumps(dict(c.input))) for c in calls)
-    usage = (rule.usage if rule else None) or Usage(input_tokens, max(1, out_chars // 4))
+    scripted = rule.usage if rule else None
+    if isinstance(scripted, ChatUsage):
+        scripted = scripted.as_usage()
+    usage = scripted or dataclasses.replace(input_usage, output_tokens=max(1, out_chars // 4))
     stop = (rule.stop_reason if rule else None) or ("tool_use" if calls else "end_turn")
     return Answer(
-        message_id=_new_id("msg"),
+        message_id=message_id,
         model=model,
         text=text,
         tool_calls=calls,
@@ -124,7 +143,7 @@ def _sse(event: str, **data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(payload)}\n\n".encode()
 
 
-def _chunks(text: str) -> Sequence[str]:
+def text_chunks(text: str) -> Sequence[str]:
     return [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
 
 
@@ -137,7 +156,7 @@ def sse_events(answer: Answer) -> Iterator[tuple[bytes, bool]]:
     for index, block in enumerate(_content_blocks(answer)):
         if block["type"] == "text":
             start: dict[str, Any] = {"type": "text", "text": ""}
-            deltas = [{"type": "text_delta", "text": p} for p in _chunks(block["text"])]
+            deltas = [{"type": "text_delta", "text": p} for p in text_chunks(block["text"])]
         else:
             start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"])}]

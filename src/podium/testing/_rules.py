@@ -18,6 +18,7 @@ from podium._errors import UsageError
 
 __all__ = [
     "ERROR_TYPES",
+    "ChatUsage",
     "MatchView",
     "Rule",
     "ToolCall",
@@ -50,6 +51,12 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Usage:
+    """Token counts as the Anthropic API reports them.
+
+    ``input_tokens`` excludes the cached part of the prompt: the whole prompt is
+    ``input_tokens + cache_creation_input_tokens + cache_read_input_tokens``.
+    """
+
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int = 0
@@ -62,6 +69,41 @@ class Usage:
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
         }
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The whole prompt, cached or not (what OpenAI calls ``prompt_tokens``)."""
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+
+@dataclass(frozen=True)
+class ChatUsage:
+    """Token counts as OpenAI-compatible servers report them.
+
+    ``prompt_tokens`` includes the ``cached_tokens`` (``prompt_tokens_details``).
+    Either fake accepts either kind: this one converts losslessly to
+    :class:`Usage` (uncached = prompt - cached, read = cached), so one rule list
+    can script both backends.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cached_tokens > self.prompt_tokens:
+            raise UsageError(
+                "usage 'cached_tokens' cannot exceed 'prompt_tokens'",
+                cached_tokens=self.cached_tokens,
+                prompt_tokens=self.prompt_tokens,
+            )
+
+    def as_usage(self) -> Usage:
+        return Usage(
+            input_tokens=self.prompt_tokens - self.cached_tokens,
+            output_tokens=self.completion_tokens,
+            cache_read_input_tokens=self.cached_tokens,
+        )
 
 
 @dataclass(frozen=True)
@@ -97,7 +139,12 @@ class Rule:
     fires. ``text`` may contain ``{last_user}`` (the last user message's text
     without Claude Code's ``<system-reminder>`` blocks). ``system`` also sees
     ``role: "system"`` messages, where the CLI puts the working directory.
-    A ``status`` (400-599) turns the answer into an Anthropic-shaped HTTP error.
+    A ``status`` (400-599) turns the answer into an HTTP error shaped like the
+    API the fake impersonates (``error_type`` defaults from the status).
+    ``usage`` may be a :class:`Usage` or a :class:`ChatUsage`; without it the
+    fake estimates the counts. ``stop_reason`` is sent as is, except that
+    FakeOpenAI maps Anthropic's reasons (``end_turn``, ``tool_use``,
+    ``max_tokens``) to OpenAI's finish reasons.
     """
 
     model: str | None = None
@@ -114,7 +161,7 @@ class Rule:
     error_type: str | None = None
     error_message: str | None = None
     retry_after: float | None = None
-    usage: Usage | None = None
+    usage: Usage | ChatUsage | None = None
     stop_reason: str | None = None
 
     def __post_init__(self) -> None:
@@ -198,20 +245,39 @@ def _tool_call(source: str, index: int, raw: Any) -> ToolCall:
     return ToolCall(name=name, input=dict(args), id=call_id)
 
 
-def _usage(source: str, index: int, raw: Any) -> Usage:
+def _chat_usage_fields(source: str, index: int, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Flatten OpenAI's ``prompt_tokens_details.cached_tokens`` into ``cached_tokens``."""
+    flat = {k: v for k, v in raw.items() if k != "prompt_tokens_details"}
+    details = raw.get("prompt_tokens_details")
+    if details is not None:
+        if not isinstance(details, Mapping) or set(details) - {"cached_tokens"}:
+            raise _bad(source, index, "usage", "'prompt_tokens_details' takes only 'cached_tokens'")
+        if "cached_tokens" in details:
+            flat["cached_tokens"] = details["cached_tokens"]
+    return flat
+
+
+def _usage(source: str, index: int, raw: Any) -> Usage | ChatUsage:
     if not isinstance(raw, Mapping):
         raise _bad(source, index, "usage", "must be an object")
-    known = {f.name for f in fields(Usage)}
-    unknown = set(raw) - known
+    # OpenAI's key names pick the OpenAI shape; anything else is read as Anthropic's.
+    chat = "prompt_tokens" in raw or "completion_tokens" in raw
+    kind: type[Usage] | type[ChatUsage] = ChatUsage if chat else Usage
+    flat = _chat_usage_fields(source, index, raw) if chat else dict(raw)
+    names = [f.name for f in fields(kind)]
+    unknown = set(flat) - set(names)
     if unknown:
         raise _bad(source, index, "usage", f"unknown key(s) {sorted(unknown)}")
-    for key in ("input_tokens", "output_tokens"):
-        if key not in raw:
+    for key in names[:2]:
+        if key not in flat:
             raise _bad(source, index, "usage", f"missing {key!r}")
-    for key, value in raw.items():
+    for key, value in flat.items():
         if not _is_int(value) or value < 0:
             raise _bad(source, index, "usage", f"{key!r} must be a non-negative integer")
-    return Usage(**raw)
+    try:
+        return kind(**flat)
+    except UsageError as exc:
+        raise _bad(source, index, "usage", exc.message) from exc
 
 
 def _rule(source: str, index: int, raw: Any) -> Rule:

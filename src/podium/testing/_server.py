@@ -1,241 +1,86 @@
-"""FakeAnthropic: the scriptable fake served from a background thread.
-
-A thread with its own event loop lets the same object serve sync tests, async
-tests (whose loop must not be blocked by the server) and other programs.
-"""
+"""FakeAnthropic: the scriptable fake Anthropic API (Messages, token counting, Batches)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import re
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterable
-from types import TracebackType
+from collections.abc import Iterable
 
-import uvicorn
-
-from podium.testing._app import FakeApp
-from podium.testing._record import RecordedRequest
+from podium.testing._app import FakeApp, Responder
+from podium.testing._asgi import BaseApp
+from podium.testing._batches import BatchRecord, BatchStore
+from podium.testing._cache import PromptCache
+from podium.testing._fake_server import FakeServer
 from podium.testing._rules import Rule
-from podium.testing._state import State
-from podium.testing._text import conversation_text
 
 __all__ = ["FakeAnthropic"]
 
-_START_TIMEOUT = 10.0
 
-
-class FakeAnthropic:
+class FakeAnthropic(FakeServer):
     """A fake Anthropic Messages API answering from ordered :class:`Rule` s.
 
     Unmatched requests get ``default_text``. Use as a context manager or call
-    :meth:`start` / :meth:`stop`.
+    :meth:`start` / :meth:`stop`; point an SDK or the CLI at :attr:`base_url`.
+
+    ``auto_cache``: when a rule sets no usage, report prompt-cache fields the
+    way the real API would from the request's ``cache_control`` breakpoints
+    (see ``podium.testing._cache``). Off by default because the Claude Code CLI
+    marks its prompts for caching, and tests written before it count on
+    ``input_tokens`` being the whole prompt.
+
+    ``batch_delay``: seconds a Message Batch stays ``in_progress`` (0: it has
+    ended by the first look after creation; None: until :meth:`end_batches`).
     """
 
-    def __init__(self, rules: Iterable[Rule] | None = None, default_text: str = "OK") -> None:
-        self._state = State(rules or (), default_text)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._app: FakeApp | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._base_url: str | None = None
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in a daemon thread; returns the base URL once it accepts connections."""
-        if self._server is not None:
-            raise RuntimeError("FakeAnthropic is already running")
-        # Binding here (not in uvicorn) makes port=0 race-free: the port is ours
-        # before anyone learns it.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted connections inherit this. Without it, a keep-alive response written
-        # in two parts waits ~40 ms for the client's delayed ACK (measured here).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.bind((host, port))
-            sock.listen(128)
-        except OSError:
-            sock.close()
-            raise
-        bound_port = sock.getsockname()[1]
-        app = FakeApp(self._state)
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        failure: list[BaseException] = []
-        loops: list[asyncio.AbstractEventLoop] = []
-
-        async def serve() -> None:
-            loops.append(asyncio.get_running_loop())
-            await server.serve(sockets=[sock])
-
-        def run() -> None:
-            try:
-                asyncio.run(serve())
-            except BaseException as exc:  # surfaced to start(); a thread cannot raise
-                failure.append(exc)
-
-        thread = threading.Thread(target=run, name=f"fake-anthropic-{bound_port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not server.started:
-            if failure or not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                thread.join(timeout=2)
-                sock.close()
-                cause = failure[0] if failure else None
-                raise RuntimeError("fake Anthropic server failed to start") from cause
-            time.sleep(0.01)
-        self._server, self._thread, self._app, self._loop = server, thread, app, loops[0]
-        self._base_url = f"http://{host}:{bound_port}"
-        return self._base_url
-
-    def stop(self) -> None:
-        """Stop serving. Pending answers end at once with a 529 overloaded error."""
-        server, thread, app, loop = self._server, self._thread, self._app, self._loop
-        self._server = self._thread = self._app = self._loop = None
-        if server is None or thread is None:
-            return
-        if app is not None and loop is not None and not loop.is_closed():
-            # abort_all touches asyncio objects, so it must run on the server's loop.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(app.abort_all)
-        server.should_exit = True
-        thread.join(timeout=10)
-
-    def __enter__(self) -> FakeAnthropic:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
+    def __init__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("FakeAnthropic has not been started")
-        return self._base_url
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    # ------------------------------------------------------------ rules
-
-    @property
-    def default_text(self) -> str:
-        return self._state.default_text
-
-    @default_text.setter
-    def default_text(self, value: str) -> None:
-        self._state.default_text = value
-
-    @property
-    def rules(self) -> list[Rule]:
-        return self._state.rules
-
-    def add_rule(self, rule: Rule) -> Rule:
-        """Append a rule (checked after the existing ones) and return it."""
-        return self._state.add_rule(rule)
-
-    def clear_rules(self) -> None:
-        self._state.clear_rules()
-
-    # ------------------------------------------------------------ records
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request so far, oldest first (a snapshot)."""
-        return self._state.records()
-
-    def message_requests(self) -> list[RecordedRequest]:
-        """Only model turns (POST /v1/messages), the requests rules answer."""
-        return [r for r in self._state.records() if r.is_message]
-
-    def requests_matching(
-        self,
-        content: str | None = None,
+        rules: Iterable[Rule] | None = None,
+        default_text: str = "OK",
         *,
-        model: str | None = None,
-        system: str | None = None,
-        any_content: str | None = None,
-    ) -> list[RecordedRequest]:
-        """Model turns whose fields match every given regex (same semantics as Rule)."""
+        auto_cache: bool = False,
+        batch_delay: float | None = 0.0,
+    ) -> None:
+        super().__init__(rules, default_text)
+        self._cache = PromptCache()
+        self._responder = Responder(self._state, self._cache if auto_cache else None)
+        self._batches = BatchStore(batch_delay)
 
-        def ok(pattern: str | None, text: str) -> bool:
-            return pattern is None or re.search(pattern, text, re.DOTALL) is not None
+    def _make_app(self) -> BaseApp:
+        return FakeApp(self._state, self._responder, self._batches)
 
-        return [
-            r
-            for r in self.message_requests()
-            if ok(content, r.last_user_text)
-            and ok(model, r.model or "")
-            and ok(system, r.system_text)
-            and ok(any_content, conversation_text(r.system_text, r.messages))
-        ]
+    # ------------------------------------------------------------ prompt cache
 
-    def wait_for_requests(
-        self, n: int, timeout: float = 10.0, *, messages_only: bool = True, finished: bool = False
-    ) -> list[RecordedRequest]:
-        """Block until ``n`` requests arrived (or finished); raise TimeoutError otherwise.
+    @property
+    def auto_cache(self) -> bool:
+        return self._responder.cache is not None
 
-        Counts model turns only unless ``messages_only`` is False. Do not call
-        this from an event loop the fake's client runs on; use
-        :meth:`wait_for_requests_async` there.
-        """
-        predicate = self._counter(n, messages_only=messages_only, finished=finished)
-        records = self._state.wait(predicate, timeout)
-        if records is None:
-            raise TimeoutError(f"fewer than {n} requests reached the fake within {timeout}s")
-        return self._select(records, messages_only)
+    @auto_cache.setter
+    def auto_cache(self, value: bool) -> None:
+        self._responder.cache = self._cache if value else None
 
-    async def wait_for_requests_async(
-        self, n: int, timeout: float = 10.0, *, messages_only: bool = True, finished: bool = False
-    ) -> list[RecordedRequest]:
-        """Like :meth:`wait_for_requests` without blocking the caller's event loop."""
-        predicate = self._counter(n, messages_only=messages_only, finished=finished)
-        deadline = time.monotonic() + timeout
-        while True:
-            records = self._state.records()
-            if predicate(records):
-                return self._select(records, messages_only)
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"fewer than {n} requests reached the fake within {timeout}s")
-            await asyncio.sleep(0.02)
+    def clear_cache(self) -> None:
+        """Forget every cached prompt prefix, as if the real cache had expired."""
+        self._cache.clear()
 
-    def reset(self) -> None:
-        """Forget recorded requests (rules and their ``times`` counts are kept)."""
-        self._state.reset_records()
+    # ------------------------------------------------------------ batches
 
-    @staticmethod
-    def _select(records: list[RecordedRequest], messages_only: bool) -> list[RecordedRequest]:
-        return [r for r in records if r.is_message] if messages_only else records
+    @property
+    def batch_delay(self) -> float | None:
+        """Processing time of batches created from now on (see the class docstring)."""
+        return self._batches.delay
 
-    @classmethod
-    def _counter(
-        cls, n: int, *, messages_only: bool, finished: bool
-    ) -> Callable[[list[RecordedRequest]], bool]:
-        def predicate(records: list[RecordedRequest]) -> bool:
-            chosen = cls._select(records, messages_only)
-            if finished:
-                chosen = [r for r in chosen if r.finished_at is not None]
-            return len(chosen) >= n
+    @batch_delay.setter
+    def batch_delay(self, value: float | None) -> None:
+        self._batches.delay = value
 
-        return predicate
+    def batches(self) -> list[BatchRecord]:
+        """Every batch not deleted, oldest first, as it stands (nothing is processed here)."""
+        return self._batches.all()
+
+    def end_batches(self) -> list[BatchRecord]:
+        """Process and end every unfinished batch now; returns all batches."""
+        self._batches.advance(self._responder.answer_params, force=True)
+        return self._batches.all()
+
+    def expire_batches(self) -> list[BatchRecord]:
+        """End every unfinished batch with its requests ``expired``; returns all batches."""
+        self._batches.expire()
+        return self._batches.all()

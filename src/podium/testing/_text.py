@@ -1,8 +1,8 @@
-"""Flatten Anthropic message structures into plain text.
+"""Flatten Anthropic and OpenAI chat message structures into plain text.
 
-Rules and assertions match on text, but the wire format nests text in blocks
-(text, tool_result, tool_use). Flattening in one place keeps matching and
-recording consistent.
+Rules and assertions match on text, but the wire formats nest text in blocks
+(text, tool_result, tool_use; OpenAI's content parts and tool_calls).
+Flattening in one place keeps matching and recording consistent.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "chat_last_user",
+    "chat_message_text",
+    "chat_system_text",
     "conversation_text",
     "has_tool_result",
     "last_user_message",
@@ -98,3 +101,63 @@ def conversation_text(system: Any, messages: Sequence[Any]) -> str:
     parts = [system_text(system)]
     parts.extend(message_text(m) for m in messages if isinstance(m, Mapping))
     return "\n".join(p for p in parts if p)
+
+
+# ---------------------------------------------------------------- OpenAI chat messages
+
+_CHAT_SYSTEM_ROLES = ("system", "developer")
+
+
+def _tool_call_text(call: Mapping[str, Any]) -> str:
+    function = call.get("function")
+    function = function if isinstance(function, Mapping) else {}
+    raw = function.get("arguments", "")
+    try:
+        # Same rendering as an Anthropic tool_use, so one ``any_content`` fits both.
+        args = json.dumps(json.loads(raw), sort_keys=True)
+    except (TypeError, ValueError):
+        args = str(raw)
+    return f"{function.get('name', '')} {args}"
+
+
+def chat_message_text(message: Mapping[str, Any]) -> str:
+    """Text of one chat message: its content (string or parts) and any tool calls."""
+    parts = [_blocks_text(message.get("content"))]
+    calls = message.get("tool_calls")
+    if isinstance(calls, Sequence) and not isinstance(calls, str):
+        parts.extend(_tool_call_text(c) for c in calls if isinstance(c, Mapping))
+    return "\n".join(p for p in parts if p)
+
+
+def chat_system_text(messages: Sequence[Any]) -> str:
+    """The ``system`` and ``developer`` messages, where chat APIs keep instructions."""
+    texts = (
+        chat_message_text(m)
+        for m in messages
+        if isinstance(m, Mapping) and m.get("role") in _CHAT_SYSTEM_ROLES
+    )
+    return "\n".join(t for t in texts if t)
+
+
+def chat_last_user(messages: Sequence[Any]) -> tuple[str, bool]:
+    """(text, is_tool_result) of what the client said last.
+
+    Chat APIs send each tool result as its own ``role: "tool"`` message after
+    the assistant's call; the trailing run of them plays the part of
+    Anthropic's user message full of tool_result blocks.
+    """
+    results: list[str] = []
+    for message in reversed(messages):
+        if not isinstance(message, Mapping):
+            continue
+        role = message.get("role")
+        if role == "tool":
+            results.append(chat_message_text(message))
+            continue
+        if results:
+            break
+        if role == "user":
+            return chat_message_text(message), False
+    if results:
+        return "\n".join(reversed(results)), True
+    return "", False
