@@ -8,7 +8,8 @@
     │   ├── AgentNotFound
     │   ├── AgentExists
     │   ├── RequestNotFound
-    │   └── NoAnswerYet              relay from an agent with no complete answer
+    │   ├── NoAnswerYet              relay from an agent with no complete answer
+    │   └── PriceTableError          a price file that cannot be read or is invalid
     ├── BackendError                 a backend could not do its job
     │   ├── CLINotFound              the Claude Code binary is missing
     │   └── ProcessDied              the CLI process exited under a request
@@ -32,6 +33,7 @@ __all__ = [
     "InvalidPrompt",
     "NoAnswerYet",
     "PodiumError",
+    "PriceTableError",
     "ProcessDied",
     "RequestFailed",
     "RequestNotFound",
@@ -113,6 +115,12 @@ class NoAnswerYet(UsageError):
     """The agent has no complete answer to relay."""
 
     code = "no_answer_yet"
+
+
+class PriceTableError(UsageError):
+    """A price file that cannot be read or breaks a rule; names the file, model and key."""
+
+    code = "price_table_error"
 
 
 class BackendError(PodiumError):

@@ -28,6 +28,9 @@ _REQUEST_ID = re.compile(r"^(?P<agent>[a-z][a-z0-9_-]*)-(?P<seq>\d{6})-(?P<tag>[
 # The aliases the Claude Code CLI resolves itself; full ids are passed through.
 MODEL_ALIASES = frozenset({"haiku", "sonnet", "opus"})
 _MODEL_ID = re.compile(r"^claude-[a-z0-9][a-z0-9.-]*(\[1m\])?$")
+# Backends whose servers name their own models (see check_model).
+_OPEN_MODEL_BACKENDS = frozenset({"openai"})
+_OPEN_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
 
 
 def check_name(name: str, *, what: str = "agent name") -> str:
@@ -48,10 +51,23 @@ def check_name(name: str, *, what: str = "agent name") -> str:
     return name
 
 
-def check_model(model: str | None) -> str | None:
-    """Accept ``haiku``/``sonnet``/``opus`` or a full ``claude-…`` model id."""
+def check_model(model: str | None, *, backend: str | None = None) -> str | None:
+    """Accept ``haiku``/``sonnet``/``opus`` or a full ``claude-…`` model id.
+
+    The ``openai`` backend talks to servers whose model names are their own
+    (``gpt-4o-mini``, ``llama3.2:1b``, ``meta-llama/Llama-3.1-8B-Instruct``):
+    any such name of safe characters is accepted there.
+    """
     if model is None:
         return None
+    if backend in _OPEN_MODEL_BACKENDS:
+        if isinstance(model, str) and _OPEN_MODEL.match(model):
+            return model
+        raise InvalidModel(
+            f"model name {model!r} is not allowed: use letters, digits and . _ : / @ - "
+            "(at most 128 characters), as the server names it",
+            model=model,
+        )
     if model in MODEL_ALIASES or _MODEL_ID.match(model):
         return model
     raise InvalidModel(

@@ -64,6 +64,7 @@ class EventKind(enum.StrEnum):
     REQUEST_STARTED = "request_started"
     REQUEST_FINISHED = "request_finished"
     API_RETRY = "api_retry"
+    MODEL_FALLBACK = "model_fallback"
     RELAY = "relay"
     PROCESS_STARTED = "process_started"
     PROCESS_EXITED = "process_exited"
@@ -139,6 +140,9 @@ class AgentRecord:
     updated_at: float
     request_count: int = 0
     cost_usd: float = 0.0
+    """The sum over priced requests; see ``unpriced_requests``."""
+    unpriced_requests: int = 0
+    """Requests whose model has no price (cost unknown, not zero): ``cost_usd`` is a floor."""
     usage: Usage = field(default_factory=Usage)
     pid: int | None = None
     last_request_id: str | None = None
@@ -181,6 +185,11 @@ class RequestRecord:
     def done(self) -> bool:
         return self.state in TERMINAL_STATES
 
+    @property
+    def cost_known(self) -> bool:
+        """False when the model that answered has no price: ``cost_usd`` is then unknown."""
+        return not self.meta.get("cost_unknown")
+
     def replace(self, **changes: Any) -> RequestRecord:
         return dataclasses.replace(self, **changes)
 
@@ -193,7 +202,7 @@ class RequestRecord:
             "result": self.result,
             "error": self.error,
             "usage": self.usage.to_dict(),
-            "cost_usd": self.cost_usd,
+            "cost_usd": self.cost_usd if self.cost_known else None,
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
             "completed_at": self.completed_at,

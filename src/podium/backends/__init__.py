@@ -1,5 +1,27 @@
 """Backends: ways of running an agent's conversation, behind one protocol."""
 
-from ._protocol import Backend, BackendSession, EventSink, SessionSpec, StartMode, TurnResult
+from ._protocol import (
+    Backend,
+    BackendSession,
+    ChatMessage,
+    ConversationBackend,
+    EventSink,
+    SessionSpec,
+    StartMode,
+    TurnResult,
+)
+from ._registry import BACKEND_NAMES, default_backends
 
-__all__ = ["Backend", "BackendSession", "EventSink", "SessionSpec", "StartMode", "TurnResult"]
+__all__ = [
+    "BACKEND_NAMES",
+    "Backend",
+    "BackendSession",
+    "ChatMessage",
+    "ConversationBackend",
+    "EventSink",
+    "SessionSpec",
+    "StartMode",
+    "TurnResult",
+    "default_backends",
+]
+

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .._records import Usage
 
 __all__ = [
     "Backend",
     "BackendSession",
+    "ChatMessage",
+    "ConversationBackend",
     "EventSink",
     "SessionSpec",
     "StartMode",
@@ -48,15 +50,27 @@ class SessionSpec:
     """An argv prefix the process is started under (a sandbox or container runner)."""
 
 
+@dataclass(frozen=True)
+class ChatMessage:
+    """One visible message of a conversation: what a user said or a model answered."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
 @dataclass(frozen=True, kw_only=True)
 class TurnResult:
-    """What one turn produced. ``cost_usd`` is for this turn alone."""
+    """What one turn produced. ``cost_usd`` is for this turn alone; None when the
+    model has no price (a local model, or one missing from the price table)."""
 
     text: str
     is_error: bool
     error: str | None
     usage: Usage
-    cost_usd: float
+    cost_usd: float | None
     model: str | None
     session_id: str | None
     num_turns: int = 0
@@ -64,6 +78,8 @@ class TurnResult:
     subtype: str | None = None
     api_error_status: int | None = None
     interrupted: bool = False
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    """Facts for the request's record: ``fallbacks`` taken, ``batch_id``, ``backend``."""
 
 
 class BackendSession(Protocol):
@@ -128,4 +144,18 @@ class Backend(Protocol):
 
         Returns False if the parent has nothing to inherit yet.
         """
+        ...
+
+
+@runtime_checkable
+class ConversationBackend(Protocol):
+    """A backend that can hand over and take in a visible conversation, which is
+    how a fork moves between backends (only the text both sides can see travels)."""
+
+    def export_conversation(self, spec: SessionSpec) -> list[ChatMessage] | None:
+        """The session's conversation so far, or None if this backend cannot tell."""
+        ...
+
+    def import_conversation(self, spec: SessionSpec, messages: Sequence[ChatMessage]) -> None:
+        """Seed the new session ``spec`` with ``messages`` before its first turn."""
         ...

@@ -152,6 +152,7 @@ def turn_result_to_json(result: TurnResult) -> dict[str, Any]:
         "subtype": result.subtype,
         "api_error_status": result.api_error_status,
         "interrupted": result.interrupted,
+        "meta": dict(result.meta),
     }
 
 
@@ -162,7 +163,7 @@ def turn_result_from_json(data: dict[str, Any]) -> TurnResult:
         is_error=bool(data.get("is_error")),
         error=data.get("error"),
         usage=Usage.from_api(usage) if isinstance(usage, dict) else Usage(),
-        cost_usd=float(data.get("cost_usd") or 0.0),
+        cost_usd=None if data.get("cost_usd") is None else float(data["cost_usd"]),
         model=data.get("model"),
         session_id=data.get("session_id"),
         num_turns=int(data.get("num_turns") or 0),
@@ -170,4 +171,5 @@ def turn_result_from_json(data: dict[str, Any]) -> TurnResult:
         subtype=data.get("subtype"),
         api_error_status=data.get("api_error_status"),
         interrupted=bool(data.get("interrupted")),
+        meta=dict(data.get("meta") or {}),
     )

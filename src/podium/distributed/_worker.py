@@ -91,9 +91,9 @@ class Worker:
         backends: dict[str, Backend] | None = None,
     ) -> None:
         if backends is None:
-            from ..backends.claude_code import ClaudeCodeBackend
+            from ..backends import default_backends
 
-            backends = {"claude-code": ClaudeCodeBackend()}
+            backends = default_backends()
         self.queue = queue
         self.settings = settings
         self.backends = backends

@@ -139,6 +139,7 @@ class AgentActor:
         await runtime.emit(EventKind.REQUEST_STARTED, agent=self.name, request_id=request.id)
 
         retries = 0
+        fallbacks: list[dict[str, Any]] = []
 
         async def on_event(kind: str, data: dict[str, Any]) -> None:
             nonlocal retries
@@ -146,6 +147,11 @@ class AgentActor:
                 retries += 1
                 await runtime.emit(
                     EventKind.API_RETRY, agent=self.name, request_id=request.id, data=data
+                )
+            elif kind == "model_fallback":
+                fallbacks.append(data)
+                await runtime.emit(
+                    EventKind.MODEL_FALLBACK, agent=self.name, request_id=request.id, data=data
                 )
             else:
                 await runtime.emit(
@@ -184,7 +190,9 @@ class AgentActor:
             state, error = RequestState.FAILED, result.error
         else:
             state, error = RequestState.COMPLETE, None
-        await self._finish(request, state, error=error, result=result, retries=retries)
+        await self._finish(
+            request, state, error=error, result=result, retries=retries, fallbacks=fallbacks
+        )
 
     async def _finish(
         self,
@@ -194,19 +202,28 @@ class AgentActor:
         error: str | None = None,
         result: TurnResult | None = None,
         retries: int = 0,
+        fallbacks: list[dict[str, Any]] | None = None,
     ) -> None:
         store = self.runtime.store
         if error:
             # A CLI's stderr can echo its environment; secrets never reach the store.
             error = DEFAULT_SECRETS.redact(error)
         changes: dict[str, Any] = {"state": state, "error": error, "completed_at": time.time()}
+        cost_unknown = result is not None and result.cost_usd is None
         if result is not None:
+            meta = {**request.meta, **result.meta}
+            if fallbacks and "fallbacks" not in meta:
+                meta["fallbacks"] = fallbacks
+            meta.pop("cost_unknown", None)
+            if cost_unknown:
+                meta["cost_unknown"] = True
             changes.update(
                 result=result.text,
                 usage=result.usage,
-                cost_usd=result.cost_usd,
+                cost_usd=result.cost_usd or 0.0,
                 model=result.model or request.model,
                 api_retries=retries,
+                meta=meta,
             )
         request = await store.update_request(request.id, **changes)
         agent = await store.find_agent(self.name)
@@ -221,7 +238,8 @@ class AgentActor:
             if result is not None:
                 # The CLI has written the session's transcript: it can be resumed.
                 agent_changes.update(
-                    cost_usd=agent.cost_usd + result.cost_usd,
+                    cost_usd=agent.cost_usd + (result.cost_usd or 0.0),
+                    unpriced_requests=agent.unpriced_requests + int(cost_unknown),
                     usage=agent.usage + result.usage,
                     has_session=True,
                     resolved_model=result.model or agent.resolved_model,
@@ -235,7 +253,7 @@ class AgentActor:
             request_id=request.id,
             data={
                 "state": state.value,
-                "cost_usd": request.cost_usd,
+                "cost_usd": request.cost_usd if request.cost_known else None,
                 "usage": request.usage.to_dict(),
                 "error": error,
             },

@@ -23,7 +23,14 @@ from .._records import (
     RequestSource,
     RequestState,
 )
-from ..backends import Backend, SessionSpec, StartMode
+from ..backends import (
+    Backend,
+    ChatMessage,
+    ConversationBackend,
+    SessionSpec,
+    StartMode,
+    default_backends,
+)
 from ..isolation import IsolationMode, IsolationSpec, Workspace, isolator_for, workspace_of
 from ..isolation._credentials import DEFAULT_SECRETS
 from ..store import SQLiteStore, Store
@@ -62,11 +69,7 @@ class Runtime:
     ) -> None:
         self.config = config or RuntimeConfig.from_env()
         if backends is None:
-            # Imported here: the claude-code backend pulls in the SDK, which
-            # processes that only talk to a daemon should not pay for.
-            from ..backends.claude_code import ClaudeCodeBackend
-
-            backends = {"claude-code": ClaudeCodeBackend()}
+            backends = default_backends()
         self.backends: dict[str, Backend] = backends
         self._store = store
         self._actors: dict[str, AgentActor] = {}
@@ -105,6 +108,12 @@ class Runtime:
         self._started = False
         await self.store.close()
         self._store = None
+        for backend in self.backends.values():
+            # API backends share clients and batch pollers across their sessions.
+            closer = getattr(backend, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -251,7 +260,7 @@ class Runtime:
         state directory's ``results``).
         """
         check_name(name)
-        check_model(model)
+        check_model(model, backend=backend)
         workdir = Path(cwd or os.getcwd()).expanduser().resolve()
         if not workdir.is_dir():
             raise UsageError(f"working directory {workdir} does not exist", agent=name)
@@ -364,11 +373,30 @@ class Runtime:
             await actor.stop()
         await self.store.update_agent(name, status=AgentStatus.KILLED, pid=None)
 
-    async def fork(self, source: str, new: str, model: str | None = None) -> AgentRecord:
-        """A real fork: a new session carrying the source's history; the source is untouched."""
+    async def fork(
+        self,
+        source: str,
+        new: str,
+        model: str | None = None,
+        *,
+        backend: str | None = None,
+        base_url: str | None = None,
+    ) -> AgentRecord:
+        """A real fork: a new session carrying the source's history; the source is untouched.
+
+        ``backend``: the child may run on another backend; it then inherits the
+        visible conversation (prompts and answers, not tool calls), which is all
+        another backend can take. ``base_url``: the child's API endpoint.
+        """
         check_name(new)
-        check_model(model)
         parent = await self.store.get_agent(source)
+        target = backend or parent.backend
+        if target not in self.backends:
+            raise UsageError(
+                f"unknown backend {target!r}; available: {', '.join(sorted(self.backends))}",
+                agent=new,
+            )
+        check_model(model, backend=target)
         if await self.store.find_agent(new) is not None:
             raise AgentExists(f"agent {new!r} already exists", agent=new)
         parent_ws = workspace_of(parent.options)
@@ -380,8 +408,10 @@ class Runtime:
                 "does not support; spawn a new agent with the same isolation instead",
                 agent=source,
             )
-        backend = self.backend_for(parent)
-        backend.check()
+        parent_backend = self.backend_for(parent)
+        parent_backend.check()
+        child_backend = self.backends[target]
+        child_backend.check()
         session_id = str(uuid.uuid4())
         parent_spec = SessionSpec(
             agent=parent.name,
@@ -391,15 +421,34 @@ class Runtime:
             state_dir=self.config.agent_dir(parent.name, parent.session_id),
         )
         child_dir = self.config.agent_dir(new, session_id)
-        inherited = await backend.prepare_fork(
-            parent=parent_spec,
-            child_session_id=session_id,
-            child_state_dir=child_dir,
-            child_cwd=Path(parent.cwd),
-        )
+        options = {k: v for k, v in parent.options.items() if k != "isolation"}
+        if target == parent.backend:
+            inherited = await parent_backend.prepare_fork(
+                parent=parent_spec,
+                child_session_id=session_id,
+                child_state_dir=child_dir,
+                child_cwd=Path(parent.cwd),
+            )
+            carried = parent.session_id if inherited else None
+        else:
+            if model is None:
+                # The parent's model means nothing to another backend's servers.
+                raise UsageError(
+                    f"forking {source!r} onto the {target} backend needs a model for it",
+                    agent=new,
+                )
+            await self._carry_conversation(parent, parent_spec, child_backend, new, session_id)
+            carried = None
+            options["carried_conversation"] = True
+            # Endpoint settings belong to the parent's backend.
+            options.pop("base_url", None)
+            options.pop("api_key_env", None)
+        if base_url is not None:
+            options["base_url"] = base_url
         now = time.time()
         record = parent.replace(
             name=new,
+            backend=target,
             model=model or parent.model,
             resolved_model=None if model else parent.resolved_model,
             session_id=session_id,
@@ -407,15 +456,16 @@ class Runtime:
             # A parent with no conversation yet gives its configuration (system
             # prompt, tools, cwd) and nothing else: the fork still works.
             forked_from=parent.name,
-            forked_from_session=parent.session_id if inherited else None,
+            forked_from_session=carried,
             # A fork works in its parent's workspace (same cwd, launcher, env) but
             # does not own it: diff, merge and clean go through the parent.
-            options={k: v for k, v in parent.options.items() if k != "isolation"},
+            options=options,
             status=AgentStatus.HIBERNATED,
             created_at=now,
             updated_at=now,
             request_count=0,
             cost_usd=0.0,
+            unpriced_requests=0,
             usage=type(parent.usage)(),
             pid=None,
             last_request_id=None,
@@ -429,6 +479,63 @@ class Runtime:
         except BaseException:
             self._secret_env.pop(new, None)
             raise
+
+    async def _carry_conversation(
+        self,
+        parent: AgentRecord,
+        parent_spec: SessionSpec,
+        child_backend: Backend,
+        child: str,
+        child_session_id: str,
+    ) -> None:
+        """Give a fork on another backend the parent's visible conversation."""
+        if not isinstance(child_backend, ConversationBackend):
+            raise UsageError(
+                f"the {child_backend.name} backend cannot take over a conversation "
+                f"from {parent.backend}",
+                agent=child,
+            )
+        parent_backend = self.backend_for(parent)
+        messages: list[ChatMessage] | None = None
+        if isinstance(parent_backend, ConversationBackend):
+            messages = parent_backend.export_conversation(parent_spec)
+        if messages is None:
+            messages = await self.visible_conversation(parent.name)
+        child_spec = SessionSpec(
+            agent=child,
+            session_id=child_session_id,
+            mode=StartMode.NEW,
+            cwd=Path(parent.cwd),
+            state_dir=self.config.agent_dir(child, child_session_id),
+        )
+        child_backend.import_conversation(child_spec, messages)
+
+    async def visible_conversation(self, name: str) -> list[ChatMessage]:
+        """An agent's prompts and answers in order, from its request records, preceded
+        by what it inherited from the agent it was forked from (up to the fork)."""
+        agent = await self.store.get_agent(name)
+        return await self._conversation_until(agent, None, depth=0)
+
+    async def _conversation_until(
+        self, agent: AgentRecord, until: float | None, *, depth: int
+    ) -> list[ChatMessage]:
+        messages: list[ChatMessage] = []
+        inherited = agent.forked_from_session or agent.options.get("carried_conversation")
+        if agent.forked_from and inherited and depth < 32:
+            parent = await self.store.find_agent(agent.forked_from)
+            if parent is not None:
+                messages = await self._conversation_until(
+                    parent, agent.created_at, depth=depth + 1
+                )
+        requests = await self.store.list_requests(agent=agent.name)
+        for request in sorted(requests, key=lambda r: r.seq):
+            if request.state is not RequestState.COMPLETE or request.result is None:
+                continue
+            if until is not None and (request.completed_at or 0.0) > until:
+                continue
+            messages.append(ChatMessage("user", request.prompt))
+            messages.append(ChatMessage("assistant", request.result))
+        return messages
 
     async def list_agents(self) -> list[AgentRecord]:
         return await self.store.list_agents()

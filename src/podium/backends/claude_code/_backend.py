@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import claude_agent_sdk
@@ -25,7 +26,8 @@ from claude_agent_sdk import (
 
 from ..._errors import BackendError, CLINotFound, PodiumError, ProcessDied
 from ..._records import Usage
-from .._protocol import EventSink, SessionSpec, StartMode, TurnResult
+from .._history import read_history, render_conversation, write_history
+from .._protocol import ChatMessage, EventSink, SessionSpec, StartMode, TurnResult
 from ._transport import CLIProcessTransport
 
 __all__ = ["ClaudeCodeBackend", "ClaudeCodeSession", "bundled_cli_path", "transcript_path"]
@@ -48,6 +50,11 @@ def _project_folder(cwd: Path) -> str:
 
 def config_dir(state_dir: Path) -> Path:
     return state_dir / "claude"
+
+
+def seed_dir(state_dir: Path) -> Path:
+    """Where a conversation handed over from another backend waits for the first turn."""
+    return state_dir / "inherited"
 
 
 def transcript_path(state_dir: Path, cwd: Path, session_id: str) -> Path:
@@ -136,13 +143,26 @@ def build_argv(cli: str, spec: SessionSpec) -> list[str]:
     if opts.get("max_budget_usd") is not None:
         # Checked by the CLI after every API call, so a runaway turn stops itself.
         argv += ["--max-budget-usd", f"{float(opts['max_budget_usd']):.6f}"]
-    if opts.get("fallback_model"):
-        argv += ["--fallback-model", str(opts["fallback_model"])]
+    fallback = opts.get("fallback_model") or _first_own_fallback(opts.get("fallback"))
+    if fallback:
+        argv += ["--fallback-model", str(fallback)]
     if opts.get("setting_sources") is not None:
         argv += ["--setting-sources", ",".join(opts["setting_sources"])]
     if opts.get("mcp_config"):
         argv += ["--mcp-config", str(opts["mcp_config"])]
     return argv
+
+
+def _first_own_fallback(chain: object) -> str | None:
+    # The CLI takes one fallback model of its own; entries naming another backend
+    # are for the API backends, which can switch endpoints mid-turn.
+    for entry in chain if isinstance(chain, list) else ():
+        if isinstance(entry, str):
+            return entry
+        if isinstance(entry, dict) and entry.get("backend") in (None, "claude-code"):
+            model = entry.get("model")
+            return str(model) if model else None
+    return None
 
 
 class ClaudeCodeSession:
@@ -209,6 +229,11 @@ class ClaudeCodeSession:
         if client is None or transport is None or not self.alive:
             raise ProcessDied(f"no live process for {self.spec.agent!r}", agent=self.spec.agent)
         texts: list[str] = []
+        # The CLI cannot be handed earlier messages, so a conversation carried over
+        # from another backend opens the first prompt; the transcript keeps it after.
+        seed = read_history(seed_dir(self.spec.state_dir))
+        if seed:
+            prompt = f"{render_conversation(seed)}\n\n{prompt}"
         try:
             await client.query(prompt)
             async for message in client.receive_messages():
@@ -218,7 +243,10 @@ class ClaudeCodeSession:
                 elif isinstance(message, SystemMessage):
                     await self._on_system(message, on_event)
                 elif isinstance(message, ResultMessage):
-                    return self._turn_result(message, texts)
+                    result = self._turn_result(message, texts)
+                    if seed and not result.is_error:
+                        write_history(seed_dir(self.spec.state_dir), None)
+                    return result
         except PodiumError:
             raise
         except Exception as exc:
@@ -353,6 +381,15 @@ class ClaudeCodeBackend:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
+
+    def export_conversation(self, spec: SessionSpec) -> list[ChatMessage] | None:
+        # The transcript mixes tool calls and internal records into the dialogue;
+        # the runtime rebuilds the visible part from its own request records.
+        return None
+
+    def import_conversation(self, spec: SessionSpec, messages: Sequence[ChatMessage]) -> None:
+        if messages:
+            write_history(seed_dir(spec.state_dir), list(messages))
 
     async def prepare_fork(
         self,

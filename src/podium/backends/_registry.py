@@ -1,0 +1,27 @@
+"""The backends every runtime and worker offers unless told otherwise."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..pricing import PriceTable
+    from ._protocol import Backend
+
+__all__ = ["BACKEND_NAMES", "default_backends"]
+
+BACKEND_NAMES = ("claude-code", "anthropic-api", "openai")
+
+
+def default_backends(*, prices: PriceTable | None = None) -> dict[str, Backend]:
+    """One of each backend. Imported here: the SDKs behind them cost a noticeable
+    fraction of a second, which processes that only talk to a daemon never pay."""
+    from .anthropic_api import AnthropicAPIBackend
+    from .claude_code import ClaudeCodeBackend
+    from .openai_compat import OpenAIBackend
+
+    return {
+        "claude-code": ClaudeCodeBackend(),
+        "anthropic-api": AnthropicAPIBackend(prices=prices),
+        "openai": OpenAIBackend(prices=prices),
+    }
