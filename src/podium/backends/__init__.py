@@ -1,5 +1,6 @@
 """Backends: ways of running an agent's conversation, behind one protocol."""
 
+from ._api_options import check_api_options, parse_fallback
 from ._protocol import (
     Backend,
     BackendSession,
@@ -22,6 +23,8 @@ __all__ = [
     "SessionSpec",
     "StartMode",
     "TurnResult",
+    "check_api_options",
     "default_backends",
+    "parse_fallback",
 ]
 

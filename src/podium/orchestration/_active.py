@@ -294,6 +294,7 @@ class ActiveRun:
                     description=planned.description,
                     dependencies=planned.dependencies,
                     priority=planned.priority,
+                    urgent=planned.urgent,
                     model=self.team.workers[planned.worker].model,
                 )
             )

@@ -63,6 +63,10 @@ _TASK_SCHEMA: dict[str, Any] = {
         "dependencies": {"type": "array", "items": {"type": "string"}, "description": "task ids"},
         "priority": {"type": "integer", "minimum": -_MAX_PRIORITY, "maximum": _MAX_PRIORITY},
         "timeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": _MAX_TIMEOUT},
+        "urgent": {
+            "type": "boolean",
+            "description": "false: the result may take hours and costs half (batch processing)",
+        },
     },
     "required": ["task_id", "worker", "description"],
     "additionalProperties": False,
@@ -122,6 +126,8 @@ class PlannedTask:
     """Higher starts first among ready tasks."""
     timeout: float | None = None
     """Seconds; ``None`` = the worker's own timeout."""
+    urgent: bool = True
+    """False: the task may go through a batch API (half price, answers later)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +137,7 @@ class PlannedTask:
             "dependencies": list(self.dependencies),
             "priority": self.priority,
             "timeout": self.timeout,
+            "urgent": self.urgent,
         }
 
     @classmethod
@@ -144,6 +151,7 @@ class PlannedTask:
             dependencies=tuple(str(d) for d in data.get("dependencies") or ()),
             priority=int(data.get("priority") or 0),
             timeout=None if timeout is None else float(timeout),
+            urgent=data.get("urgent", True) is not False,
         )
 
 
@@ -307,6 +315,7 @@ def plan_from_data(data: Any, workers: Collection[str], *, source: str = "plan")
                 dependencies=tuple(dict.fromkeys(t.get("dependencies") or ())),
                 priority=int(t.get("priority", 0)),
                 timeout=None if t.get("timeout") is None else float(t["timeout"]),
+                urgent=t.get("urgent", True),
             )
             for t in tasks
         )

@@ -24,8 +24,9 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, ValidationError
 
-from .._errors import InvalidModel, InvalidName
+from .._errors import InvalidModel, InvalidName, UsageError
 from .._names import check_model, check_name
+from ..backends import BACKEND_NAMES, check_api_options
 from ._frontmatter import ProfileError, fail, read_markdown
 from ._validation import MAX_CONFIG_BYTES, Strict, problem, show
 
@@ -77,8 +78,10 @@ _EXPECT = {
     "agents": "a mapping of sub-agent name to {description, prompt, tools, model}",
     "isolation": "one of " + ", ".join(ISOLATION_MODES),
     "color": "a string",
-    "backend": "a string",
+    "backend": "one of " + ", ".join(BACKEND_NAMES),
     "fallback_model": "a string (haiku, sonnet, opus or a claude-... id)",
+    "fallback": "a list of models: NAME, BACKEND=NAME or {backend, model, base_url}",
+    "base_url": "an http(s) URL of the API (anthropic-api and openai backends)",
     "prompt": "a non-empty string",
 }
 
@@ -102,6 +105,8 @@ class _Frontmatter(Strict):
     color: str | None = None
     backend: str | None = None
     fallback_model: str | None = None
+    fallback: list[str | dict[str, Any]] | None = None
+    base_url: str | None = None
 
 
 class _SubAgentEntry(Strict):
@@ -156,6 +161,10 @@ class Profile:
     color: str | None = None
     backend: str = "claude-code"
     fallback_model: str | None = None
+    fallback: tuple[Mapping[str, Any], ...] = ()
+    """Where a turn goes when the model is overloaded, in order (see the backends)."""
+    base_url: str | None = None
+    """The API endpoint of an anthropic-api or openai worker (e.g. a local Ollama)."""
 
     def agent_options(self) -> dict[str, Any]:
         """The runtime's per-agent option dict; unset settings are left out."""
@@ -174,6 +183,10 @@ class Profile:
             opts["max_turns"] = self.max_turns
         if self.fallback_model is not None:
             opts["fallback_model"] = self.fallback_model
+        if self.fallback:
+            opts["fallback"] = [dict(entry) for entry in self.fallback]
+        if self.base_url is not None:
+            opts["base_url"] = self.base_url
         if self.agents:
             cli = {name: agent.to_cli() for name, agent in self.agents.items()}
             opts["agents"] = json.dumps(cli, separators=(",", ":"), ensure_ascii=False)
@@ -274,12 +287,13 @@ def _build(
         raise fail(shown, "the system prompt (the text after the frontmatter) is empty")
     tools = fm.tools if fm.tools is not None else fm.allowed_tools
     tools_key = "tools" if fm.tools is not None else "allowed_tools"
+    backend = _backend(fm.backend, shown)
     return Profile(
         name=_name(fm.name, fallback_name, path, shown),
         path=path.absolute(),
         system_prompt=prompt,
         description=fm.description,
-        model=_model(fm.model, shown, "model", allow_inherit=True),
+        model=_model(fm.model, shown, "model", allow_inherit=True, backend=backend),
         allowed_tools=_tools(tools, shown, tools_key),
         disallowed_tools=_tools(fm.disallowed_tools, shown, "disallowed_tools"),
         permission_mode=fm.permission_mode,
@@ -290,9 +304,42 @@ def _build(
         agents=_agents(fm.agents, shown),
         isolation=fm.isolation,
         color=fm.color,
-        backend=_checked_name(fm.backend, shown, "backend") or "claude-code",
-        fallback_model=_model(fm.fallback_model, shown, "fallback_model", allow_inherit=False),
+        backend=backend,
+        fallback_model=_model(
+            fm.fallback_model, shown, "fallback_model", allow_inherit=False, backend=backend
+        ),
+        fallback=_fallback(fm.fallback, shown, backend),
+        base_url=_base_url(fm.base_url, shown, backend),
     )
+
+
+def _base_url(value: str | None, shown: str, backend: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(check_api_options({"base_url": value}, backend=backend)["base_url"])
+    except UsageError as exc:
+        raise fail(shown, f"key 'base_url': {exc.message}", "base_url") from None
+
+
+def _backend(value: str | None, shown: str) -> str:
+    if value is None:
+        return "claude-code"
+    if value not in BACKEND_NAMES:
+        raise fail(shown, f"key 'backend' must be one of {', '.join(BACKEND_NAMES)}, got {value!r}")
+    return value
+
+
+def _fallback(
+    value: list[str | dict[str, Any]] | None, shown: str, backend: str
+) -> tuple[Mapping[str, Any], ...]:
+    if value is None:
+        return ()
+    try:
+        chain = check_api_options({"fallback": value}, backend=backend)["fallback"]
+    except UsageError as exc:
+        raise fail(shown, f"key 'fallback': {exc.message}", "fallback") from None
+    return tuple(chain)
 
 
 def _checked_name(value: str | None, shown: str, key: str) -> str | None:
@@ -321,11 +368,13 @@ def _name(declared: str | None, fallback: str | None, path: Path, shown: str) ->
     return stem
 
 
-def _model(value: str | None, shown: str, key: str, *, allow_inherit: bool) -> str | None:
+def _model(
+    value: str | None, shown: str, key: str, *, allow_inherit: bool, backend: str
+) -> str | None:
     if value is None or (allow_inherit and value == "inherit"):
         return value
     try:
-        return check_model(value)
+        return check_model(value, backend=backend)
     except InvalidModel as exc:
         raise fail(shown, f"key {key!r}: {exc.message}", key) from None
 
@@ -391,6 +440,9 @@ def _agents(value: dict[str, dict[str, Any]] | None, shown: str) -> dict[str, Su
             description=spec.description,
             prompt=spec.prompt,
             tools=_tools(spec.tools, shown, f"{where}.tools"),
-            model=_model(spec.model, shown, f"{where}.model", allow_inherit=True),
+            # Sub-agents are the CLI's own: Claude models only.
+            model=_model(
+                spec.model, shown, f"{where}.model", allow_inherit=True, backend="claude-code"
+            ),
         )
     return agents

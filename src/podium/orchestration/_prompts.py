@@ -107,8 +107,9 @@ Rules:
   letters, digits, '-' or '_'), at most 64 characters.
 - Write each description so the worker can do the task alone: a worker sees only
   its description, the user's request and the results of its dependencies.
-- Optional per task: "priority" (-1000..1000, higher starts first) and
-  "timeout" (seconds).
+- Optional per task: "priority" (-1000..1000, higher starts first),
+  "timeout" (seconds) and "urgent": false for work nobody waits on (it may be
+  batched: half the price, the answer can take much longer).
 
 JSON schema of the answer:
 {json.dumps(PLAN_SCHEMA)}

@@ -67,6 +67,7 @@ class TaskRecord:
     description: str
     dependencies: tuple[str, ...] = ()
     priority: int = 0
+    urgent: bool = True
     state: TaskState = TaskState.PENDING
     model: str | None = None
     agent: str | None = None

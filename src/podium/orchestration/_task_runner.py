@@ -62,7 +62,8 @@ def worker_secret_env(worker: WorkerSpec) -> dict[str, str] | None:
             worker=worker.name,
             variable=worker.api_key_env,
         )
-    return {"ANTHROPIC_API_KEY": value}
+    variable = "OPENAI_API_KEY" if worker.profile.backend == "openai" else "ANTHROPIC_API_KEY"
+    return {variable: value}
 
 
 async def spawn_task_agent(run: ActiveRun, task_id: str) -> str:
@@ -79,6 +80,8 @@ async def spawn_task_agent(run: ActiveRun, task_id: str) -> str:
         secret_env=worker_secret_env(worker),
         worker=task.worker,
         max_budget_usd=min(caps) if caps else None,
+        # Non-urgent work goes through the Batch API where the backend has one.
+        batch=True if not task.urgent and worker.profile.backend == "anthropic-api" else None,
     )
 
 

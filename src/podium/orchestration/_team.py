@@ -236,8 +236,10 @@ class _Loader:
         except (InvalidName, InvalidModel) as exc:
             raise self.fail(key, exc.message) from None
 
-    def _model_id(self, value: str | None, key: str) -> str | None:
-        return None if value is None else self._checked(check_model, value, key)
+    def _model_id(self, value: str | None, key: str, *, backend: str | None = None) -> str | None:
+        if value is None:
+            return None
+        return self._checked(check_model, value, key, backend=backend)  # type: ignore[no-any-return]
 
     def _budget(self, value: float | None, key: str) -> float | None:
         if value is not None and value <= 0:
@@ -328,7 +330,7 @@ class _Loader:
                     f"{show(spec.api_key_env)} is not an environment variable name",
                 )
             profile = self._profile(spec.profile, where, name)
-            own_model = self._model_id(spec.model, f"{where}.model")
+            own_model = self._model_id(spec.model, f"{where}.model", backend=profile.backend)
             profile_model = profile.model if profile.model != "inherit" else None
             # (value, where it was set): an error must point at the key to edit.
             timeout, timeout_key = _first(
@@ -352,7 +354,11 @@ class _Loader:
             workers[name] = WorkerSpec(
                 name=name,
                 profile=profile,
-                model=own_model or profile_model or defaults.model,
+                # [defaults] model names a Claude model; an OpenAI-compatible
+                # server has its own names, so its workers never inherit it.
+                model=own_model
+                or profile_model
+                or (None if profile.backend == "openai" else defaults.model),
                 isolation=spec.isolation or profile.isolation or defaults.isolation,
                 timeout=timeout,
                 retries=retries,

@@ -29,6 +29,7 @@ from ..backends import (
     ConversationBackend,
     SessionSpec,
     StartMode,
+    check_api_options,
     default_backends,
 )
 from ..isolation import IsolationMode, IsolationSpec, Workspace, isolator_for, workspace_of
@@ -273,7 +274,7 @@ class Runtime:
         if await self.store.find_agent(name) is not None:
             raise AgentExists(f"agent {name!r} already exists", agent=name)
         session_id = str(uuid.uuid4())
-        opts = dict(options or {})
+        opts = check_api_options(options or {}, backend=backend)
         # Fronts that pass options only (HTTP, Client, CLI) ask for isolation as
         # options["isolation"]: a mode name or a spec. The recorded form (spec plus
         # workspace) is podium's own and cannot be passed in.
@@ -445,6 +446,11 @@ class Runtime:
             options.pop("api_key_env", None)
         if base_url is not None:
             options["base_url"] = base_url
+        if target != parent.backend:
+            # A chain written for the parent's backend may not apply to the child's.
+            options.pop("fallback", None)
+            options.pop("batch", None)
+        options = check_api_options(options, backend=target)
         now = time.time()
         record = parent.replace(
             name=new,
