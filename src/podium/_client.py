@@ -192,12 +192,25 @@ class Client:
         }
         return agent_from_json(self._call("POST", "/agents", body=body, patience=_SLOW_CALL))
 
-    def fork(self, source: str, new: str, model: str | None = None) -> AgentRecord:
+    def fork(
+        self,
+        source: str,
+        new: str,
+        model: str | None = None,
+        *,
+        backend: str | None = None,
+        base_url: str | None = None,
+    ) -> AgentRecord:
+        """Fork ``source`` into ``new``. ``backend``: run the fork on another backend
+        (it inherits the visible conversation only); ``base_url``: its API endpoint."""
+        body: dict[str, Any] = {"new": new, "model": model}
+        # Sent only when given, so a daemon that predates them still takes a plain fork.
+        if backend is not None:
+            body["backend"] = backend
+        if base_url is not None:
+            body["base_url"] = base_url
         data = self._call(
-            "POST",
-            f"/agents/{_agent(source)}/fork",
-            body={"new": new, "model": model},
-            patience=_SLOW_CALL,
+            "POST", f"/agents/{_agent(source)}/fork", body=body, patience=_SLOW_CALL
         )
         return agent_from_json(data)
 

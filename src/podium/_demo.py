@@ -8,7 +8,8 @@ the orchestrator, the analysis is polled, and the instances are listed with
 their costs and killed. The fake model's rules answer "I don't know my role"
 unless the fetcher's request really carries the orchestrator's conversation, so
 the demo shows inheritance rather than asserting it. Part two
-(:mod:`podium._demo_run`) is the seed's orchestrated review.
+(:mod:`podium._demo_run`) is the seed's orchestrated review; part three
+(:mod:`podium._demo_backends`) the same operations on the API backends.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 
+from ._demo_backends import run_backends_demo
 from ._demo_run import review_rules, run_review
 from ._records import RequestRecord, RequestState
 from .runtime import Runtime, RuntimeConfig
@@ -192,6 +194,8 @@ async def run_demo(console: Console | None = None, home: Path | None = None) -> 
                 review = root / "review"
                 review.mkdir()
                 ok = await run_review(rt, console, review)
+            console.rule("Part 3: the Anthropic API and an OpenAI-compatible server")
+            ok = await run_backends_demo(console, root) and ok
             calls = len(fake.message_requests())
     console.print(
         f"[green]demo finished in {time.monotonic() - started:.1f} s, {calls} model calls[/]"

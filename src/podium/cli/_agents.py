@@ -16,7 +16,7 @@ from .._records import AgentRecord
 from .._wire import agent_to_json
 from ._app import JsonFlag, app, connect, print_json, read_text_file
 
-__all__ = ["LIST_FIELDS", "list_entry"]
+__all__ = ["BACKEND_HELP", "LIST_FIELDS", "agent_cost", "list_entry", "request_cost"]
 
 LIST_FIELDS = (
     "name",
@@ -32,6 +32,12 @@ LIST_FIELDS = (
     "cost_usd",
 )
 
+BACKEND_HELP = (
+    "claude-code (default: the Claude Code CLI, with tools and files), anthropic-api "
+    "(the Messages API: prompt caching, Batch API) or openai (any OpenAI-compatible "
+    "server: OpenAI, Ollama, vLLM, llama.cpp)."
+)
+
 
 def list_entry(agent: AgentRecord) -> dict[str, Any]:
     """The ``list --json`` shape of one agent (``model``: resolved id if known)."""
@@ -43,15 +49,63 @@ def _model(agent: AgentRecord) -> str:
     return agent.resolved_model or agent.model or "default"
 
 
-def _cost(value: Any) -> str:
+def _usd(value: Any) -> str:
     return f"${float(value or 0):.4f}"
+
+
+def agent_cost(cost_usd: Any, unpriced: Any, requests: Any) -> str:
+    """An agent's cost, honest about requests no price covers: their cost is
+    unknown, so the sum is a floor, and a sum of nothing known is no sum at all."""
+    unpriced = int(unpriced or 0)
+    if not unpriced:
+        return _usd(cost_usd)
+    if not float(cost_usd or 0) and unpriced >= int(requests or 0):
+        return "unpriced"
+    return f"≥{_usd(cost_usd)} ({unpriced} unpriced)"
+
+
+def request_cost(cost_usd: Any) -> str:
+    """A request's cost; None means its model has no price, which is not $0."""
+    return "unknown" if cost_usd is None else _usd(cost_usd)
+
+
+def _api_options(
+    *,
+    base_url: str | None,
+    fallback: list[str] | None,
+    batch: bool,
+    no_cache: bool,
+    max_tokens: int | None,
+    api_key_env: str | None,
+) -> dict[str, Any]:
+    """Only the options given: the daemon's defaults stand for the rest."""
+    options: dict[str, Any] = {}
+    if base_url is not None:
+        options["base_url"] = base_url
+    if fallback:
+        options["fallback"] = list(fallback)
+    if batch:
+        options["batch"] = True
+    if no_cache:
+        options["cache"] = False
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    if api_key_env is not None:
+        options["api_key_env"] = api_key_env
+    return options
 
 
 @app.command()
 def spawn(
     name: Annotated[str, typer.Argument(help="Agent name: lowercase letters, digits, - and _.")],
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="haiku, sonnet, opus or a full id.")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="haiku, sonnet, opus or a claude-... id; for --backend openai the "
+            "server's model name (gpt-4o-mini, llama3.2).",
+        ),
     ] = None,
     system_prompt: Annotated[
         str | None, typer.Option("--system-prompt", help="System prompt text.")
@@ -62,15 +116,54 @@ def spawn(
     cwd: Annotated[
         Path | None, typer.Option("--cwd", help="Working directory (default: here).")
     ] = None,
-    backend: Annotated[str, typer.Option("--backend", help="Backend to run it on.")] = (
-        "claude-code"
-    ),
+    backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = "claude-code",
     isolation: Annotated[
         str | None,
         typer.Option(
             "--isolation",
             help="shared (default), worktree (own git worktree and branch), sandbox "
             "(bubblewrap) or container.",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            metavar="URL",
+            help="API endpoint for anthropic-api / openai, e.g. http://127.0.0.1:11434/v1 "
+            "(Ollama). Keys come from the daemon's environment, never from here.",
+        ),
+    ] = None,
+    fallback: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fallback",
+            metavar="SPEC",
+            help="Model to fall back to when the API is overloaded or unreachable: MODEL "
+            "(same backend) or BACKEND=MODEL. Repeat for a chain, tried in order.",
+        ),
+    ] = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="anthropic-api only: send every turn through the Batch API (half price, "
+            "answers within the batch window).",
+        ),
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="API backends: no prompt-caching marks.")
+    ] = False,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option("--max-tokens", metavar="N", help="API backends: longest answer, in tokens."),
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key-env",
+            metavar="NAME",
+            help="API backends: read the key from the daemon's environment variable NAME.",
         ),
     ] = None,
     json_out: JsonFlag = False,
@@ -80,6 +173,16 @@ def spawn(
         raise UsageError("use --system-prompt or --system-prompt-file, not both")
     if system_prompt_file is not None:
         system_prompt = read_text_file(system_prompt_file, what="system prompt file")
+    options = _api_options(
+        base_url=base_url,
+        fallback=fallback,
+        batch=batch,
+        no_cache=no_cache,
+        max_tokens=max_tokens,
+        api_key_env=api_key_env,
+    )
+    if isolation:
+        options["isolation"] = isolation
     with connect() as client:
         agent = client.spawn(
             name,
@@ -87,13 +190,14 @@ def spawn(
             system_prompt=system_prompt,
             cwd=cwd,
             backend=backend,
-            options={"isolation": isolation} if isolation else None,
+            options=options or None,
         )
     if json_out:
         print_json(agent_to_json(agent))
         return
+    on = "" if agent.backend == "claude-code" else f"backend {agent.backend}, "
     typer.echo(
-        f"spawned {agent.name} (model {_model(agent)}, status {agent.status.value}, "
+        f"spawned {agent.name} ({on}model {_model(agent)}, status {agent.status.value}, "
         f"cwd {agent.cwd})"
     )
 
@@ -103,15 +207,29 @@ def fork(
     source: Annotated[str, typer.Argument(help="Agent to fork.")],
     new: Annotated[str, typer.Argument(help="Name of the new agent.")],
     model: Annotated[str | None, typer.Argument(help="Model for the fork (default: same).")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="Backend of the fork (default: SOURCE's). Across backends the fork "
+            "carries the visible conversation only: prompts and answers, not tool calls.",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", metavar="URL", help="API endpoint of the fork."),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Fork SOURCE into NEW: a new session carrying SOURCE's history."""
     with connect() as client:
-        agent = client.fork(source, new, model)
+        agent = client.fork(source, new, model, backend=backend, base_url=base_url)
     if json_out:
         print_json(agent_to_json(agent))
         return
-    typer.echo(f"forked {agent.name} from {source} (model {_model(agent)})")
+    typer.echo(
+        f"forked {agent.name} from {source} (model {_model(agent)}, backend {agent.backend})"
+    )
 
 
 @app.command("list")
@@ -135,7 +253,7 @@ def list_(json_out: JsonFlag = False) -> None:
                     agent.status.value,
                     _model(agent),
                     agent.request_count,
-                    _cost(agent.cost_usd),
+                    agent_cost(agent.cost_usd, agent.unpriced_requests, agent.request_count),
                     agent.pid or "-",
                     agent.forked_from or "-",
                 )
@@ -171,7 +289,12 @@ def info(
         ("lineage", " → ".join(lineage)),
         ("children", ", ".join(data.get("children") or []) or "-"),
         ("requests", data.get("request_count", 0)),
-        ("cost", _cost(data.get("cost_usd"))),
+        (
+            "cost",
+            agent_cost(
+                data.get("cost_usd"), data.get("unpriced_requests"), data.get("request_count")
+            ),
+        ),
         ("created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(data["created_at"]))),
         ("current request", data.get("current_request") or "-"),
         ("state dir", data.get("state_dir")),
@@ -187,7 +310,7 @@ def info(
             requests.add_row(
                 Text(request["id"]),
                 Text(request["status"]),
-                _cost(request.get("cost_usd")),
+                request_cost(request.get("cost_usd")),
                 Text((request.get("error") or "")[:60]),
             )
         console.print(requests)

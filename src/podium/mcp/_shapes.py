@@ -29,6 +29,8 @@ def agent_json(agent: AgentRecord) -> dict[str, Any]:
         "forked_from": agent.forked_from,
         "request_count": agent.request_count,
         "cost_usd": agent.cost_usd,
+        # cost_usd leaves these out: it is a floor, not the total, when this is > 0.
+        "unpriced_requests": agent.unpriced_requests,
         "last_request_id": agent.last_request_id,
     }
 
@@ -41,7 +43,8 @@ def request_json(request: RequestRecord) -> dict[str, Any]:
         "done": request.done,
         "result": request.result,
         "error": request.error,
-        "cost_usd": request.cost_usd,
+        # None, not 0, when the model that answered has no price.
+        "cost_usd": request.cost_usd if request.cost_known else None,
     }
 
 

@@ -196,7 +196,6 @@ class PodiumTools:
         max_budget_usd: float | None = None,
     ) -> dict[str, Any]:
         check_name(name)
-        check_model(model)
         if fork and (worker is not None or system_prompt is not None):
             raise UsageError(
                 "a fork inherits the caller's settings: give no worker or system_prompt"
@@ -239,6 +238,8 @@ class PodiumTools:
             model = model or spec.model
             system_prompt = spec.profile.system_prompt
             backend = spec.profile.backend
+        # Model names depend on the backend: an OpenAI-compatible worker's are its server's.
+        check_model(model, backend=backend)
         options[MCP_META] = {
             "agent": name,
             "scope": caller.scope,
@@ -274,6 +275,7 @@ class PodiumTools:
                 "server, so its fork could not be kept within the limits",
                 agent=caller.name,
             )
+        check_model(model, backend=caller.record.backend)
         self._left(view, "fork")
         agent = self.client.fork(caller.name, name, model)
         view.ledger.add_agent(agent.name)

@@ -242,7 +242,10 @@ class AgentActor:
                     unpriced_requests=agent.unpriced_requests + int(cost_unknown),
                     usage=agent.usage + result.usage,
                     has_session=True,
-                    resolved_model=result.model or agent.resolved_model,
+                    # A turn answered by a fallback says nothing about the agent's own model.
+                    resolved_model=agent.resolved_model
+                    if result.meta.get("fallbacks")
+                    else result.model or agent.resolved_model,
                 )
             if state is RequestState.COMPLETE:
                 agent_changes["last_request_id"] = request.id

@@ -251,13 +251,16 @@ async def kill(name: AgentName, runtime: RuntimeDep) -> JSONResponse:
 @router.post(
     "/agents/{name:path}/fork",
     tags=["agents"],
-    summary="Fork an agent: a new session carrying its history, any model",
+    summary="Fork an agent: a new session carrying its history, any model or backend",
     status_code=201,
     response_model=AgentOut,
     responses=error_responses(404, 409, 502),
 )
 async def fork(name: AgentName, body: ForkBody, runtime: RuntimeDep) -> JSONResponse:
-    return _ok(agent_to_json(await runtime.fork(name, body.new, body.model)), status=201)
+    agent = await runtime.fork(
+        name, body.new, body.model, backend=body.backend, base_url=body.base_url
+    )
+    return _ok(agent_to_json(agent), status=201)
 
 
 @router.post(

@@ -58,6 +58,16 @@ class SpawnBody(_Body):
 class ForkBody(_Body):
     new: str
     model: str | None = None
+    backend: str | None = Field(
+        default=None,
+        description=(
+            "the fork's backend (default: the source's); another backend inherits the "
+            "visible conversation only: prompts and answers, not tool calls"
+        ),
+    )
+    base_url: str | None = Field(
+        default=None, description="the fork's API endpoint (anthropic-api and openai only)"
+    )
 
 
 class _Submit(_Body):
@@ -156,7 +166,12 @@ class AgentOut(BaseModel):
     created_at: float
     updated_at: float
     request_count: int
-    cost_usd: float
+    cost_usd: float = Field(
+        description="USD of the priced requests; a floor when unpriced_requests > 0"
+    )
+    unpriced_requests: int = Field(
+        default=0, description="requests whose model has no price (their cost is unknown)"
+    )
     usage: UsageOut
     pid: int | None
     last_request_id: str | None
@@ -172,7 +187,9 @@ class RequestSummaryOut(BaseModel):
     result: str | None
     error: str | None
     usage: UsageOut
-    cost_usd: float
+    cost_usd: float | None = Field(
+        description="USD; null when the model that answered has no price (unknown, not free)"
+    )
     submitted_at: float
     started_at: float | None
     completed_at: float | None
