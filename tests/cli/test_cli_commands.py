@@ -34,6 +34,7 @@ LIST_KEYS = {
     "request_count",
     "pid",
     "cost_usd",
+    "unpriced_requests",
 }
 REQUEST_KEYS = {
     "id",

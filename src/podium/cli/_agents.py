@@ -30,6 +30,7 @@ LIST_FIELDS = (
     "request_count",
     "pid",
     "cost_usd",
+    "unpriced_requests",
 )
 
 BACKEND_HELP = (
