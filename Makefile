@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_isolation.py
 	$(BIN)/python benchmarks/bench_queue.py
+	$(BIN)/python benchmarks/bench_costs.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

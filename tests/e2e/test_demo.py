@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,11 @@ def test_demo_runs_offline_and_shows_inheritance_relay_and_costs(home: Path) -> 
     ):
         assert artifact in out
     assert "Run summary (written by podium)" in out
+    # Part three: the API backends. The local model's rule answers only when the
+    # fork carried the planner's conversation; the second planner turn reads the cache.
+    assert "Summary (local model): 1,200 payments/s peak" in out
+    assert re.search(r"cache read [1-9]\d*, out", out)
+    assert "cost unknown" in out
+    assert "Agreed with the local summary." in out
+    assert re.search(r"answered by batch msgbatch_\w+", out)
+    assert "fell back anthropic-api:opus -> openai:gpt-4o-mini (529)" in out
