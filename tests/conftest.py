@@ -32,7 +32,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(user_home))
     monkeypatch.setenv("PODIUM_HOME", str(state))
     for key in list(os.environ):
-        if key.startswith("CLAUDECODE") or key.startswith("ANTHROPIC_"):
+        if key.startswith(("CLAUDECODE", "ANTHROPIC_", "OPENAI_")):
             monkeypatch.delenv(key)
     return state
 

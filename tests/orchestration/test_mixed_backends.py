@@ -140,7 +140,7 @@ async def test_claude_code_lead_with_openai_fetcher_and_batched_api_analyst(
     analyse = by_task["analyse"]
     assert analyse.meta["batch_id"] == batches[0].id
     assert analyse.cost_usd == pytest.approx(
-        prices.cost("claude-sonnet-4-5", analyse.usage, batch=True)
+        prices.cost(prices.resolve("sonnet"), analyse.usage, batch=True)
     )
     fetch_request = by_task["fetch"]
     assert fetch_request.meta["backend"] == "openai"

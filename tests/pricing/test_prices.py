@@ -32,8 +32,10 @@ SHIPPED = {
     # model: (input, output, cache_write, cache_read)
     "claude-opus-4-1": (15.0, 75.0, 18.75, 1.5),
     "claude-opus-4-5": (5.0, 25.0, 6.25, 0.5),
+    "claude-sonnet-4-6": (3.0, 15.0, 3.75, 0.30),
     "claude-sonnet-4-5": (3.0, 15.0, 3.75, 0.30),
     "claude-sonnet-4": (3.0, 15.0, 3.75, 0.30),
+    "claude-opus-4-6": (5.0, 25.0, 6.25, 0.5),
     "claude-haiku-4-5": (1.0, 5.0, 1.25, 0.10),
     "claude-3-5-haiku": (0.8, 4.0, 1.0, 0.08),
     "gpt-4o": (2.5, 10.0, 2.5, 1.25),
@@ -106,10 +108,10 @@ def test_zero_usage_on_a_known_model_is_zero() -> None:
 @pytest.mark.parametrize(
     ("name", "model"),
     [
-        ("sonnet", "claude-sonnet-4-5"),
-        ("opus", "claude-opus-4-5"),
+        ("sonnet", "claude-sonnet-4-6"),
+        ("opus", "claude-opus-4-6"),
         ("haiku", "claude-haiku-4-5"),
-        ("Sonnet", "claude-sonnet-4-5"),
+        ("Sonnet", "claude-sonnet-4-6"),
         ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
         ("claude-3-5-haiku-20241022", "claude-3-5-haiku"),
         ("claude-opus-4-1-20250805", "claude-opus-4-1"),
@@ -148,8 +150,8 @@ def test_lookup_does_not_guess(name: str) -> None:
 
 def test_resolve_maps_aliases_only() -> None:
     table = default_price_table()
-    assert table.resolve("opus") == "claude-opus-4-5"
-    assert table.resolve("OPUS") == "claude-opus-4-5"
+    assert table.resolve("opus") == "claude-opus-4-6"
+    assert table.resolve("OPUS") == "claude-opus-4-6"
     assert table.resolve("gpt-4o") == "gpt-4o"
     assert table.resolve("my-local-model") == "my-local-model"
 
@@ -173,7 +175,7 @@ def test_shipped_table_has_every_listed_model_at_its_price() -> None:
 def test_shipped_aliases_point_at_claude_models() -> None:
     aliases = default_price_table().aliases
     assert set(aliases) == {"opus", "sonnet", "haiku"}
-    assert aliases["sonnet"] == "claude-sonnet-4-5"
+    assert aliases["sonnet"] == "claude-sonnet-4-6"
     assert aliases["haiku"] == "claude-haiku-4-5"
     assert aliases["opus"].startswith("claude-opus-")
 
@@ -216,7 +218,7 @@ def test_merged_overrides_and_extends() -> None:
     assert "mine" in merged.source
     # Neither side changed.
     assert base.lookup("llama3") is None
-    assert base.resolve("opus") == "claude-opus-4-5"
+    assert base.resolve("opus") == "claude-opus-4-6"
 
 
 def test_constructor_checks_aliases() -> None:
@@ -263,7 +265,9 @@ def test_home_file_overrides_one_price_adds_a_local_model_and_keeps_the_rest(
         2.5,
         0.2,
     )
-    assert table.cost("sonnet", Usage(input_tokens=1_000_000)) == pytest.approx(2.0)
+    assert table.cost("claude-sonnet-4-5", Usage(input_tokens=1_000_000)) == pytest.approx(2.0)
+    # The alias still names the shipped model, whose price the user left alone.
+    assert table.cost("sonnet", Usage(input_tokens=1_000_000)) == pytest.approx(3.0)
     # The local model is now priced (at zero, as the user said) instead of unknown.
     assert table.cost("llama3.1:8b", USAGE) == 0.0
     # Everything else is the built-in price.

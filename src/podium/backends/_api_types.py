@@ -56,7 +56,8 @@ class APIFailure(BackendError):
 
     @property
     def overloaded(self) -> bool:
-        return self.status == OVERLOADED
+        # Anthropic says 529; OpenAI-compatible servers (OpenAI, vLLM) say 503.
+        return self.status in (OVERLOADED, 503)
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:

@@ -178,6 +178,10 @@ class AgentActor:
             await self._stop_session(crashed=True)
         except PodiumError as exc:
             result, failure = None, str(exc)
+        except Exception as exc:
+            # A backend's bug or an SDK's refusal must end the request, never leave
+            # it running with nobody serving it.
+            result, failure = None, f"{type(exc).__name__}: {exc}"
 
         error: str | None
         if request.id in self._cancel_requested:

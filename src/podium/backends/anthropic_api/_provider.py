@@ -144,7 +144,8 @@ class AnthropicProvider:
                     message = await stream.get_final_message()
             else:
                 message = await self._client.messages.create(**params)
-        except anthropic.AnthropicError as exc:
+        except (anthropic.AnthropicError, ValueError, TypeError) as exc:
+            # ValueError/TypeError: the SDK refusing a request before sending it.
             raise api_failure(exc, model=request.model) from exc
         return completion_from_message(message)
 

@@ -103,7 +103,8 @@ class OpenAIProvider:
                 messages=messages,  # type: ignore[arg-type]
                 max_tokens=request.max_tokens,
             )
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, ValueError, TypeError) as exc:
+            # ValueError/TypeError: the SDK refusing a request before sending it.
             raise _failure(exc, model=request.model) from exc
         choice = response.choices[0] if response.choices else None
         return Completion(
