@@ -221,6 +221,8 @@ class AgentActor:
             meta.pop("cost_unknown", None)
             if cost_unknown:
                 meta["cost_unknown"] = True
+            if result.api_error_status is not None:
+                meta["api_error_status"] = result.api_error_status
             changes.update(
                 result=result.text,
                 usage=result.usage,
