@@ -23,7 +23,7 @@ from .._errors import DaemonError
 from .._http import UNIX_PREFIX
 from .._records import EventKind
 from .._version import __version__
-from ..backends import Backend
+from ..backends import BACKEND_NAMES, Backend
 from ..orchestration import RunEngine
 from ..runtime import Runtime, RuntimeConfig
 from ..store import Store
@@ -199,7 +199,8 @@ async def _run(
 
         coordinator = distributed.Coordinator.open(queue_url, home=config.home, settings=cluster)
         # Workers run the real backends; here each name becomes a queue.
-        remote: dict[str, Backend] = {**coordinator.backends(tuple(backends or ("claude-code",)))}
+        names = tuple(backends or BACKEND_NAMES)
+        remote: dict[str, Backend] = {**coordinator.backends(names)}
         backends = remote
         store = coordinator.store
     runtime = Runtime(config, backends=dict(backends) if backends else None, store=store)
