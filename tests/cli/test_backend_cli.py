@@ -219,7 +219,7 @@ def test_prices_json_lists_the_table(run: Run, home: Path) -> None:
     data = json.loads(ok(run("prices", "--json")).stdout)
     assert data["source"] == "built-in"
     models = {row["model"]: row for row in data["models"]}
-    sonnet = models["claude-sonnet-4-5"]
+    sonnet = models["claude-sonnet-4-6"]
     assert sonnet["input"] == 3.0
     assert sonnet["output"] == 15.0
     assert sonnet["batch_discount"] == 0.5
