@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -26,9 +25,6 @@ from .._records import (
 from ..backends import (
     Backend,
     ChatMessage,
-    ConversationBackend,
-    SessionSpec,
-    StartMode,
     check_api_options,
     default_backends,
 )
@@ -37,6 +33,9 @@ from ..isolation._credentials import DEFAULT_SECRETS
 from ..store import SQLiteStore, Store
 from ._actor import AgentActor
 from ._config import RuntimeConfig
+from ._fork import fork_record
+from ._fork import visible_conversation as conversation_of
+from ._recovery import recover_state
 
 __all__ = ["Runtime", "relay_prompt"]
 
@@ -125,42 +124,7 @@ class Runtime:
 
     async def _recover(self) -> None:
         """Make the state consistent after a crash of whoever ran before us."""
-        store = self.store
-        for agent in await store.list_agents():
-            if agent.pid is not None:
-                _reap_orphan(agent.pid, agent.session_id)
-            if agent.status is not AgentStatus.HIBERNATED or agent.pid is not None:
-                await store.update_agent(agent.name, status=AgentStatus.HIBERNATED, pid=None)
-        for request in await store.list_requests(states=[RequestState.RUNNING]):
-            await store.update_request(
-                request.id,
-                state=RequestState.INTERRUPTED,
-                error="podium stopped while the request was running",
-                completed_at=time.time(),
-            )
-            await self.emit(
-                EventKind.REQUEST_FINISHED,
-                agent=request.agent,
-                request_id=request.id,
-                data={"state": RequestState.INTERRUPTED.value, "cost_usd": 0.0},
-            )
-        # Requests that never started are still owed: they run now, in order.
-        # Those of orchestrated runs are not: their run decides on resume
-        # whether (and how) to send them again.
-        for request in await store.list_requests(states=[RequestState.QUEUED]):
-            if request.source is RequestSource.TASK:
-                await store.update_request(
-                    request.id,
-                    state=RequestState.INTERRUPTED,
-                    error="podium stopped before the run's request started",
-                    completed_at=time.time(),
-                )
-                continue
-            if await store.find_agent(request.agent) is None:
-                await store.update_request(
-                    request.id, state=RequestState.CANCELLED, error="agent was killed"
-                )
-                continue
+        for request in await recover_state(self.store, self.emit):
             self._actor(request.agent).submit(request.id)
 
     # --- plumbing the actors use --------------------------------------------------------
@@ -389,95 +353,9 @@ class Runtime:
         visible conversation (prompts and answers, not tool calls), which is all
         another backend can take. ``base_url``: the child's API endpoint.
         """
-        check_name(new)
-        parent = await self.store.get_agent(source)
-        target = backend or parent.backend
-        if target not in self.backends:
-            raise UsageError(
-                f"unknown backend {target!r}; available: {', '.join(sorted(self.backends))}",
-                agent=new,
-            )
-        check_model(model, backend=target)
-        if await self.store.find_agent(new) is not None:
-            raise AgentExists(f"agent {new!r} already exists", agent=new)
-        parent_ws = workspace_of(parent.options)
-        if parent_ws is not None and parent_ws.mode in _CONFINED:
-            # Its launcher only exposes the parent's own state directory; a child
-            # needs a sandbox of its own, which fork does not build yet.
-            raise UsageError(
-                f"agent {source!r} runs in {parent_ws.mode.value} isolation, which fork "
-                "does not support; spawn a new agent with the same isolation instead",
-                agent=source,
-            )
-        parent_backend = self.backend_for(parent)
-        parent_backend.check()
-        child_backend = self.backends[target]
-        child_backend.check()
-        session_id = str(uuid.uuid4())
-        parent_spec = SessionSpec(
-            agent=parent.name,
-            session_id=parent.session_id,
-            mode=StartMode.RESUME,
-            cwd=Path(parent.cwd),
-            state_dir=self.config.agent_dir(parent.name, parent.session_id),
-        )
-        child_dir = self.config.agent_dir(new, session_id)
-        options = {k: v for k, v in parent.options.items() if k != "isolation"}
-        if target == parent.backend:
-            inherited = await parent_backend.prepare_fork(
-                parent=parent_spec,
-                child_session_id=session_id,
-                child_state_dir=child_dir,
-                child_cwd=Path(parent.cwd),
-            )
-            carried = parent.session_id if inherited else None
-        else:
-            if model is None:
-                # The parent's model means nothing to another backend's servers.
-                raise UsageError(
-                    f"forking {source!r} onto the {target} backend needs a model for it",
-                    agent=new,
-                )
-            await self._carry_conversation(parent, parent_spec, child_backend, new, session_id)
-            carried = None
-            options["carried_conversation"] = True
-            # Endpoint settings belong to the parent's backend.
-            options.pop("base_url", None)
-            options.pop("api_key_env", None)
-        if base_url is not None:
-            options["base_url"] = base_url
-        if target != parent.backend:
-            # A chain written for the parent's backend may not apply to the child's.
-            options.pop("fallback", None)
-            options.pop("batch", None)
-        options = check_api_options(options, backend=target)
-        now = time.time()
-        record = parent.replace(
-            name=new,
-            backend=target,
-            model=model or parent.model,
-            resolved_model=None if model else parent.resolved_model,
-            session_id=session_id,
-            has_session=False,
-            # A parent with no conversation yet gives its configuration (system
-            # prompt, tools, cwd) and nothing else: the fork still works.
-            forked_from=parent.name,
-            forked_from_session=carried,
-            # A fork works in its parent's workspace (same cwd, launcher, env) but
-            # does not own it: diff, merge and clean go through the parent.
-            options=options,
-            status=AgentStatus.HIBERNATED,
-            created_at=now,
-            updated_at=now,
-            request_count=0,
-            cost_usd=0.0,
-            unpriced_requests=0,
-            usage=type(parent.usage)(),
-            pid=None,
-            last_request_id=None,
-        )
+        record = await fork_record(self, source, new, model, backend=backend, base_url=base_url)
         # The fork speaks with its parent's credentials (held in memory, like the parent's).
-        inherited_secrets = self._secret_env.get(parent.name)
+        inherited_secrets = self._secret_env.get(source)
         if inherited_secrets:
             self._secret_env[new] = dict(inherited_secrets)
         try:
@@ -486,62 +364,9 @@ class Runtime:
             self._secret_env.pop(new, None)
             raise
 
-    async def _carry_conversation(
-        self,
-        parent: AgentRecord,
-        parent_spec: SessionSpec,
-        child_backend: Backend,
-        child: str,
-        child_session_id: str,
-    ) -> None:
-        """Give a fork on another backend the parent's visible conversation."""
-        if not isinstance(child_backend, ConversationBackend):
-            raise UsageError(
-                f"the {child_backend.name} backend cannot take over a conversation "
-                f"from {parent.backend}",
-                agent=child,
-            )
-        parent_backend = self.backend_for(parent)
-        messages: list[ChatMessage] | None = None
-        if isinstance(parent_backend, ConversationBackend):
-            messages = parent_backend.export_conversation(parent_spec)
-        if messages is None:
-            messages = await self.visible_conversation(parent.name)
-        child_spec = SessionSpec(
-            agent=child,
-            session_id=child_session_id,
-            mode=StartMode.NEW,
-            cwd=Path(parent.cwd),
-            state_dir=self.config.agent_dir(child, child_session_id),
-        )
-        child_backend.import_conversation(child_spec, messages)
-
     async def visible_conversation(self, name: str) -> list[ChatMessage]:
-        """An agent's prompts and answers in order, from its request records, preceded
-        by what it inherited from the agent it was forked from (up to the fork)."""
-        agent = await self.store.get_agent(name)
-        return await self._conversation_until(agent, None, depth=0)
-
-    async def _conversation_until(
-        self, agent: AgentRecord, until: float | None, *, depth: int
-    ) -> list[ChatMessage]:
-        messages: list[ChatMessage] = []
-        inherited = agent.forked_from_session or agent.options.get("carried_conversation")
-        if agent.forked_from and inherited and depth < 32:
-            parent = await self.store.find_agent(agent.forked_from)
-            if parent is not None:
-                messages = await self._conversation_until(
-                    parent, agent.created_at, depth=depth + 1
-                )
-        requests = await self.store.list_requests(agent=agent.name)
-        for request in sorted(requests, key=lambda r: r.seq):
-            if request.state is not RequestState.COMPLETE or request.result is None:
-                continue
-            if until is not None and (request.completed_at or 0.0) > until:
-                continue
-            messages.append(ChatMessage("user", request.prompt))
-            messages.append(ChatMessage("assistant", request.result))
-        return messages
+        """An agent's prompts and answers in order, preceded by what it inherited."""
+        return await conversation_of(self.store, await self.store.get_agent(name))
 
     async def list_agents(self) -> list[AgentRecord]:
         return await self.store.list_agents()
@@ -715,9 +540,7 @@ class Runtime:
         await self.store.get_agent(source)
         answer = await self.store.last_complete_request(source)
         if answer is None:
-            raise NoAnswerYet(
-                f"agent {source!r} has no complete answer to relay yet", agent=source
-            )
+            raise NoAnswerYet(f"agent {source!r} has no complete answer to relay yet", agent=source)
         request = await self.ask(
             target,
             relay_prompt(instruction, answer),
@@ -779,16 +602,3 @@ def _check_request_id(request_id: str) -> None:
             f"{request_id!r} is not a request id (expected <agent>-<6 digits>-<8 hex>)",
             request_id=request_id,
         )
-
-
-def _reap_orphan(pid: int, session_id: str) -> None:
-    """Kill a CLI process group left behind by a daemon that died, if it is still ours."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return
-    # The pid may have been reused: only a process carrying this agent's session is ours.
-    if session_id.encode() not in cmdline:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
