@@ -1,15 +1,18 @@
 """What isolating a task costs: set-up and tear-down per mode, with the isolators directly.
 
-    python benchmarks/bench_isolation.py [--repeat 20] [--files 200]
+    python benchmarks/bench_isolation.py [--repeat 20] [--files 200] [--changed 20]
 
 For each mode, N times: ``prepare`` a workspace for a fresh agent (set-up), run one
 trivial command in it (sandbox only: ``true`` through the launcher, which includes
-starting the network helper), and ``release`` it (tear-down). Prints a markdown table
-of medians in milliseconds.
+starting the network helper), commit the task's work (worktree only), and ``release``
+it (tear-down). Prints a markdown table of medians in milliseconds.
 
 * shared: nothing to do, the floor;
 * worktree: a real git repository of ``--files`` committed files; ``git worktree add``
-  on a new branch, then removal of the worktree and its branch;
+  on a new branch; then the end-of-task auto-commit a run does (``finish_task``:
+  ``git add --all`` + ``git commit``) of ``--changed`` files the "agent" modified
+  (written untimed just before); then removal of the worktree and its branch. In a
+  run every task is a fresh agent, so a task pays all three;
 * sandbox: bubblewrap (skipped when it cannot run here), the relay started and
   stopped, ``true`` run through the launcher;
 * container: **argv build only** (with the relay started and stopped, and the
@@ -40,6 +43,7 @@ from podium.testing import FakeAnthropic
 class Timings:
     setup: list[float] = field(default_factory=list)
     command: list[float] = field(default_factory=list)
+    commit: list[float] = field(default_factory=list)
     teardown: list[float] = field(default_factory=list)
 
 
@@ -80,7 +84,9 @@ async def measure(
     repeat: int,
     api: str,
     command: Callable[[Workspace], Awaitable[None]] | None = None,
+    changed: int = 0,
 ) -> Timings:
+    """``changed``: files modified in the workspace, then committed as a task's end does."""
     timings = Timings()
     spec = IsolationSpec(mode=mode)
     for i in range(repeat + 1):  # the first round warms caches and is not counted
@@ -100,14 +106,32 @@ async def measure(
         if command is not None:
             await command(ws)
         t2 = time.perf_counter()
-        await isolator.release(ws, force=True)
+        if changed:
+            touch(ws.cwd, changed, i)
+            c0 = time.perf_counter()
+            sha = await isolator.finish_task(ws, message=f"podium: bench task {i} ({agent})")
+            c1 = time.perf_counter()
+            if sha is None:
+                raise RuntimeError("the task's changes were not committed")
         t3 = time.perf_counter()
+        await isolator.release(ws, force=True)
+        t4 = time.perf_counter()
         if i:
             timings.setup.append(t1 - t0)
             if command is not None:
                 timings.command.append(t2 - t1)
-            timings.teardown.append(t3 - t2)
+            if changed:
+                timings.commit.append(c1 - c0)
+            timings.teardown.append(t4 - t3)
     return timings
+
+
+def touch(worktree: Path, changed: int, round_: int) -> None:
+    """An agent's work: ``changed`` tracked files edited (a few lines each)."""
+    for i in range(changed):
+        path = worktree / f"pkg{i % 10}" / f"module_{i}.py"
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"\n\ndef added_{round_}_{i}() -> int:\n    return {i}\n")
 
 
 def ms(values: list[float]) -> str:
@@ -117,7 +141,7 @@ def ms(values: list[float]) -> str:
     return f"{median:.2f}" if median < 10 else f"{median:.1f}"
 
 
-async def main(repeat: int, files: int) -> None:
+async def main(repeat: int, files: int, changed: int) -> None:
     rows: list[tuple[str, Timings | None, str]] = []
     with tempfile.TemporaryDirectory(prefix="podium-bench-") as tmp, FakeAnthropic() as fake:
         root = Path(tmp)
@@ -132,9 +156,16 @@ async def main(repeat: int, files: int) -> None:
 
         worktree = await measure(
             isolator_for(IsolationMode.WORKTREE), mode=IsolationMode.WORKTREE,
-            project=repo, home=home, repeat=repeat, api=fake.base_url,
+            project=repo, home=home, repeat=repeat, api=fake.base_url, changed=changed,
         )  # fmt: skip
-        rows.append(("worktree", worktree, f"git repo of {files} files; add + remove, branch"))
+        rows.append(
+            (
+                "worktree",
+                worktree,
+                f"git repo of {files} files; add, commit of {changed} changed files, "
+                "remove with its branch",
+            )
+        )
 
         reason = sandbox_unavailable_reason()
         if reason is None:
@@ -167,19 +198,19 @@ async def main(repeat: int, files: int) -> None:
         )
 
     print(f"Isolation cost per task (median ms over {repeat} rounds, after 1 warm-up)\n")
-    print("| mode | set-up | command inside | tear-down | total | what is measured |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| mode | set-up | command inside | task commit | tear-down | total | what is measured |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for name, t, note in rows:
         if t is None:
-            print(f"| {name} | - | - | - | - | {note} |")
+            print(f"| {name} | - | - | - | - | - | {note} |")
             continue
         total = [
-            s + (t.command[i] if t.command else 0.0) + d
+            s + (t.command[i] if t.command else 0.0) + (t.commit[i] if t.commit else 0.0) + d
             for i, (s, d) in enumerate(zip(t.setup, t.teardown, strict=True))
         ]
         print(
-            f"| {name} | {ms(t.setup)} | {ms(t.command)} | {ms(t.teardown)} | {ms(total)} "
-            f"| {note} |"
+            f"| {name} | {ms(t.setup)} | {ms(t.command)} | {ms(t.commit)} | {ms(t.teardown)} "
+            f"| {ms(total)} | {note} |"
         )
 
 
@@ -187,5 +218,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20, help="rounds per mode (default 20)")
     parser.add_argument("--files", type=int, default=200, help="files in the git repo")
+    parser.add_argument(
+        "--changed", type=int, default=20, help="files a worktree task changes and commits"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.repeat, args.files))
+    if not 0 < args.changed <= args.files:
+        parser.error("--changed must be between 1 and --files")
+    asyncio.run(main(args.repeat, args.files, args.changed))

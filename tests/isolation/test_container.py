@@ -255,6 +255,47 @@ async def test_limits_left_out_when_not_set(
         assert option not in argv.options
 
 
+async def test_default_argv_has_the_seeds_limits(
+    isolator: ContainerIsolator, docker: Path, dirs: dict[str, Path]
+) -> None:
+    """No limit given: the seed's worker container, value by value."""
+    ws = await _prepare(isolator, dirs, IsolationSpec(mode=IsolationMode.CONTAINER))
+    argv = Argv(ws.launcher, "podium-worker:latest")
+    # Seed: --memory="4g" --memory-swap="4g" (4g = 4096 MiB, and no swap on top).
+    assert argv.one("--memory") == "4096m"
+    assert argv.one("--memory-swap") == "4096m"
+    assert argv.one("--cpus") == "2.0"  # seed: --cpus="2.0"
+    assert argv.one("--tmpfs") == "/tmp:rw,noexec,nosuid,size=1g"  # seed, verbatim
+    assert {"--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges"} <= set(argv.flags)
+    # Additions to the seed, on by default: a process limit and no network but the relay.
+    assert argv.one("--pids-limit") == "512"
+    assert argv.one("--network") == "none"
+    # The caller's uid instead of the seed's fixed 1000:1000 (documented difference).
+    assert argv.one("--user") == container_user()
+
+
+async def test_only_the_results_and_the_agents_own_state_are_writable(
+    isolator: ContainerIsolator, docker: Path, dirs: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The seed mounts its auth home read-only; podium's config dir is writable (the CLI
+    keeps its transcripts there), so no credential may ever be a file in it: keys go by
+    environment name. The writable state is this agent's alone."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    ws = await _prepare(isolator, dirs)
+    argv = Argv(ws.launcher, SPEC.image)
+    writable = {dst for dst, m in argv.mounts().items() if "readonly" not in m}
+    assert writable == {"/results", "/podium/state"}
+    state = argv.mounts()["/podium/state"]["src"]
+    assert Path(state) == dirs["state"].resolve()  # the agent's session dir, not ~/.claude
+    assert Path.home() / ".claude" not in Path(state).parents
+    values, names = argv.env()
+    assert values["CLAUDE_CONFIG_DIR"].startswith("/podium/state/")
+    assert "ANTHROPIC_API_KEY" in names
+    assert not any(KEY in item for item in ws.launcher)
+    assert not [p for p in dirs["state"].rglob("*") if p.is_file() and KEY in p.read_text()]
+
+
 async def test_https_api_goes_through_the_connect_proxy_with_its_url_unchanged(
     isolator: ContainerIsolator, docker: Path, dirs: dict[str, Path]
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import subprocess
 import threading
@@ -28,6 +29,7 @@ from podium.isolation._sandbox import (
     sandbox_network,
     sandbox_unavailable_reason,
 )
+from podium.isolation._sandbox import ISOLATOR as SANDBOX_ISOLATOR
 from podium.runtime import Runtime
 from podium.testing import FakeAnthropic, Rule, ToolCall
 
@@ -432,3 +434,101 @@ async def test_limits_apply_inside(tmp_path: Path) -> None:
     assert lines[3].split() == ["CapEff:", "0000000000000000"]
     assert "Read-only file system" in lines[4]
     assert lines[5] == str(ws.cwd)  # where the workspace says, not where bwrap was started
+
+
+# --- through the runtime and a run, no hand-built launcher -------------------------------------
+
+
+@pytest.mark.cli
+async def test_runtime_spawns_a_sandboxed_agent_from_its_spec(
+    runtime: Runtime, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    if UNAVAILABLE is not None:
+        pytest.skip(UNAVAILABLE)
+    project = tmp_path / "project"
+    project.mkdir()
+    fake.add_rule(Rule(content="ping", text="pong from the sandbox"))
+    await runtime.spawn("boxed", cwd=project, isolation=SPEC, options={"tools": []})
+    try:
+        agent = await runtime.get_agent("boxed")
+        assert agent.pid is not None
+        assert Path(f"/proc/{agent.pid}/exe").resolve().name == "bwrap"
+        assert Path(agent.cwd) == project.resolve()  # transcripts are filed by it
+        request = await runtime.wait((await runtime.ask("boxed", "ping")).id, timeout=90)
+        assert request.result == "pong from the sandbox", request.error
+        assert fake.message_requests()
+        ws = Workspace.from_dict(agent.options["isolation"]["workspace"])
+        relay = SANDBOX_ISOLATOR.relay(ws)
+        assert relay is not None
+        assert relay.tunnels >= 1  # the answer came through the relay, the only way out
+    finally:
+        await runtime.kill("boxed")
+
+
+SANDBOX_TEAM = """\
+[team]
+name = "boxed"
+orchestrator = "lead.md"
+
+[workers.alice]
+profile = "writer.md"
+isolation = "sandbox"
+"""
+
+
+@pytest.mark.cli
+async def test_a_run_task_in_a_sandbox_completes_and_writes_its_results(
+    runtime: Runtime, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    from podium.orchestration import RunEngine, RunState, TaskState
+
+    if UNAVAILABLE is not None:
+        pytest.skip(UNAVAILABLE)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("the project\n")
+    team_dir = tmp_path / "team"
+    team_dir.mkdir()
+    (team_dir / "lead.md").write_text("You lead.\n")
+    (team_dir / "writer.md").write_text("---\ntools: Bash\n---\nYou run commands.\n")
+    (team_dir / "podium.toml").write_text(SANDBOX_TEAM)
+    engine = RunEngine(runtime)
+    await engine.start()
+    # The worker's results folder is the only writable place of the run's directory in
+    # its sandbox; the command finds it by pattern (the run id is not known yet).
+    pattern = engine.runs_root / "*" / "results" / "alice"
+    script = (
+        f'for out in {pattern}; do echo from-the-sandbox > "$out/note.txt"; done; '
+        f"echo no > {project}/note.txt; true"
+    )
+    fake.add_rule(
+        Rule(
+            content=r"(?m)^PODIUM TASK note$",
+            tool_result=False,
+            tool_calls=[ToolCall(name="Bash", input={"command": script, "timeout": 60000})],
+        )
+    )
+    fake.add_rule(Rule(tool_result=True, text="Wrote the note."))
+    fake.add_rule(Rule(content="PODIUM SYNTHESIS", text="The note is written."))
+    plan = {"tasks": [{"task_id": "note", "worker": "alice", "description": "Write a note."}]}
+    try:
+        run = await engine.submit("Write a note.", team=team_dir, cwd=project, plan=plan)
+        run = await engine.wait(run.id, timeout=120)
+        run_dir = engine.run_dir(run.id)
+    finally:
+        await engine.close()
+
+    assert run.state is RunState.COMPLETE, (run.error, [t.reason for t in run.tasks])
+    (task,) = run.tasks
+    assert task.state is TaskState.COMPLETE
+    results = run_dir / "results" / "alice"
+    artifact = json.loads((results / "note.json").read_text())
+    assert artifact["agent"] == task.agent
+    # What the sandboxed tool wrote landed in the run's results; the project is untouched.
+    assert (results / "note.txt").read_text() == "from-the-sandbox\n"
+    assert sorted(p.name for p in project.iterdir()) == ["README.md"]
+    agents = await runtime.store.list_agents(include_killed=True)
+    agent = next(a for a in agents if a.name == artifact["agent"])  # retired with the run
+    ws = Workspace.from_dict(agent.options["isolation"]["workspace"])
+    assert ws.mode is IsolationMode.SANDBOX
+    assert ws.results_dir == results.resolve()

@@ -29,6 +29,7 @@ from podium.isolation import (
     isolator_for,
     merge_workspace,
     workspace_of,
+    worktree_path,
 )
 from podium.orchestration import RunEngine, RunState, TaskState
 from podium.runtime import Runtime, RuntimeConfig
@@ -578,3 +579,39 @@ async def test_run_names_a_missing_api_key_variable(
     assert task.state is TaskState.FAILED
     assert "MARIE_API_KEY" in (task.reason or "")
     assert "not set" in (task.reason or "")
+
+
+@pytest.mark.cli
+async def test_each_task_of_one_worker_gets_its_own_worktree_and_branch(
+    engine: RunEngine, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    """Per agent is per task in a run: every task is a fresh agent with its own checkout."""
+    project = make_repo(tmp_path / "project")
+    team = write_team(tmp_path / "team")
+    fake.add_rule(Rule(content="PODIUM SYNTHESIS", text="Both wrote notes."))
+    fake.add_rule(writes("first", "first task\n"))
+    fake.add_rule(writes("second", "second task\n"))
+    fake.add_rule(Rule(tool_result=True, text="Wrote notes.txt."))
+    plan = {
+        "tasks": [
+            {"task_id": "first", "worker": "bob", "description": "Write notes."},
+            {"task_id": "second", "worker": "bob", "description": "Write notes."},
+        ]
+    }
+
+    run = await engine.submit("Write notes twice.", team=team, cwd=project, plan=plan)
+    run = await engine.wait(run.id, timeout=120)
+
+    assert run.state is RunState.COMPLETE, (run.error, [t.reason for t in run.tasks])
+    results = engine.run_dir(run.id) / "results" / "bob"
+    branches = {}
+    for task_id, text in (("first", "first task\n"), ("second", "second task\n")):
+        result = json.loads((results / f"{task_id}.json").read_text())
+        assert result["branch"] == f"podium/{run.id}-{task_id}"
+        assert git(project, "show", f"{result['branch']}:notes.txt") == text
+        branches[task_id] = result["branch"]
+    assert branches["first"] != branches["second"]
+    first_cwd = worktree_path(engine.runtime.config.home, f"{run.id}-first")
+    second_cwd = worktree_path(engine.runtime.config.home, f"{run.id}-second")
+    assert (first_cwd / "notes.txt").read_text() == "first task\n"
+    assert (second_cwd / "notes.txt").read_text() == "second task\n"

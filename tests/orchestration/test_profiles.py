@@ -519,3 +519,47 @@ def test_crlf_line_endings_and_bom(tmp_path: Path) -> None:
     path.write_bytes("\ufeff---\r\nname: win\r\nmodel: haiku\r\n---\r\nPrompt\r\n".encode())
     profile = load_profile(path)
     assert (profile.name, profile.model, profile.system_prompt) == ("win", "haiku", "Prompt")
+
+
+# --- isolation: a mode name or a mapping of settings ------------------------------
+
+
+def test_isolation_mapping_gives_a_spec(tmp_path: Path) -> None:
+    from podium.isolation import IsolationMode, IsolationSpec
+
+    path = profile_file(
+        tmp_path,
+        "isolation:\n"
+        "  mode: sandbox\n"
+        "  memory_mb: 1024\n"
+        "  pids: 64\n"
+        "  allow_hosts: [pypi.org:443]\n",
+    )
+    assert load_profile(path).isolation == IsolationSpec(
+        mode=IsolationMode.SANDBOX, memory_mb=1024, pids=64, allow_hosts=("pypi.org:443",)
+    )
+    # null: no limit (YAML can say it, TOML cannot).
+    path = profile_file(tmp_path, "isolation: {mode: container, memory_mb: null}\n")
+    spec = load_profile(path).isolation
+    assert isinstance(spec, IsolationSpec)
+    assert spec.memory_mb is None
+
+
+@pytest.mark.parametrize(
+    ("frontmatter", "key", "fragment"),
+    [
+        ("isolation: {mode: container, memory_mb: lots}\n", "isolation.memory_mb", "a number"),
+        ("isolation: {mode: sandbox, cpus: 1}\n", "isolation.cpus", "does not apply"),
+        ("isolation: {mode: container, gpus: 1}\n", "isolation.gpus", "not a recognised"),
+        ("isolation: {image: 'x:1'}\n", "isolation.mode", "is required"),
+        ("isolation: [worktree]\n", "isolation", "or a mapping of isolation settings"),
+    ],
+)
+def test_isolation_mapping_errors_name_the_key(
+    tmp_path: Path, frontmatter: str, key: str, fragment: str
+) -> None:
+    path = profile_file(tmp_path, frontmatter)
+    err = load_error(path)
+    assert_names(err, path, key)
+    assert fragment in str(err)
+    assert err.context["key"] == key

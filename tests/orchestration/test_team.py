@@ -490,3 +490,108 @@ def test_no_partial_team_on_error(project: Path) -> None:
     with pytest.raises(TeamError) as info:
         load_team(path)
     assert_names(info.value, path, "workers.anga")
+
+
+# --- isolation: a mode name or a table of settings ----------------------------------
+
+
+def test_worker_isolation_table_gives_a_spec(project: Path) -> None:
+    from podium.isolation import IsolationMode, IsolationSpec
+    from podium.orchestration._task_runner import worker_isolation
+
+    team = load_team(
+        with_minimal(
+            project,
+            'anga = { profile = "marie.md", isolation = { mode = "container", '
+            'memory_mb = 8192, cpus = 1.5, image = "ghcr.io/me/worker:1" } }\n'
+            "[workers.bob]\n"
+            'profile = "marie.md"\n'
+            "[workers.bob.isolation]\n"
+            'mode = "worktree"\n'
+            'base = "dev"\n'
+            'copy_files = [".env", "config/local.toml"]\n',
+        )
+    )
+    anga = team.workers["anga"]
+    expected = IsolationSpec(
+        mode=IsolationMode.CONTAINER, memory_mb=8192, cpus=1.5, image="ghcr.io/me/worker:1"
+    )
+    assert anga.isolation == expected
+    assert anga.isolation_spec == expected
+    assert worker_isolation(anga) == expected  # what a run's task agent is spawned with
+    assert team.workers["bob"].isolation == IsolationSpec(
+        mode=IsolationMode.WORKTREE, base="dev", copy_files=(".env", "config/local.toml")
+    )
+    # A mode name stays a name; its spec has every default.
+    assert team.workers["marie"].isolation == "shared"
+    assert team.workers["marie"].isolation_spec == IsolationSpec()
+
+
+def test_isolation_precedence_is_worker_then_profile_then_defaults(project: Path) -> None:
+    from podium.isolation import IsolationMode, IsolationSpec
+
+    write(project / "boxed.md", "---\nisolation: {mode: sandbox, pids: 32}\n---\nBoxed.\n")
+    team = load_team(
+        with_minimal(
+            project,
+            'boxed = "boxed.md"\n'
+            'own = { profile = "boxed.md", isolation = "worktree" }\n'
+            "[defaults]\n"
+            'isolation = { mode = "container", memory_mb = 2048 }\n',
+        )
+    )
+    assert team.defaults.isolation == IsolationSpec(mode=IsolationMode.CONTAINER, memory_mb=2048)
+    assert team.workers["marie"].isolation == team.defaults.isolation  # no setting of its own
+    assert team.workers["boxed"].isolation == IsolationSpec(mode=IsolationMode.SANDBOX, pids=32)
+    # The first set wins whole: tables are not merged key by key.
+    assert team.workers["own"].isolation == "worktree"
+
+
+@pytest.mark.parametrize(
+    ("isolation", "key", "fragment"),
+    [
+        ('{ mode = "container", memory_mb = "lots" }', "memory_mb", "must be a number"),
+        ('{ mode = "container", memory_mb = 0 }', "memory_mb", "greater than 0, got 0"),
+        ('{ mode = "container", cpus = "two" }', "cpus", "must be a number of CPUs"),
+        ('{ mode = "container", pids = -1 }', "pids", "greater than 0, got -1"),
+        ('{ mode = "container", engine = "lxc" }', "engine", "one of docker, podman"),
+        ('{ mode = "container", image = "--privileged" }', "image", "image reference"),
+        ('{ mode = "sandbox", allow_hosts = ["pypi.org"] }', "allow_hosts", "not host:port"),
+        ('{ mode = "sandbox", cpus = 1 }', "cpus", "does not apply to isolation mode 'sandbox'"),
+        ('{ mode = "worktree", image = "i:1" }', "image", "does not apply to isolation mode"),
+        ('{ mode = "worktree", copy_files = "../x" }', "copy_files", "a list of paths"),
+        ('{ mode = "worktree", base = "-b" }', "base", "git branch, tag or commit"),
+        ('{ mode = "worktree", bsae = "dev" }', "bsae", "did you mean 'base'?"),
+        ("{ memory_mb = 1024 }", "mode", "is required in an isolation table"),
+        ('{ mode = "vm" }', "mode", "must be one of shared, worktree, sandbox, container"),
+    ],
+)
+def test_worker_isolation_table_errors_name_the_key(
+    project: Path, isolation: str, key: str, fragment: str
+) -> None:
+    path = with_minimal(project, f'anga = {{ profile = "marie.md", isolation = {isolation} }}\n')
+    err = team_error(path)
+    assert_names(err, path, f"workers.anga.isolation.{key}")
+    assert fragment in str(err)
+
+
+def test_worker_isolation_of_the_wrong_type(project: Path) -> None:
+    path = with_minimal(project, 'anga = { profile = "marie.md", isolation = 3 }\n')
+    err = team_error(path)
+    assert_names(err, path, "workers.anga.isolation")
+    assert "a mode name (shared, worktree, sandbox, container) or a table" in str(err)
+
+
+def test_defaults_isolation_errors_name_the_key(project: Path) -> None:
+    path = with_minimal(project, '[defaults]\nisolation = { mode = "container", cpus = 0 }\n')
+    assert_names(team_error(path), path, "defaults.isolation.cpus")
+    path = with_minimal(project, '[defaults]\nisolation = "vm"\n')
+    assert_names(team_error(path), path, "defaults.isolation")
+
+
+def test_a_profile_isolation_error_names_the_team_key_and_the_profile_key(project: Path) -> None:
+    write(project / "bad.md", "---\nisolation:\n  mode: container\n  memory_mb: lots\n---\nB.\n")
+    path = with_minimal(project, 'bad = "bad.md"\n')
+    err = team_error(path)
+    assert_names(err, path, "workers.bad")
+    assert "key 'isolation.memory_mb': must be a number" in str(err)

@@ -15,6 +15,7 @@ from .._errors import UsageError
 from .._records import AgentRecord
 from .._wire import agent_to_json
 from ._app import JsonFlag, app, connect, print_json, read_text_file
+from ._isolation import isolation_option
 
 __all__ = ["BACKEND_HELP", "LIST_FIELDS", "agent_cost", "list_entry", "request_cost"]
 
@@ -123,7 +124,62 @@ def spawn(
         typer.Option(
             "--isolation",
             help="shared (default), worktree (own git worktree and branch), sandbox "
-            "(bubblewrap) or container.",
+            "(bubblewrap) or container. The options below refine it.",
+        ),
+    ] = None,
+    iso_base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            metavar="REF",
+            help="worktree: branch, tag or commit the agent's branch starts from (default HEAD).",
+        ),
+    ] = None,
+    copy_files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--copy-file",
+            metavar="PATH",
+            help="worktree: untracked file copied in from the project (default .env); "
+            "repeat for more. Replaces the default.",
+        ),
+    ] = None,
+    allow_hosts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="HOST:PORT",
+            help="sandbox/container: reachable besides the model API; repeat for more.",
+        ),
+    ] = None,
+    memory_mb: Annotated[
+        int | None,
+        typer.Option(
+            "--memory-mb",
+            metavar="N",
+            help="sandbox/container: memory limit in MiB (default 4096: the seed's 4g).",
+        ),
+    ] = None,
+    cpus: Annotated[
+        float | None,
+        typer.Option("--cpus", metavar="X", help="container: CPUs (default 2.0)."),
+    ] = None,
+    pids: Annotated[
+        int | None,
+        typer.Option("--pids", metavar="N", help="sandbox/container: process limit (default 512)."),
+    ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image", metavar="IMG", help="container: image (default podium-worker:latest)."
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            metavar="docker|podman",
+            help="container: engine (default: the first on PATH).",
         ),
     ] = None,
     base_url: Annotated[
@@ -182,8 +238,19 @@ def spawn(
         max_tokens=max_tokens,
         api_key_env=api_key_env,
     )
-    if isolation:
-        options["isolation"] = isolation
+    chosen = isolation_option(
+        isolation or None,
+        base=iso_base,
+        copy_files=copy_files,
+        allow_hosts=allow_hosts,
+        memory_mb=memory_mb,
+        cpus=cpus,
+        pids=pids,
+        image=image,
+        engine=engine,
+    )
+    if chosen is not None:
+        options["isolation"] = chosen
     with connect() as client:
         agent = client.spawn(
             name,

@@ -1,14 +1,79 @@
-"""Workspace commands: diff, merge and clean an agent's git worktree."""
+"""Workspace commands: diff, merge and clean an agent's git worktree; spawn's isolation flags."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from .._errors import UsageError
 from ._app import EXIT_ERROR, JsonFlag, app, connect, echo_text, print_json, report
 
-__all__: list[str] = []
+__all__ = ["ISOLATION_FLAGS", "isolation_option"]
+
+ISOLATION_FLAGS: dict[str, str] = {
+    "base": "--base",
+    "copy_files": "--copy-file",
+    "allow_hosts": "--allow-host",
+    "memory_mb": "--memory-mb",
+    "cpus": "--cpus",
+    "pids": "--pids",
+    "image": "--image",
+    "engine": "--engine",
+}
+"""``podium spawn``'s flag for each isolation setting."""
+
+
+def isolation_option(mode: str | None, **settings: Any) -> str | dict[str, Any] | None:
+    """``options["isolation"]`` from ``podium spawn``'s flags, checked before the daemon is asked.
+
+    ``settings``: the flags' values by setting name (``None`` / empty: not given). A mode
+    alone stays a mode name; with settings it becomes a table. A setting without
+    ``--isolation``, or one the mode does not use, is refused by its flag's name.
+    """
+    from ..isolation import IsolationMode
+    from ..isolation._settings import (
+        SETTING_MODES,
+        IsolationSettingError,
+        read_isolation_setting,
+    )
+
+    given = {key: value for key, value in settings.items() if value not in (None, [], ())}
+    unknown = sorted(set(given) - set(ISOLATION_FLAGS))
+    if unknown:
+        raise ValueError(f"not isolation settings: {', '.join(unknown)}")
+    if mode is None:
+        if given:
+            flags = ", ".join(ISOLATION_FLAGS[key] for key in given)
+            raise UsageError(
+                f"{flags}: only with --isolation (say which workspace the setting is for, "
+                "e.g. --isolation container)"
+            )
+        return None
+    try:
+        name = str(read_isolation_setting(mode))
+    except IsolationSettingError as exc:
+        raise UsageError(f"--isolation: {exc.problem}", field="mode") from None
+    for key in given:
+        modes = SETTING_MODES[key]
+        if IsolationMode(name) not in modes:
+            users = " and ".join(m.value for m in IsolationMode if m in modes)
+            raise UsageError(
+                f"{ISOLATION_FLAGS[key]} does not apply to --isolation {name} (only to {users})",
+                field=key,
+            )
+    if not given:
+        return name
+    table: dict[str, Any] = {"mode": name}
+    for key, value in given.items():
+        table[key] = list(value) if isinstance(value, (list, tuple)) else value
+    try:
+        read_isolation_setting(table)
+    except IsolationSettingError as exc:
+        flag = ISOLATION_FLAGS.get(exc.setting or "", "--isolation")
+        raise UsageError(f"{flag}: {exc.problem}", field=exc.setting) from None
+    return table
+
 
 _Name = Annotated[str, typer.Argument(help="The agent (a killed one too: its worktree stays).")]
 

@@ -3,6 +3,17 @@
 See :mod:`podium.isolation._protocol` for the contract. ``isolator_for(mode)`` returns the
 isolator of a mode; ``shared`` and ``worktree`` live here, ``sandbox`` and ``container``
 beside them.
+
+A workspace belongs to one agent. A standalone agent (``podium spawn NAME --isolation
+worktree``) gets one worktree and branch, ``podium/NAME``, for its whole life, however
+many prompts it answers. In a run every task is a fresh agent (``<run>-<task>``), so
+every task gets its own worktree and branch, committed at the end of the task; two
+tasks of one worker never share a checkout. There is no setting for this: per agent
+is per task in a run.
+
+Where it is configured: ``isolation`` in a profile's frontmatter, a worker's table or
+``[defaults]`` of ``podium.toml``, or ``podium spawn --isolation``, as a mode name or a
+table of :class:`IsolationSpec` settings (read by :mod:`._settings`).
 """
 
 from podium.isolation._protocol import (

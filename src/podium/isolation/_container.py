@@ -15,9 +15,28 @@ container, tightened:
   (``CLAUDE_CONFIG_DIR=/podium/state/claude``, ``HOME=/podium/state/home``);
   ``--tmpfs /tmp:rw,noexec,nosuid,size=...``;
 * ``--memory <mb>m --memory-swap <mb>m`` (no swap), ``--cpus <n>``,
-  ``--pids-limit <n>`` from :class:`IsolationSpec` (``None`` leaves a limit out);
+  ``--pids-limit <n>`` from :class:`IsolationSpec` (``None`` leaves a limit out). The
+  defaults are the seed's: ``--memory 4096m --memory-swap 4096m`` (its ``4g``),
+  ``--cpus 2.0``, ``--tmpfs /tmp:rw,noexec,nosuid,size=1g``; ``--pids-limit 512`` is
+  an addition (the seed sets none);
 * ``--cap-drop=ALL --security-opt=no-new-privileges --user <uid>:<gid>``: the daemon's
   own uid/gid, or ``65534:65534`` (nobody) when the daemon runs as root, never root.
+
+Deliberate differences from the seed, each for a reason:
+
+* network ``none`` plus the relay below, instead of a ``restricted`` bridge network
+  and a firewall;
+* ``--user`` is the caller's uid/gid instead of a fixed ``1000:1000``, so the files the
+  agent writes in ``/results`` belong to the user who runs podium;
+* the agent's Claude config directory is **writable**, where the seed mounts its auth
+  home read-only. The CLI writes its state there on every turn: ``.claude.json``, the
+  session transcript under ``projects/`` (which resume after hibernation, forks and
+  cost recovery read) and its backups. With the directory read-only it still answers
+  but silently keeps no transcript, so the agent's next process could not resume.
+  What the seed's read-only mount protects, the credentials, is never a file here:
+  the key reaches the CLI as an environment variable passed by name (below), so
+  nothing the agent can write holds it, and the writable directory is that one
+  agent's own (no other agent or the user's ``~/.claude`` shares it).
 
 Network (decided here, the same design as the ``sandbox`` mode): ``--network none``.
 The container has a loopback and nothing else. Its one way out is the daemon's relay
@@ -234,7 +253,7 @@ def container_argv(
         memory = f"{int(spec.memory_mb)}m"
         argv += ["--memory", memory, "--memory-swap", memory]
     if spec.cpus is not None:
-        argv += ["--cpus", f"{float(spec.cpus):g}"]
+        argv += ["--cpus", str(float(spec.cpus))]  # "2.0", as the seed writes it
     if spec.pids is not None:
         argv += ["--pids-limit", str(int(spec.pids))]
     argv += ["--cap-drop=ALL", "--security-opt=no-new-privileges"]

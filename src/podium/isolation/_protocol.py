@@ -94,9 +94,14 @@ class IsolationSpec:
     """worktree: untracked files (relative to the project) copied in when present."""
     allow_hosts: tuple[str, ...] = ()
     """sandbox/container: extra ``host:port`` reachable besides the model API."""
-    memory_mb: int | None = 2048
+    memory_mb: int | None = 4096
+    """sandbox: address space per process; container: ``--memory`` and ``--memory-swap``
+    (no swap). The seed's worker container: 4g. ``None``: no limit."""
     cpus: float | None = 2.0
+    """container: ``--cpus`` (the seed's 2.0); a sandbox has no CPU limit."""
     pids: int | None = 512
+    """sandbox: ``RLIMIT_NPROC``; container: ``--pids-limit`` (not in the seed: a fork
+    bomb would otherwise take the host's process table)."""
     image: str = "podium-worker:latest"
     """container: the image the agent runs in."""
     engine: str | None = None

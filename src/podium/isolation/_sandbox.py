@@ -9,7 +9,10 @@ What the sandbox holds (``bwrap`` argv, built by :func:`sandbox_argv`):
   ``resolv.conf`` or package-manager credentials), the Python that runs the network
   helper and the directory of the Claude Code CLI;
 * the project **read-only**; the agent's results directory and its state directory
-  (``CLAUDE_CONFIG_DIR``, and ``HOME``) **writable**; nothing else of the host;
+  (``CLAUDE_CONFIG_DIR``, and ``HOME``) **writable**; nothing else of the host. The
+  config directory must be writable: the CLI keeps its session transcript there
+  (resume, forks, cost recovery); no credential is ever a file in it (keys come by
+  environment), and it belongs to this one agent;
 * a private tmpfs ``/tmp``, a fresh ``/proc`` and a minimal ``/dev``; the root itself
   is read-only;
 * the CLI starts in ``Workspace.cwd`` (the project), whatever directory the runtime

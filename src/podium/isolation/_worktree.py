@@ -5,6 +5,10 @@ Layout: the worktree of agent ``NAME`` is ``<home>/worktrees/NAME`` on branch
 Untracked files named in ``copy_files`` (``.env`` and the like) are copied in
 from the project and never committed.
 
+Per agent, and so per task in a run: a standalone agent keeps its worktree for its
+whole life; a run spawns a fresh agent per task, so each task has its own worktree
+and branch ``podium/<run>-<task>``, committed when the task ends.
+
 Guarantees:
 
 * every git call is an argv list (``git -C <dir> ...``), never a shell;

@@ -27,6 +27,8 @@ from pydantic import Field, ValidationError
 from .._errors import InvalidModel, InvalidName, UsageError
 from .._names import check_model, check_name
 from ..backends import BACKEND_NAMES, check_api_options
+from ..isolation import IsolationSpec
+from ..isolation._settings import IsolationSettingError, read_isolation_setting
 from ._frontmatter import ProfileError, fail, read_markdown
 from ._validation import MAX_CONFIG_BYTES, Strict, problem, show
 
@@ -76,7 +78,7 @@ _EXPECT = {
     "timeout": "a positive number of seconds",
     "output_schema": "a JSON-schema mapping or the path of a .json file",
     "agents": "a mapping of sub-agent name to {description, prompt, tools, model}",
-    "isolation": "one of " + ", ".join(ISOLATION_MODES),
+    "isolation": "one of " + ", ".join(ISOLATION_MODES) + " or a mapping of isolation settings",
     "color": "a string",
     "backend": "one of " + ", ".join(BACKEND_NAMES),
     "fallback_model": "a string (haiku, sonnet, opus or a claude-... id)",
@@ -101,7 +103,8 @@ class _Frontmatter(Strict):
     timeout: Annotated[float, Field(gt=0)] | None = None
     output_schema: dict[str, Any] | str | None = None
     agents: dict[str, dict[str, Any]] | None = None
-    isolation: IsolationMode | None = None
+    # A mode name or a mapping; checked by read_isolation_setting, which names the key.
+    isolation: str | dict[str, Any] | None = None
     color: str | None = None
     backend: str | None = None
     fallback_model: str | None = None
@@ -157,7 +160,8 @@ class Profile:
     timeout: float | None = None
     output_schema: Mapping[str, Any] | None = None
     agents: Mapping[str, SubAgent] | None = None
-    isolation: str | None = None
+    isolation: str | IsolationSpec | None = None
+    """A mode name as written, or the spec a mapping of settings gave; ``None``: unset."""
     color: str | None = None
     backend: str = "claude-code"
     fallback_model: str | None = None
@@ -302,7 +306,7 @@ def _build(
         timeout=fm.timeout,
         output_schema=_schema(fm.output_schema, path, shown),
         agents=_agents(fm.agents, shown),
-        isolation=fm.isolation,
+        isolation=_isolation(fm.isolation, shown),
         color=fm.color,
         backend=backend,
         fallback_model=_model(
@@ -311,6 +315,16 @@ def _build(
         fallback=_fallback(fm.fallback, shown, backend),
         base_url=_base_url(fm.base_url, shown, backend),
     )
+
+
+def _isolation(value: str | dict[str, Any] | None, shown: str) -> str | IsolationSpec | None:
+    if value is None:
+        return None
+    try:
+        return read_isolation_setting(value)
+    except IsolationSettingError as exc:
+        key = "isolation" if exc.setting is None else f"isolation.{exc.setting}"
+        raise fail(shown, f"key {key!r}: {exc.problem}", key) from None
 
 
 def _base_url(value: str | None, shown: str, backend: str) -> str | None:

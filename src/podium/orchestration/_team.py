@@ -19,6 +19,8 @@ from pydantic import ValidationError
 
 from .._errors import InvalidModel, InvalidName, UsageError
 from .._names import check_model, check_name
+from ..isolation import IsolationSpec
+from ..isolation._settings import IsolationSettingError, read_isolation_setting
 from ._profiles import PROFILE_DIRS, Profile, ProfileError, discover_profiles
 from ._profiles import load_profile as _load_profile
 from ._team_schema import (
@@ -68,7 +70,8 @@ class Defaults:
     model: str | None = None
     timeout: float | None = None
     retries: int | None = None
-    isolation: str = "shared"
+    isolation: str | IsolationSpec = "shared"
+    """A mode name, or the spec a table of settings gave."""
     on_check_failure: str = "retry"
 
 
@@ -102,12 +105,20 @@ class WorkerSpec:
     name: str
     profile: Profile
     model: str | None
-    isolation: str
+    isolation: str | IsolationSpec
+    """A mode name (``"worktree"``) or a full spec from a table of settings; the first
+    set of the worker's table, its profile, ``[defaults]`` wins whole (tables are not
+    merged key by key)."""
     timeout: float
     retries: int
     api_key_env: str | None = None
     check: tuple[str, ...] | None = None
     """Quality-gate command (an argv list, never a shell string), if any."""
+
+    @property
+    def isolation_spec(self) -> IsolationSpec:
+        """:attr:`isolation` as a spec (a mode name gets the defaults of every setting)."""
+        return IsolationSpec.coerce(self.isolation)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,13 +180,16 @@ class _Loader:
                 raise self.fail(section, f"unknown section; expected {', '.join(_SECTIONS)}")
         team = self._model(TeamSection, self._table(doc, "team", required=True), "team")
         name = self._checked(check_name, team.name, "team.name", what="team name")
-        defaults_s = self._model(DefaultsSection, self._table(doc, "defaults"), "defaults")
+        defaults_t = dict(self._table(doc, "defaults"))
+        # isolation may be a table: read here, where its own keys can be named.
+        defaults_iso = self._isolation(defaults_t.pop("isolation", None), "defaults.isolation")
+        defaults_s = self._model(DefaultsSection, defaults_t, "defaults")
         limits_s = self._model(LimitsSection, self._table(doc, "limits"), "limits")
         defaults = Defaults(
             model=self._model_id(defaults_s.model, "defaults.model"),
             timeout=defaults_s.timeout,
             retries=defaults_s.retries,
-            isolation=defaults_s.isolation,
+            isolation="shared" if defaults_iso is None else defaults_iso,
             on_check_failure=defaults_s.on_check_failure,
         )
         limits = self._limits(limits_s)
@@ -316,9 +330,12 @@ class _Loader:
         for name, entry in table.items():
             where = f"workers.{name}"
             self._checked(check_name, name, where, what="worker name")
+            own_isolation: str | IsolationSpec | None = None
             if isinstance(entry, str):
                 spec = WorkerTable(profile=entry)
             elif isinstance(entry, dict):
+                entry = dict(entry)
+                own_isolation = self._isolation(entry.pop("isolation", None), f"{where}.isolation")
                 spec = self._model(WorkerTable, entry, where)
             else:
                 raise self.fail(
@@ -359,13 +376,23 @@ class _Loader:
                 model=own_model
                 or profile_model
                 or (None if profile.backend == "openai" else defaults.model),
-                isolation=spec.isolation or profile.isolation or defaults.isolation,
+                isolation=_first_set(own_isolation, profile.isolation, defaults.isolation),
                 timeout=timeout,
                 retries=retries,
                 api_key_env=spec.api_key_env,
                 check=checks.get(name),
             )
         return workers
+
+    def _isolation(self, value: Any, key: str) -> str | IsolationSpec | None:
+        """A mode name or a table of settings; ``None`` when the key is absent."""
+        if value is None:
+            return None
+        try:
+            return read_isolation_setting(value)
+        except IsolationSettingError as exc:
+            where = key if exc.setting is None else f"{key}.{exc.setting}"
+            raise self.fail(where, exc.problem) from None
 
     def _profile(self, ref: str, where: str, fallback_name: str) -> Profile:
         """A path (has a ``/`` or ends in ``.md``) or the name of a discovered profile."""
@@ -391,6 +418,13 @@ class _Loader:
 
 
 _T = TypeVar("_T", int, float)
+
+
+def _first_set(*values: str | IsolationSpec | None) -> str | IsolationSpec:
+    for value in values:
+        if value is not None:
+            return value
+    return "shared"
 
 
 def _first(*candidates: tuple[_T | None, str]) -> tuple[_T, str]:
