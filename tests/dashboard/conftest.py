@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
-from podium.server import _serve, serve_async
-from podium.server._dashboard import dashboard_router
+from podium.server import serve_async
 from podium.testing import FakeAnthropic, fake_api_env
 from tests._threaded_daemon import ThreadedDaemon
 
@@ -85,21 +84,6 @@ def page_errors(page: Page) -> list[str]:
         ),
     )
     return errors
-
-
-@pytest.fixture(autouse=True)
-def dashboard_mounted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Daemons in these tests serve the dashboard, whether create_app mounts it yet or not."""
-    original = _serve.create_app
-
-    def create_app(*args: Any, **kwargs: Any) -> Any:
-        guard = original(*args, **kwargs)
-        app = guard.app
-        if not any(getattr(r, "path", None) == "/dashboard/" for r in app.router.routes):
-            app.include_router(dashboard_router)
-        return guard
-
-    monkeypatch.setattr(_serve, "create_app", create_app)
 
 
 @pytest.fixture

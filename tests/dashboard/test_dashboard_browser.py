@@ -184,7 +184,6 @@ def test_no_token_shows_a_clear_message_and_calls_nothing(
     expect(box).to_contain_text("podium dashboard")
     expect(page.locator("#main")).to_be_hidden()
     page.wait_for_timeout(1000)
-    page.screenshot(path=str(SCREENSHOT.parent / "dashboard-no-token.png"))
     assert seen == []
     assert page_errors == []
 
@@ -262,7 +261,6 @@ def test_run_graph_follows_the_run_live_with_the_apis_costs(
     page_errors: list[str],
     fake: FakeAnthropic,
     workdir: Path,
-    capsys: pytest.CaptureFixture[str],
     record_property: Any,
 ) -> None:
     team = example_team(workdir, limits={"budget_usd": 5.0, "max_parallel": 3})
@@ -307,8 +305,6 @@ def test_run_graph_follows_the_run_live_with_the_apis_costs(
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         record_property("dashboard_screenshot", str(SCREENSHOT))
-        with capsys.disabled():
-            print(f"\ndashboard screenshot (mid-run): {SCREENSHOT}")
 
         final = client.wait_run(run.id, timeout=120)
         assert final.state.value == "complete", final.error

@@ -1,4 +1,8 @@
-"""The dashboard's files over HTTP: served without the token, the API still guarded."""
+"""The dashboard's files over HTTP: served without the token, the API still guarded.
+
+The daemon's app itself mounts the dashboard (``create_app``); nothing in these
+tests adds it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from importlib import resources
 import httpx
 import pytest
 
+from podium.server import AppState, GuardSettings, create_app
 from podium.server._dashboard import dashboard_url
+from tests._asgi_api import BASE, PORT, TOKEN
 from tests._threaded_daemon import ThreadedDaemon
 
 FILES = {
@@ -90,3 +96,27 @@ def test_dashboard_url_puts_the_token_in_the_fragment() -> None:
     assert dashboard_url("http://127.0.0.1:8765/", "a+b/c") == (
         "http://127.0.0.1:8765/dashboard/#token=a%2Bb%2Fc"
     )
+
+
+async def test_the_daemons_app_serves_the_dashboard_as_created() -> None:
+    # create_app as the daemon calls it: no extra router added by anyone.
+    guard = GuardSettings(
+        token=TOKEN,
+        allowed_hosts=frozenset({f"127.0.0.1:{PORT}"}),
+        allowed_origins=frozenset({BASE}),
+    )
+    app = create_app(AppState(runtime=None), guard)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+        index = await http.get("/dashboard/")
+        assert index.status_code == 200
+        assert index.headers["content-type"].startswith("text/html")
+        assert '<script type="module" src="app.js"' in index.text
+        for name, media_type in FILES.items():
+            response = await http.get(f"/dashboard/{name}")
+            assert response.status_code == 200, name
+            assert response.headers["content-type"].startswith(media_type), name
+            assert response.content, name
+        redirected = await http.get("/")
+        assert redirected.status_code == 307
+        assert redirected.headers["location"] == "/dashboard/"

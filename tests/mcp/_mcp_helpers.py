@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp import Client as McpClient
+from podium import Client
 from podium.mcp import MCP_META, McpSettings, PodiumTools, create_server
 from tests._threaded_daemon import ThreadedDaemon
 
@@ -49,6 +50,24 @@ class Tools:
         error = reply.error
         assert error["code"] == code, error
         return error
+
+
+def state(client: Client) -> tuple[list[Any], list[Any], list[Any]]:
+    """Everything a refused call must leave untouched: agents, requests and runs."""
+    agents = [(a.name, a.status, a.request_count, a.options) for a in client.list_agents()]
+    requests = [(r.id, r.state) for r in client.requests(limit=1000)]
+    runs = [(r.id, r.state, r.budget_usd, len(r.tasks)) for r in client.list_runs(limit=1000)]
+    return agents, requests, runs
+
+
+async def refused_unchanged(
+    tools: Tools, client: Client, tool: str, code: str, **arguments: Any
+) -> dict[str, Any]:
+    """Call ``tool``, expect the error ``code``, and check that nothing changed."""
+    before = state(client)
+    error = await tools.refused(tool, code, **arguments)
+    assert state(client) == before
+    return error
 
 
 @contextlib.asynccontextmanager

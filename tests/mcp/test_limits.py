@@ -1,7 +1,7 @@
 """Bad input: calls over a limit, calls out of scope, wrong argument types.
 
 Each is refused with a precise JSON error, and the daemon's state (agents,
-requests) is exactly what it was before the call.
+requests, runs) is exactly what it was before the call.
 """
 
 from __future__ import annotations
@@ -12,27 +12,10 @@ from typing import Any
 import pytest
 
 from podium import Client
-from podium.mcp import McpSettings
+from podium.mcp import McpSettings, ScopeLedger
 from tests._threaded_daemon import ThreadedDaemon
 
-from ._mcp_helpers import Tools, lead_meta, open_tools
-
-
-def state(client: Client) -> tuple[list[Any], list[Any]]:
-    """Everything a refused call must leave untouched."""
-    agents = [(a.name, a.status, a.request_count, a.options) for a in client.list_agents()]
-    requests = [(r.id, r.state) for r in client.requests(limit=1000)]
-    return agents, requests
-
-
-async def refused_unchanged(
-    tools: Tools, client: Client, tool: str, code: str, **arguments: Any
-) -> dict[str, Any]:
-    before = state(client)
-    error = await tools.refused(tool, code, **arguments)
-    assert state(client) == before
-    return error
-
+from ._mcp_helpers import lead_meta, open_tools, plain_team, refused_unchanged
 
 # --- count ------------------------------------------------------------------------------
 
@@ -88,12 +71,18 @@ async def test_a_worker_cannot_spawn_at_max_depth(
     async with open_tools(daemon, McpSettings(home=home, agent="lead", scope="crew")) as lead:
         await lead.ok("spawn_agent", name="worker")
         error = await refused_unchanged(
-            lead, client, "spawn_agent", "usage_error", name="boss", allow_spawn=True
+            lead, client, "spawn_agent", "limit_exceeded", name="boss", allow_spawn=True
         )
         assert error["message"] == (
             "cannot give 'boss' leave to spawn: it would be at spawn depth 1, and the "
             "maximum spawn depth is 1; nothing was started"
         )
+        assert error["context"] == {
+            "limit": "max_depth",
+            "depth": 1,
+            "max_depth": 1,
+            "agent": "boss",
+        }
     as_worker = McpSettings(home=home, agent="worker", scope="crew")
     async with open_tools(daemon, as_worker) as worker:
         error = await refused_unchanged(worker, client, "spawn_agent", "limit_exceeded", name="sub")
@@ -212,6 +201,153 @@ async def test_calls_over_the_run_budget_are_refused(
         listed = await tools.ok("list_agents")
         assert listed["spent_usd"] == pytest.approx(0.003)
         assert listed["limits"]["budget_usd"] == 0.0025
+
+
+async def test_ask_and_assign_take_a_per_call_budget_within_both_limits(
+    daemon: ThreadedDaemon, client: Client, home: Path
+) -> None:
+    settings = McpSettings(home=home, call_budget_usd=0.5, budget_usd=0.3)
+    async with open_tools(daemon, settings) as tools:
+        await tools.ok("spawn_agent", name="w", max_budget_usd=0.25)
+        error = await refused_unchanged(
+            tools,
+            client,
+            "assign_task",
+            "limit_exceeded",
+            agent="w",
+            prompt="hi",
+            max_budget_usd=0.75,
+        )
+        assert error["message"] == (
+            "cannot assign a task: max_budget_usd $0.75 is over the per-call cap of $0.50 "
+            "($0.30 is left of this scope's budget); nothing was started"
+        )
+        assert error["context"] == {
+            "limit": "call_budget_usd",
+            "requested_usd": 0.75,
+            "call_budget_usd": 0.5,
+            "left_usd": 0.3,
+        }
+        error = await refused_unchanged(
+            tools, client, "ask_agent", "limit_exceeded", agent="w", prompt="hi", max_budget_usd=0.4
+        )
+        assert error["message"] == (
+            "cannot ask: max_budget_usd $0.40 is more than the $0.30 left of this scope's "
+            "budget (the per-call cap is $0.50); nothing was started"
+        )
+        assert error["context"] == {
+            "limit": "budget_usd",
+            "requested_usd": 0.4,
+            "call_budget_usd": 0.5,
+            "left_usd": 0.3,
+        }
+        # Within both: the request carries its cap, and kept to it.
+        asked = await tools.ok("ask_agent", agent="w", prompt="cheap", max_budget_usd=0.2)
+        assert asked["call_cap_usd"] == 0.2
+        assert asked["over_budget"] is False
+        assert "over_budget_notice" not in asked
+        # No figure given: the smaller of the per-call cap and what is left.
+        queued = await tools.ok("assign_task", agent="w", prompt="default cap")
+        assert queued["call_cap_usd"] == pytest.approx(0.299)
+        # Spawning asks the same of its max_budget_usd.
+        error = await refused_unchanged(
+            tools, client, "spawn_agent", "limit_exceeded", name="rich", max_budget_usd=0.45
+        )
+        assert error["context"]["limit"] == "budget_usd"
+
+
+async def test_a_request_over_its_per_call_cap_is_reported_and_its_agent_gets_no_more_work(
+    daemon: ThreadedDaemon, client: Client, home: Path
+) -> None:
+    # EchoBackend charges $0.001 a turn: a cap of $0.0005 is overrun by any request.
+    async with open_tools(daemon, McpSettings(home=home)) as tools:
+        for name in ("w", "other", "third"):
+            await tools.ok("spawn_agent", name=name)
+        task = await tools.ok("assign_task", agent="w", prompt="job", max_budget_usd=0.0005)
+        assert task["call_cap_usd"] == 0.0005
+        (done,) = (await tools.ok("wait_for", request_ids=[task["request_id"]]))["done"]
+        assert done["state"] == "complete"
+        assert done["cost_usd"] == 0.001
+        assert done["over_budget"] is True
+        notice = (
+            f"request {task['request_id']} cost $0.0010, over its per-call cap of $0.0005: "
+            "agent 'w' takes no more work in this scope"
+        )
+        assert done["over_budget_notice"] == notice
+        assert await tools.ok("get_result", request_id=task["request_id"]) == done
+        listed = {a["name"]: a["over_budget"] for a in (await tools.ok("list_agents"))["agents"]}
+        assert listed == {"w": True, "other": False, "third": False}
+
+        # ask_agent reports an overrun in its own answer.
+        asked = await tools.ok("ask_agent", agent="third", prompt="hi", max_budget_usd=0.0005)
+        assert asked["over_budget"] is True
+
+        # w gets no more work, however it is offered; the others still do.
+        for tool, args in (
+            ("assign_task", {"agent": "w", "prompt": "more"}),
+            ("ask_agent", {"agent": "w", "prompt": "more", "max_budget_usd": 1.0}),
+            ("relay", {"source": "other", "target": "w", "prompt": "more"}),
+        ):
+            error = await refused_unchanged(tools, client, tool, "limit_exceeded", **args)
+            assert (
+                f"'w': its request {task['request_id']} cost $0.0010, over its per-call "
+                in (error["message"])
+            )
+            assert error["message"].endswith(
+                "so it takes no more work in this scope (kill_agent it and spawn another); "
+                "nothing was started"
+            )
+            assert error["context"] == {
+                "limit": "call_cap_usd",
+                "agent": "w",
+                "request_id": task["request_id"],
+                "cost_usd": 0.001,
+                "call_cap_usd": 0.0005,
+            }
+        relayed = await tools.ok("relay", source="w", target="other", prompt="use it")
+        assert relayed["call_cap_usd"] is None
+        assert (await tools.ok("ask_agent", agent="other", prompt="fine"))["over_budget"] is False
+    # Another server process of the scope judges it the same way: the caps are on disk.
+    async with open_tools(daemon, McpSettings(home=home)) as tools:
+        await refused_unchanged(
+            tools, client, "assign_task", "limit_exceeded", agent="w", prompt="again"
+        )
+        await tools.ok("kill_agent", agent="w")
+
+
+async def test_run_plan_refusals_leave_the_runs_untouched(
+    daemon: ThreadedDaemon, client: Client, home: Path, workdir: Path
+) -> None:
+    team = plain_team(workdir)
+    plan = {"tasks": [{"task_id": "count", "worker": "helper", "description": "Count to 3."}]}
+    async with open_tools(daemon, McpSettings(home=home, team=team, budget_usd=5.0)) as tools:
+        ran = await tools.ok("run_plan", request="Count.", plan=plan, wait=True, timeout=60)
+        assert ran["state"] == "complete", ran
+        cost = client.get_run(ran["run_id"]).cost_usd
+        assert cost > 0
+        error = await refused_unchanged(
+            tools, client, "run_plan", "limit_exceeded", request="Again.", plan=plan, budget_usd=5.0
+        )
+        assert error["message"].startswith(
+            "cannot start a planned run: budget_usd $5.00 is more than the $"
+        )
+        assert error["context"]["limit"] == "budget_usd"
+        assert error["context"]["left_usd"] == pytest.approx(5.0 - cost)
+        await refused_unchanged(
+            tools, client, "run_plan", "invalid_arguments", request="Again.", plan="a plan"
+        )
+        await refused_unchanged(
+            tools, client, "run_plan", "invalid_arguments", request="Again.", budget_usd=-1
+        )
+    # The scope's first run spent the whole budget of this server.
+    spent_out = McpSettings(home=home, team=team, budget_usd=cost)
+    async with open_tools(daemon, spent_out) as tools:
+        error = await refused_unchanged(
+            tools, client, "run_plan", "limit_exceeded", request="Again.", plan=plan
+        )
+        assert error["message"].startswith("cannot start a planned run: the budget of $")
+    assert [r.id for r in client.list_runs()] == [ran["run_id"]]
+    assert ScopeLedger(home, "mcp").runs() == [ran["run_id"]]
 
 
 # --- argument types ---------------------------------------------------------------------

@@ -219,6 +219,81 @@ def test_a_fork_of_the_orchestrator_is_known_by_its_process_and_cannot_spawn(
     assert {a.name for a in client.list_agents()} == {"boss", "twin"}
 
 
+def test_a_worker_spawned_through_mcp_runs_its_cli_under_the_per_call_cap(
+    client: Client, fake: FakeAnthropic, state: Path, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    boss = McpSettings(home=state, agent="boss", scope="crew", autostart=False, call_budget_usd=0.5)
+    client.spawn("boss", cwd=workdir, options=attach_options(lead_meta("boss", "crew"), boss))
+    fake.add_rule(
+        Rule(
+            content="SPAWN TWO WORKERS",
+            tool_result=False,
+            tool_calls=[
+                call("spawn_agent", name="capped", system_prompt="You help.", max_budget_usd=0.25),
+                call("spawn_agent", name="defaulted", system_prompt="You help."),
+            ],
+        )
+    )
+    fake.add_rule(Rule(content=SPAWNED, tool_result=True, text="SPAWNED BOTH"))
+
+    done = client.ask("boss", "SPAWN TWO WORKERS", wait=True, wait_timeout=180)
+
+    assert done.result == "SPAWNED BOTH", done.error
+    # Each worker's own CLI process runs under its cap: what it asked for, else the
+    # server's per-call cap. The CLI stops a turn itself once the cap is spent.
+    for name, cap in (("capped", 0.25), ("defaulted", 0.5)):
+        agent = client.get_agent(name)
+        assert agent.options["max_budget_usd"] == cap
+        assert agent.pid is not None, name
+        argv = [a.decode() for a in Path(f"/proc/{agent.pid}/cmdline").read_bytes().split(b"\0")]
+        assert "--max-budget-usd" in argv, argv
+        assert float(argv[argv.index("--max-budget-usd") + 1]) == cap
+
+
+def test_a_fork_spawned_through_mcp_carries_the_leads_conversation(
+    client: Client, fake: FakeAnthropic, state: Path, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    boss = McpSettings(home=state, agent="boss", scope="crew", autostart=False)
+    client.spawn("boss", cwd=workdir, options=attach_options(lead_meta("boss", "crew"), boss))
+    fake.add_rule(Rule(content="REMEMBER THE FRUIT", tool_result=False, text="Noted: PLUM."))
+    # The fork's own turn (whatever the CLI puts around the question).
+    fake.add_rule(Rule(content="WHICH FRUIT", text="It was PLUM."))
+    fake.add_rule(
+        Rule(
+            content="FORK AND ASK",
+            tool_result=False,
+            tool_calls=[call("spawn_agent", name="twin", fork=True)],
+        )
+    )
+    fake.add_rule(
+        Rule(
+            content=r'"forked_from": ?"boss"',
+            tool_result=True,
+            tool_calls=[call("ask_agent", agent="twin", prompt="WHICH FRUIT did I name?")],
+        )
+    )
+    fake.add_rule(Rule(content=GOT, tool_result=True, text="ASKED {last_user}"))
+
+    told = client.ask("boss", "REMEMBER THE FRUIT: the secret word is PLUM", wait=True)
+    assert told.result == "Noted: PLUM.", told.error
+    asked = client.ask("boss", "FORK AND ASK", wait=True, wait_timeout=180)
+
+    assert asked.state.value == "complete", asked.error
+    answer, _ = json.JSONDecoder().raw_decode((asked.result or "").removeprefix("ASKED "))
+    assert answer["agent"] == "twin"
+    assert answer["result"] == "It was PLUM."
+    assert client.get_agent("twin").forked_from == "boss"
+    # At the fake API, the fork's request carries the lead's earlier exchange.
+    (fork_call,) = fake.requests_matching(content="WHICH FRUIT did I name")
+    history = "\n".join(message_text(m) for m in fork_call.messages)
+    assert "REMEMBER THE FRUIT: the secret word is PLUM" in history
+    assert "Noted: PLUM." in history
+
+
 def _add_when_assigned(
     fake: FakeAnthropic, client: Client, agent: str, done: threading.Event
 ) -> threading.Thread:

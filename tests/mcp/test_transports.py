@@ -1,7 +1,9 @@
 """``podium mcp`` as a process: over stdio (how an agent's CLI starts it) and streamable HTTP.
 
 The daemon is real (in a thread, EchoBackend as the model); the server is the
-installed command, configured by environment variables or flags.
+installed command, configured by environment variables or flags. Over HTTP the
+daemon's gate stands in front: no token, a foreign Host or Origin and an
+oversized body are refused before the MCP server sees the call.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import httpx2
@@ -24,7 +27,10 @@ from mcp import StdioServerParameters
 from podium import Client
 from podium.mcp import TOOL_NAMES
 from podium.server import read_token
+from podium.server._guard import MAX_BODY_BYTES
 from tests._threaded_daemon import ThreadedDaemon
+
+from ._mcp_helpers import state
 
 COMMAND = [sys.executable, "-m", "podium", "mcp"]
 
@@ -163,3 +169,94 @@ async def test_http_server_needs_the_daemon_token(http_server: str, home: Path) 
         waited = await session.call_tool("wait_for", {"request_ids": [task["request_id"]]})
         assert json.loads(waited.content[0].text)["pending"] == []  # type: ignore[union-attr]
         assert time.monotonic() - started >= 0.5
+
+
+class _Session:
+    """An MCP session over HTTP that keeps what its client sent, to replay calls by hand."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.calls: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.web = httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            event_hooks={"request": [self._remember]},
+        )
+
+    async def _remember(self, request: httpx2.Request) -> None:
+        if request.method == "POST":
+            body = json.loads(request.content)
+            if body.get("method") == "tools/call":
+                self.calls.append((dict(request.headers), body))
+
+    def spawn_call(self, name: str, **extra: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """(body, headers) of a spawn_agent call made as the client made its last call."""
+        sent, last = self.calls[-1]
+        skip = ("host", "content-length", "connection", "accept-encoding", "user-agent")
+        headers = {k: v for k, v in sent.items() if k.lower() not in skip}
+        for key in headers:
+            if key.lower() == "mcp-name":  # names the tool; must match the body
+                headers[key] = "spawn_agent"
+        params = {**last["params"], "name": "spawn_agent", "arguments": {"name": name, **extra}}
+        return {**last, "id": 99, "params": params}, headers
+
+
+async def test_http_server_refuses_a_foreign_origin_and_changes_nothing(
+    http_server: str, home: Path, client: Client
+) -> None:
+    token = read_token(home)
+    assert token is not None
+    mcp_session = _Session(http_server, token)
+    own_origin = http_server.removesuffix("/mcp")
+    streams = streamable_http_client(http_server, http_client=mcp_session.web)
+    async with mcp_session.web, McpClient(streams) as session:
+        await session.call_tool("list_agents", {})
+        body, headers = mcp_session.spawn_call("intruder")
+        before = state(client)
+        async with httpx.AsyncClient(timeout=10) as web:
+            # The session's own kind of call, sent from a web page's origin (CSRF).
+            refused = await web.post(
+                http_server, json=body, headers={**headers, "Origin": "http://evil.example"}
+            )
+            assert refused.status_code == 403
+            assert refused.json() == {
+                "error": {
+                    "code": "daemon_error",
+                    "message": "cross-origin request from 'http://evil.example' refused",
+                    "context": {"reason": "bad_origin"},
+                }
+            }
+            assert state(client) == before
+            # The very same call from the server's own origin does spawn: the refusal
+            # was the Origin's doing, not a malformed call.
+            accepted = await web.post(
+                http_server, json=body, headers={**headers, "Origin": own_origin}
+            )
+            assert accepted.status_code == 200, accepted.text
+    assert [a.name for a in client.list_agents()] == ["intruder"]
+
+
+async def test_http_server_refuses_an_oversized_body_and_changes_nothing(
+    http_server: str, home: Path, client: Client
+) -> None:
+    token = read_token(home)
+    assert token is not None
+    mcp_session = _Session(http_server, token)
+    streams = streamable_http_client(http_server, http_client=mcp_session.web)
+    async with mcp_session.web, McpClient(streams) as session:
+        await session.call_tool("list_agents", {})
+        body, headers = mcp_session.spawn_call("bloated", system_prompt="x" * (MAX_BODY_BYTES + 1))
+        before = state(client)
+        async with httpx.AsyncClient(timeout=60) as web:
+            refused = await web.post(http_server, json=body, headers=headers)
+        assert refused.status_code == 413
+        assert refused.json()["error"] == {
+            "code": "daemon_error",
+            "message": f"request body is larger than {MAX_BODY_BYTES} bytes",
+            "context": {"reason": "body_too_large"},
+        }
+        assert state(client) == before
+        # The session goes on: a call of a sensible size still works.
+        spawned = await session.call_tool("spawn_agent", {"name": "slim"})
+        assert not spawned.is_error, spawned.content
+    assert [a.name for a in client.list_agents()] == ["slim"]

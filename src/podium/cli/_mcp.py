@@ -92,8 +92,8 @@ def mcp_(
         typer.Option(
             "--call-budget",
             metavar="USD",
-            help="Per-call cap: the most one spawned "
-            "agent may spend [env PODIUM_MCP_CALL_BUDGET_USD].",
+            help="Per-call cap: the most one spawned agent, or one request given "
+            "through MCP, may spend [env PODIUM_MCP_CALL_BUDGET_USD].",
         ),
     ] = None,
 ) -> None:

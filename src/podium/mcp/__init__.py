@@ -8,9 +8,13 @@ tool error ``{"error": {"code", "message", "context"}}`` and changes nothing.
 
 Limits are enforced from the daemon's records, not the server's memory: at
 most ``max_agents`` live agents per scope, spawn depth below ``max_depth`` (a
-worker spawns only with leave, ``allow_spawn``), a per-call cap on what one
-spawned agent may spend (its ``--max-budget-usd``) and a per-run budget
-checked before every spawn, task, relay and planned run.
+worker spawns only with leave, ``allow_spawn``), a per-run budget checked
+before every spawn, task, relay and planned run, and a per-call cap. The cap
+bounds each spawned agent's process (its CLI's ``--max-budget-usd``) and each
+request given through ``ask_agent``, ``assign_task`` or ``relay`` (optionally
+lowered per call with ``max_budget_usd``). The runtime cannot stop one request
+at a cap of its own, so that is judged when the request ends: over its cap, it
+is reported ``over_budget`` and its agent is given no more work in the scope.
 
 The server is a thin adapter over :class:`podium.Client`; it hosts no
 runtime. :func:`attach_options` gives an agent the server (``--mcp-config``).

@@ -25,13 +25,17 @@ __all__ = [
     "Caller",
     "LimitExceeded",
     "OutOfScope",
+    "OverCap",
+    "call_cap",
     "check_budget",
+    "check_leave_depth",
     "check_may_spawn",
+    "check_not_over_cap",
     "check_slots",
     "identify_caller",
     "is_member",
+    "over_cap",
     "placement",
-    "spawn_cap",
     "usd",
 ]
 
@@ -182,20 +186,85 @@ def check_budget(spent: float, budget: float | None, *, what: str) -> float | No
     return left
 
 
-def spawn_cap(
-    requested: float | None, call_budget: float | None, left: float | None
-) -> float | None:
-    """The new agent's --max-budget-usd: what it asked for, within the per-call cap and budget.
-
-    Asking for more than the per-call cap is refused rather than silently cut.
-    """
-    if requested is not None and call_budget is not None and requested > call_budget + 1e-9:
+def check_leave_depth(name: str, depth: int, max_depth: int) -> None:
+    """Leave to spawn is only worth giving to an agent that could use it below max depth."""
+    if depth >= max_depth:
         raise LimitExceeded(
-            f"cannot spawn: max_budget_usd {usd(requested)} is over the per-call cap of "
-            f"{usd(call_budget)}; nothing was started",
+            f"cannot give {name!r} leave to spawn: it would be at spawn depth {depth}, "
+            f"and the maximum spawn depth is {max_depth}; nothing was started",
+            limit="max_depth",
+            depth=depth,
+            max_depth=max_depth,
+            agent=name,
+        )
+
+
+def call_cap(
+    requested: float | None, call_budget: float | None, left: float | None, *, what: str
+) -> float | None:
+    """The most one call may spend: what it asked for, within the per-call cap and budget.
+
+    Asking for more than the per-call cap, or than what is left of the budget,
+    is refused rather than silently cut: the caller planned with that figure.
+    """
+    # Both figures go into the refusal, whichever one the request is over.
+    figures = {"requested_usd": requested, "call_budget_usd": call_budget}
+    if left is not None:
+        figures["left_usd"] = round(left, 6)
+    if requested is not None and call_budget is not None and requested > call_budget + 1e-9:
+        also = "" if left is None else f" ({usd(left)} is left of this scope's budget)"
+        raise LimitExceeded(
+            f"cannot {what}: max_budget_usd {usd(requested)} is over the per-call cap of "
+            f"{usd(call_budget)}{also}; nothing was started",
             limit="call_budget_usd",
-            requested_usd=requested,
-            call_budget_usd=call_budget,
+            **figures,
+        )
+    if requested is not None and left is not None and requested > left + 1e-9:
+        also = "" if call_budget is None else f" (the per-call cap is {usd(call_budget)})"
+        raise LimitExceeded(
+            f"cannot {what}: max_budget_usd {usd(requested)} is more than the {usd(left)} "
+            f"left of this scope's budget{also}; nothing was started",
+            limit="budget_usd",
+            **{k: v for k, v in figures.items() if v is not None},
         )
     caps = [c for c in (requested, call_budget, left) if c is not None]
     return min(caps) if caps else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverCap:
+    """A finished request that cost more than the per-call cap it was given."""
+
+    request_id: str
+    agent: str
+    cost_usd: float
+    cap_usd: float
+
+    def notice(self) -> str:
+        return (
+            f"request {self.request_id} cost {usd(self.cost_usd)}, over its per-call cap of "
+            f"{usd(self.cap_usd)}: agent {self.agent!r} takes no more work in this scope"
+        )
+
+
+def over_cap(request_id: str, agent: str, cost: float | None, cap: float | None) -> OverCap | None:
+    """The overrun of one request, None if it kept to its cap (or has none, or no known cost)."""
+    if cap is None or cost is None or cost <= cap + 1e-9:
+        return None
+    return OverCap(request_id=request_id, agent=agent, cost_usd=cost, cap_usd=cap)
+
+
+def check_not_over_cap(found: OverCap | None, *, what: str) -> None:
+    """An agent that overran a per-call cap is given no more work in the scope."""
+    if found is None:
+        return
+    raise LimitExceeded(
+        f"cannot {what} {found.agent!r}: its request {found.request_id} cost "
+        f"{usd(found.cost_usd)}, over its per-call cap of {usd(found.cap_usd)}, so it takes "
+        "no more work in this scope (kill_agent it and spawn another); nothing was started",
+        limit="call_cap_usd",
+        agent=found.agent,
+        request_id=found.request_id,
+        cost_usd=round(found.cost_usd, 6),
+        call_cap_usd=found.cap_usd,
+    )

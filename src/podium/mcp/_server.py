@@ -46,11 +46,24 @@ Podium runs Claude Code agents as named, persistent workers. Spawn workers
 ask_agent waits for the answer), collect answers (wait_for one or many ids,
 get_result), pass one worker's answer to another (relay), and kill workers you
 no longer need. Every result is JSON; a refused call returns
-{"error": {"code", "message", "context"}} and has changed nothing."""
+{"error": {"code", "message", "context"}} and has changed nothing. Budgets: a
+request that cost more than its per-call cap comes back with over_budget true,
+and its agent takes no more work; kill it and spawn another."""
 
 _Name = Annotated[str, Field(description="Agent name: lowercase letters, digits, '-' and '_'.")]
 _Prompt = Annotated[str, Field(description="The complete instruction for the agent.")]
 _Seconds = Annotated[float, Field(gt=0, le=86_400, description="How long to wait, in seconds.")]
+_CallBudget = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        description=(
+            "The most this one request may spend, in USD: at most the server's per-call cap "
+            "and what is left of the budget (more is refused). Checked when it ends: a request "
+            "that cost more is reported over_budget, and its agent gets no more work here."
+        ),
+    ),
+]
 
 
 def ok_result(data: dict[str, Any]) -> CallToolResult:
@@ -136,11 +149,19 @@ def create_server(settings: McpSettings, tools: PodiumTools | None = None) -> MC
             bool, Field(description="Give the new agent leave to spawn agents of its own.")
         ] = False,
         max_budget_usd: Annotated[
-            float | None, Field(gt=0, description="The most the agent may spend, in USD.")
+            float | None,
+            Field(
+                gt=0,
+                description=(
+                    "The most the agent may spend in all, in USD (its CLI's --max-budget-usd): "
+                    "at most the per-call cap and what is left of the budget (more is refused)."
+                ),
+            ),
         ] = None,
     ) -> CallToolResult:
         """Start a new agent: fresh (system_prompt or a team worker) or a fork of you.
-        Limits: max agents, max spawn depth, per-call and per-run budget."""
+        Limits: max agents, max spawn depth, per-call and per-run budget. The agent's
+        process is capped at max_budget_usd (default: the per-call cap, or what is left)."""
         return await _run(
             impl.spawn_agent,
             name=name,
@@ -153,16 +174,33 @@ def create_server(settings: McpSettings, tools: PodiumTools | None = None) -> MC
         )
 
     @server.tool()
-    async def ask_agent(agent: _Name, prompt: _Prompt, timeout: _Seconds = 600.0) -> CallToolResult:
+    async def ask_agent(
+        agent: _Name,
+        prompt: _Prompt,
+        timeout: _Seconds = 600.0,
+        max_budget_usd: _CallBudget = None,
+    ) -> CallToolResult:
         """Send a prompt and wait for the answer (up to timeout seconds; the request goes on
-        after that, and the error names its id)."""
-        return await _run(impl.ask_agent, agent=agent, prompt=prompt, timeout=timeout)
+        after that, and the error names its id). Per-call budget: see max_budget_usd; the
+        answer says call_cap_usd and over_budget (true: it cost more than its cap)."""
+        return await _run(
+            impl.ask_agent,
+            agent=agent,
+            prompt=prompt,
+            timeout=timeout,
+            max_budget_usd=max_budget_usd,
+        )
 
     @server.tool()
-    async def assign_task(agent: _Name, prompt: _Prompt) -> CallToolResult:
+    async def assign_task(
+        agent: _Name, prompt: _Prompt, max_budget_usd: _CallBudget = None
+    ) -> CallToolResult:
         """Queue a prompt for an agent and return its request id at once; collect the answer
-        with wait_for or get_result. Give several agents tasks first, then wait for all."""
-        return await _run(impl.assign_task, agent=agent, prompt=prompt)
+        with wait_for or get_result. Give several agents tasks first, then wait for all.
+        Per-call budget: see max_budget_usd; the finished request says over_budget."""
+        return await _run(
+            impl.assign_task, agent=agent, prompt=prompt, max_budget_usd=max_budget_usd
+        )
 
     @server.tool()
     async def wait_for(
@@ -193,7 +231,8 @@ def create_server(settings: McpSettings, tools: PodiumTools | None = None) -> MC
     async def get_result(
         request_id: Annotated[str, Field(description="A request id.")],
     ) -> CallToolResult:
-        """A request's state and, once done, its answer or error and cost. Does not wait."""
+        """A request's state and, once done, its answer or error and cost, and over_budget
+        (true: it cost more than its per-call cap, call_cap_usd). Does not wait."""
         return await _run(impl.get_result, request_id=request_id)
 
     @server.tool()
@@ -203,7 +242,7 @@ def create_server(settings: McpSettings, tools: PodiumTools | None = None) -> MC
         prompt: Annotated[str, Field(description="What the target should do with it.")],
     ) -> CallToolResult:
         """Send target the prompt plus source's last complete answer, verbatim. Returns the
-        target's request id at once."""
+        target's request id at once. Its per-call cap is the server's (or what is left)."""
         return await _run(impl.relay, source=source, target=target, prompt=prompt)
 
     @server.tool()

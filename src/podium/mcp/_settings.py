@@ -67,7 +67,8 @@ class McpSettings:
     budget_usd: float | None = None
     """Per-run budget: what everything spawned in the scope may spend together."""
     call_budget_usd: float | None = None
-    """Per-call cap: the most one spawned agent's process may spend (its --max-budget-usd)."""
+    """Per-call cap: the most one spawned agent's process may spend (its --max-budget-usd),
+    and the most one request given through the server may spend."""
     autostart: bool = True
     """Start the daemon on first use if it is not running (off when podium attaches it)."""
 

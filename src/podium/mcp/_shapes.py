@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._records import AgentRecord, RequestRecord
-from ._limits import MCP_META, placement
+from ._limits import MCP_META, over_cap, placement
 
 if TYPE_CHECKING:
     from ..orchestration import RunRecord
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["agent_json", "request_json", "run_json"]
 
 
-def agent_json(agent: AgentRecord) -> dict[str, Any]:
+def agent_json(agent: AgentRecord, *, over_budget: bool = False) -> dict[str, Any]:
     _, depth, leave = placement(agent)
     meta = agent.options.get(MCP_META)
     own = isinstance(meta, Mapping) and meta.get("agent") == agent.name
@@ -32,11 +32,16 @@ def agent_json(agent: AgentRecord) -> dict[str, Any]:
         # cost_usd leaves these out: it is a floor, not the total, when this is > 0.
         "unpriced_requests": agent.unpriced_requests,
         "last_request_id": agent.last_request_id,
+        # True once one of its requests cost more than its per-call cap: no more work.
+        "over_budget": over_budget,
     }
 
 
-def request_json(request: RequestRecord) -> dict[str, Any]:
-    return {
+def request_json(request: RequestRecord, *, cap: float | None = None) -> dict[str, Any]:
+    """A request; ``cap`` is the per-call cap it was given (None: none)."""
+    cost = request.cost_usd if request.cost_known else None
+    over = over_cap(request.id, request.agent, cost, cap) if request.done else None
+    out = {
         "request_id": request.id,
         "agent": request.agent,
         "state": request.state.value,
@@ -44,8 +49,13 @@ def request_json(request: RequestRecord) -> dict[str, Any]:
         "result": request.result,
         "error": request.error,
         # None, not 0, when the model that answered has no price.
-        "cost_usd": request.cost_usd if request.cost_known else None,
+        "cost_usd": cost,
+        "call_cap_usd": cap,
+        "over_budget": over is not None,
     }
+    if over is not None:
+        out["over_budget_notice"] = over.notice()
+    return out
 
 
 def run_json(run: RunRecord, *, report: str | None) -> dict[str, Any]:

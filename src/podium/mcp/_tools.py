@@ -19,7 +19,14 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
-from .._errors import AgentExists, AgentNotFound, InvalidName, UsageError, WaitTimeout
+from .._errors import (
+    AgentExists,
+    AgentNotFound,
+    InvalidName,
+    PodiumError,
+    UsageError,
+    WaitTimeout,
+)
 from .._names import check_model, check_name, check_prompt, parse_request_id
 from .._records import AgentRecord, RequestRecord
 from ._attach import attach_options
@@ -27,13 +34,18 @@ from ._ledger import ScopeLedger
 from ._limits import (
     MCP_META,
     Caller,
+    LimitExceeded,
     OutOfScope,
+    OverCap,
+    call_cap,
     check_budget,
+    check_leave_depth,
     check_may_spawn,
+    check_not_over_cap,
     check_slots,
     identify_caller,
     is_member,
-    spawn_cap,
+    over_cap,
     usd,
 )
 from ._settings import McpSettings
@@ -160,6 +172,47 @@ class PodiumTools:
         spent, budget = self._budget(view)
         return check_budget(spent, budget, what=what)
 
+    def _call_cap(self, view: _View, requested: float | None, what: str) -> float | None:
+        """The per-call cap of a new request: budget left, server cap and what was asked."""
+        _check_positive(requested)
+        left = self._left(view, what)
+        return call_cap(requested, self.settings.call_budget_usd, left, what=what)
+
+    def _overruns(self, view: _View, agents: set[str]) -> dict[str, OverCap]:
+        """Agent -> a finished request of it that cost more than its per-call cap.
+
+        Judged afresh from the daemon's costs and the scope's ledger of caps, so
+        an overrun counts whether or not anyone ever read that request's result.
+        """
+        caps = {i: c for i, c in view.ledger.caps().items() if _agent_of(i) in agents}
+        if not caps:
+            return {}
+        owners = {_agent_of(i) for i in caps}
+        only = next(iter(owners)) if len(owners) == 1 else None
+        found: dict[str, OverCap] = {}
+        for record in self.client.requests(agent=only, limit=_MAX_REQUESTS):
+            if record.id not in caps or not record.done or record.agent in found:
+                continue
+            cost = record.cost_usd if record.cost_known else None
+            over = over_cap(record.id, record.agent, cost, caps[record.id])
+            if over is not None:
+                found[record.agent] = over
+        return found
+
+    def _give_work(self, view: _View, agent: str, what: str) -> None:
+        """Refuse work for an agent that already overran a per-call cap in this scope."""
+        check_not_over_cap(self._overruns(view, {agent}).get(agent), what=what)
+
+    def _record_cap(self, view: _View, request: RequestRecord, cap: float | None) -> None:
+        if cap is None:
+            return
+        try:
+            view.ledger.add_cap(request.id, cap)
+        except PodiumError:
+            # A request whose cap cannot be kept must not run uncapped.
+            self.client.cancel(request.id)
+            raise
+
     def team(self) -> Team:
         if self.settings.team is None:
             raise UsageError(
@@ -176,9 +229,10 @@ class PodiumTools:
     def list_agents(self) -> dict[str, Any]:
         view = self._view()
         spent, budget = self._budget(view)
+        over = self._overruns(view, {m.name for m in view.members})
         return {
             "caller": view.caller.to_json(),
-            "agents": [agent_json(a) for a in view.members],
+            "agents": [agent_json(a, over_budget=a.name in over) for a in view.members],
             "limits": self.settings.limits_json() | {"budget_usd": budget},
             "spent_usd": round(spent, 6),
             "workers": sorted(self.team().workers) if self.settings.team else [],
@@ -202,25 +256,19 @@ class PodiumTools:
             )
         if worker is not None and system_prompt is not None:
             raise UsageError("give a worker (a team profile) or a system_prompt, not both")
-        if max_budget_usd is not None and max_budget_usd <= 0:
-            raise UsageError(f"max_budget_usd must be greater than 0, got {max_budget_usd}")
+        _check_positive(max_budget_usd)
         view = self._view()
         caller, settings = view.caller, self.settings
         check_may_spawn(caller, settings.max_depth)
         check_slots(len(view.members), settings.max_agents)
         depth = caller.depth + 1
-        if allow_spawn and depth >= settings.max_depth:
-            raise UsageError(
-                f"cannot give {name!r} leave to spawn: it would be at spawn depth {depth}, "
-                f"and the maximum spawn depth is {settings.max_depth}; nothing was started",
-                agent=name,
-            )
+        if allow_spawn:
+            check_leave_depth(name, depth, settings.max_depth)
         if name in view.agents:
             raise AgentExists(f"agent {name!r} already exists", agent=name)
         if fork:
             return self._fork(view, name, model)
-        left = self._left(view, "spawn")
-        cap = spawn_cap(max_budget_usd, settings.call_budget_usd, left)
+        cap = self._call_cap(view, max_budget_usd, "spawn")
         options: dict[str, Any] = {}
         backend = "claude-code"
         if worker is not None:
@@ -281,29 +329,38 @@ class PodiumTools:
         view.ledger.add_agent(agent.name)
         return {"agent": agent_json(agent), "forked_from": caller.name}
 
-    def ask_agent(self, agent: str, prompt: str, *, timeout: float) -> dict[str, Any]:
+    def ask_agent(
+        self, agent: str, prompt: str, *, timeout: float, max_budget_usd: float | None = None
+    ) -> dict[str, Any]:
         check_prompt(prompt)
         view = self._view()
         self._target(view, agent, what="ask")
-        self._left(view, "ask")
+        cap = self._call_cap(view, max_budget_usd, "ask")
+        self._give_work(view, agent, "ask")
+        queued = self.client.ask(agent, prompt)
+        self._record_cap(view, queued, cap)
         try:
-            done = self.client.ask(agent, prompt, wait=True, wait_timeout=timeout)
-        except WaitTimeout as exc:
-            request_id = exc.context.get("request_id")
+            done = self.client.wait(queued.id, timeout)
+        except WaitTimeout:
             raise WaitTimeout(
-                f"agent {agent!r} did not answer within {timeout:g} s; request {request_id} "
+                f"agent {agent!r} did not answer within {timeout:g} s; request {queued.id} "
                 "goes on: wait_for or get_result it later",
-                request_id=request_id,
+                request_id=queued.id,
                 agent=agent,
             ) from None
-        return request_json(done)
+        return request_json(done, cap=cap)
 
-    def assign_task(self, agent: str, prompt: str) -> dict[str, Any]:
+    def assign_task(
+        self, agent: str, prompt: str, *, max_budget_usd: float | None = None
+    ) -> dict[str, Any]:
         check_prompt(prompt)
         view = self._view()
         self._target(view, agent, what="assign a task to")
-        self._left(view, "assign a task")
-        return request_json(self.client.ask(agent, prompt))
+        cap = self._call_cap(view, max_budget_usd, "assign a task")
+        self._give_work(view, agent, "assign a task to")
+        queued = self.client.ask(agent, prompt)
+        self._record_cap(view, queued, cap)
+        return request_json(queued, cap=cap)
 
     def relay(self, source: str, target: str, prompt: str) -> dict[str, Any]:
         check_prompt(prompt)
@@ -311,8 +368,11 @@ class PodiumTools:
         if source != view.caller.name:
             self._target(view, source, what="relay from")
         self._target(view, target, what="relay to")
-        self._left(view, "relay")
-        return request_json(self.client.relay(source, target, prompt))
+        cap = self._call_cap(view, None, "relay")
+        self._give_work(view, target, "relay to")
+        queued = self.client.relay(source, target, prompt)
+        self._record_cap(view, queued, cap)
+        return request_json(queued, cap=cap)
 
     def kill_agent(self, agent: str) -> dict[str, Any]:
         view = self._view()
@@ -340,19 +400,20 @@ class PodiumTools:
     def get_result(self, request_id: str) -> dict[str, Any]:
         view = self._view()
         (checked,) = self._checked_ids(view, [request_id])
-        return request_json(self.client.poll(checked))
+        return request_json(self.client.poll(checked), cap=view.ledger.caps().get(checked))
 
     async def wait_for(
         self, request_ids: list[str], *, timeout: float, mode: str
     ) -> dict[str, Any]:
         """Fan-in: wait for all (or any) of the requests, up to ``timeout`` seconds."""
 
-        def prepare() -> tuple[list[str], dict[str, RequestRecord]]:
-            ids = self._checked_ids(self._view(), request_ids)
+        def prepare() -> tuple[list[str], dict[str, RequestRecord], dict[str, float]]:
+            view = self._view()
+            ids = self._checked_ids(view, request_ids)
             polled = {i: self.client.poll(i) for i in ids}
-            return ids, {i: r for i, r in polled.items() if r.done}
+            return ids, {i: r for i, r in polled.items() if r.done}, view.ledger.caps()
 
-        ids, done = await anyio.to_thread.run_sync(prepare)
+        ids, done, caps = await anyio.to_thread.run_sync(prepare)
         deadline = time.monotonic() + timeout
 
         async def wait_one(request_id: str, group: anyio.abc.TaskGroup) -> None:
@@ -379,7 +440,7 @@ class PodiumTools:
                         group.start_soon(wait_one, request_id, group)
         pending = [i for i in ids if i not in done]
         return {
-            "done": [request_json(done[i]) for i in ids if i in done],
+            "done": [request_json(done[i], cap=caps.get(i)) for i in ids if i in done],
             "pending": pending,
             "timed_out": not done if mode == "any" else bool(pending),
         }
@@ -396,16 +457,17 @@ class PodiumTools:
     ) -> dict[str, Any]:
         """Start a planned run (podium plans and schedules it); with ``wait``, its report."""
         check_prompt(request)
-        if budget_usd is not None and budget_usd <= 0:
-            raise UsageError(f"budget_usd must be greater than 0, got {budget_usd}")
+        _check_positive(budget_usd, "budget_usd")
         view = self._view()
         check_may_spawn(view.caller, self.settings.max_depth, what="start a planned run")
         left = self._left(view, "start a planned run")
         if budget_usd is not None and left is not None and budget_usd > left + 1e-9:
-            raise UsageError(
-                f"budget_usd {usd(budget_usd)} is more than the {usd(left)} left of this "
-                "scope's budget; nothing was started",
-                budget_usd=budget_usd,
+            raise LimitExceeded(
+                f"cannot start a planned run: budget_usd {usd(budget_usd)} is more than the "
+                f"{usd(left)} left of this scope's budget; nothing was started",
+                limit="budget_usd",
+                requested_usd=budget_usd,
+                left_usd=round(left, 6),
             )
         if team is not None:
             team_file = Path(view.caller.cwd, team).expanduser()
@@ -429,3 +491,13 @@ class PodiumTools:
                 run = self.client.get_run(run.id)
         report = self.client.run_report(run.id) if run.done else None
         return run_json(run, report=report)
+
+
+def _check_positive(value: float | None, what: str = "max_budget_usd") -> None:
+    if value is not None and not value > 0:
+        raise UsageError(f"{what} must be greater than 0, got {value}")
+
+
+def _agent_of(request_id: str) -> str | None:
+    parsed = parse_request_id(request_id)
+    return parsed[0] if parsed is not None else None
