@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from podium.orchestration import write_example_team
-from podium.testing import FakeAnthropic, Rule, Usage
+from podium.orchestration import RateLimiter, RunEngine, write_example_team
+from podium.runtime import Runtime
+from podium.testing import FakeAnthropic, RecordedRequest, Rule, Usage
 
 LEAD = r"You lead a small team"  # in the example orchestrator's system prompt
 
@@ -77,3 +82,37 @@ def requests_for_task(fake: FakeAnthropic, task_id: str) -> list[Any]:
 
 def costly(output_tokens: int) -> Usage:
     return Usage(input_tokens=100, output_tokens=output_tokens)
+
+
+@contextlib.asynccontextmanager
+async def started_engine(
+    runtime: Runtime, *, limiter: RateLimiter | None = None
+) -> AsyncIterator[RunEngine]:
+    runs = RunEngine(runtime, limiter=limiter)
+    await runs.start()
+    try:
+        yield runs
+    finally:
+        await runs.close()
+
+
+async def wait_for_task_request(
+    fake: FakeAnthropic, task_id: str, timeout: float = 60.0
+) -> RecordedRequest:
+    """The first model call of task ``task_id``, once it has reached the fake."""
+    deadline = time.monotonic() + timeout
+    while not (found := requests_for_task(fake, task_id)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"task {task_id} sent nothing to the fake within {timeout} s")
+        await asyncio.sleep(0.05)
+    return found[0]
+
+
+def cli_argv(pid: int) -> list[str]:
+    """The command line a live process was started with, as the kernel has it."""
+    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return [arg.decode() for arg in raw.split(b"\0") if arg]
+
+
+def flag_value(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv else None

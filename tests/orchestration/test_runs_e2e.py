@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from podium.orchestration import (
     TaskState,
     TeamError,
 )
+from podium.orchestration._artifacts import ArtifactError, RunDir
 from podium.runtime import Runtime
 from podium.testing import FakeAnthropic, Rule
 
@@ -223,38 +224,58 @@ async def test_worker_returning_garbage_fails_and_dependents_are_skipped(
     assert "quality gate" in report
 
 
-async def test_budget_stops_dispatch_and_the_report_says_why(
+async def test_budget_stops_dispatch_before_the_next_task_would_cross_it(
     engine: RunEngine, fake: FakeAnthropic, workdir: Path
 ) -> None:
+    budget = 0.5
     team = example_team(
         workdir,
         limits={
-            "budget_usd": 0.5,
+            "budget_usd": budget,
             "max_parallel": 1,
-            "per_worker_budget_usd": 0.5,
-            "per_task_budget_usd": 0.5,
+            "per_worker_budget_usd": budget,
+            "per_task_budget_usd": budget,
+            # The example team's Sonnet token limits would hold these costly turns back.
+            "input_tokens_per_minute": 10**9,
+            "output_tokens_per_minute": 10**9,
         },
     )
-    # Each task costs ~$0.30 (20k output tokens of sonnet at $15/M).
+    # Each task costs ~$0.20-0.30 (20k output tokens of sonnet); the synthesis is cheap.
     answer = review_result("LOW", "a.py:1", "x", "y")
     fake.add_rule(Rule(content="PODIUM TASK", text=answer, usage=costly(20_000)))
+    fake.add_rule(Rule(system=LEAD, content="PODIUM SYNTHESIS", text="final", usage=costly(100)))
     plan = {"tasks": [task(f"t{i}", "marie") for i in range(4)]}
 
     run = await engine.wait((await engine.submit("review", team=team, plan=plan)).id, timeout=120)
 
     assert run.state is RunState.FAILED
-    states = [t.state for t in run.tasks]
-    assert states[0] is TaskState.COMPLETE
-    assert TaskState.SKIPPED in states
+    ran = [t for t in run.tasks if t.state is TaskState.COMPLETE]
     skipped = [t for t in run.tasks if t.state is TaskState.SKIPPED]
-    assert all("budget" in (t.reason or "") for t in skipped)
-    # Stopped before crossing by more than the one task in flight, and nothing ran after.
-    assert len(requests_for_task(fake, "t3")) == 0
-    assert run.cost_usd <= 0.5 + 0.31
-    assert not fake.requests_matching(content="PODIUM SYNTHESIS") or run.cost_usd < 0.5
+    assert ran
+    assert skipped
+    assert ran + skipped == list(run.tasks)  # one at a time, in plan order
+    # The rule, task by task: a task starts only if what is spent plus its estimate
+    # (the mean cost of the finished tasks) stays within the budget...
+    spent = 0.0
+    for done, started in enumerate(ran):
+        estimate = spent / done if done else 0.0
+        assert spent + estimate <= budget
+        spent += started.cost_usd
+    # ...so dispatch stopped BEFORE the budget was crossed, not once it was: the
+    # budget is not reached yet, but the next task's reservation would cross it.
+    estimate = spent / len(ran)
+    assert spent < budget
+    assert spent + estimate > budget
+    for task_ in skipped:
+        assert task_.reason == (
+            f"run budget $0.50: ${spent:.2f} spent, next task estimated ${estimate:.2f}"
+        )
+        assert not requests_for_task(fake, task_.task_id)
+    assert sum(run.cost_by_worker.values()) == pytest.approx(spent)
+    assert run.cost_usd <= budget  # synthesis included
     report = (engine.run_dir(run.id) / "report.md").read_text()
-    assert "budget" in report
-    assert "skipped" in report
+    for task_ in skipped:
+        assert f"- **{task_.task_id}** (marie): skipped - {task_.reason}" in report
 
 
 async def test_worker_process_dying_mid_task_is_retried_in_a_resumed_session(
@@ -347,12 +368,76 @@ async def test_bad_input_is_refused_before_anything_is_written(
     with pytest.raises(error, match=words):
         await engine.submit(**args)  # type: ignore[arg-type]
     assert await engine.list_runs() == []
+    # Not even an empty or half-written run directory is left behind.
+    assert list(engine.runs_root.iterdir()) == []
 
 
 async def test_missing_team_file_is_named(engine: RunEngine, tmp_path: Path) -> None:
     with pytest.raises(TeamError, match=r"podium\.toml"):
         await engine.submit("review", team=tmp_path / "podium.toml")
     assert await engine.list_runs() == []
+    assert list(engine.runs_root.iterdir()) == []
+
+
+def _break_toml(root: Path) -> None:
+    (root / "podium.toml").write_text("[team\nname = 'x'\n")
+
+
+def _missing_profile(root: Path) -> None:
+    (root / ".claude/ANGA.md").unlink()
+
+
+def _unknown_profile_key(root: Path) -> None:
+    profile = root / ".claude/DANCE.md"
+    profile.write_text(profile.read_text().replace("color: red", "colour: red", 1))
+
+
+@pytest.mark.parametrize(
+    ("spoil", "words"),
+    [
+        (_break_toml, r"podium\.toml: invalid TOML"),
+        (_missing_profile, r"workers\.anga: profile file \.claude/ANGA\.md does not exist"),
+        (_unknown_profile_key, r"DANCE\.md.*colour"),
+    ],
+)
+async def test_a_bad_team_is_refused_before_anything_is_written(
+    engine: RunEngine, workdir: Path, spoil: Callable[[Path], None], words: str
+) -> None:
+    team = example_team(workdir)
+    spoil(workdir)
+    with pytest.raises(TeamError, match=words):
+        await engine.submit("review", team=team)
+    assert list(engine.runs_root.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"plan": {"tasks": [task("a", "marie")]}, "plan_file": "plan.json"}, "not both"),
+        ({"mode": "agentic", "plan": {"tasks": [task("a", "marie")]}}, "agentic run has no plan"),
+        ({"mode": "sideways"}, "mode"),
+        ({"cwd": "no-such-directory"}, "does not exist"),
+    ],
+)
+async def test_bad_options_are_refused_before_anything_is_written(
+    engine: RunEngine, team: Path, kwargs: dict[str, object], words: str
+) -> None:
+    with pytest.raises(UsageError, match=words):
+        await engine.submit("review", team=team, **kwargs)  # type: ignore[arg-type]
+    assert list(engine.runs_root.iterdir()) == []
+
+
+async def test_a_run_directory_that_cannot_be_completed_is_removed(
+    engine: RunEngine, team: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk fills up between the request and run.json: no half-written run remains.
+    def disk_full(self: RunDir, data: object) -> None:
+        raise ArtifactError(f"{self.run_file}: cannot write: No space left on device")
+
+    monkeypatch.setattr(RunDir, "write_run", disk_full)
+    with pytest.raises(ArtifactError, match="No space left"):
+        await engine.submit("review", team=team, plan={"tasks": [task("a", "marie")]})
+    assert list(engine.runs_root.iterdir()) == []
 
 
 async def test_a_429_backs_off_every_worker_of_that_model_for_its_retry_after(

@@ -78,6 +78,8 @@ class ActiveRun:
         self.scheduler: Scheduler | None = None
         self.agents: set[str] = set()
         self.requests: dict[str, str] = {}  # task id -> its running request id
+        # agent -> its --max-budget-usd and the limit that set it, while its task runs
+        self.agent_caps: dict[str, tuple[float, str]] = {}
         self.prewarmed: dict[str, asyncio.Task[str]] = {}
         self.prewarm_slots = asyncio.Semaphore(_PREWARM_SPAWNS)
         self.prewarm_spawning: set[str] = set()  # pre-starts past the slot queue
@@ -86,6 +88,7 @@ class ActiveRun:
         self.user_cancelled = False
         self.shutting_down = False  # the daemon is stopping: the run ends interrupted
         self.driver: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- bookkeeping --------------------------------------------------------------------
 
@@ -100,11 +103,16 @@ class ActiveRun:
         self.save()
         return task
 
-    def charge(self, request: RequestRecord, *, worker: str | None) -> None:
-        """Add one finished turn's cost to the ledger and the run's totals."""
+    def charge(
+        self, request: RequestRecord, *, worker: str | None, task_id: str | None = None
+    ) -> None:
+        """Add one finished turn's cost to the ledger and the run's totals.
+
+        Charged per turn, not per task: a budget crossed by turns of tasks still
+        running is seen at once (:meth:`check_budget`).
+        """
         cost = request.cost_usd
-        if worker is None:
-            self.ledger.charge(cost)
+        self.ledger.charge(cost, worker=worker, task_id=task_id)
         by_model = dict(self.record.cost_by_model)
         model = request.model or "unknown"
         by_model[model] = by_model.get(model, 0.0) + cost
@@ -167,7 +175,13 @@ class ActiveRun:
         return name
 
     async def _name_taken(self, name: str) -> bool:
-        if await self.runtime.store.find_agent(name) is not None:
+        store = self.runtime.store
+        if await store.find_agent(name) is not None:
+            return True
+        # A retired (killed) agent keeps its name while its requests are on record:
+        # a task reassigned or resumed gets a fresh name, so every attempt's
+        # requests and session stay apart and a result names who did the work.
+        if await store.list_requests(agent=name, limit=1):
             return True
         # A killed agent's worktree keeps its name until it is merged or cleaned.
         return worktree_path(self.runtime.config.home, name).exists()
@@ -196,7 +210,7 @@ class ActiveRun:
 
         A daemon that died mid-run could not retire them: the new daemon reaps
         their processes but keeps them (hibernated) for good, and their tasks
-        start over on fresh agents. Retiring them first also frees their names.
+        start over on fresh agents (named ``<base>_2``, ...).
         """
         from ._task_runner import _agent_base  # the runner imports this module
 
@@ -405,7 +419,23 @@ class ActiveRun:
         if self.scheduler is not None:
             self.scheduler.stop(reason)
         for request_id in list(self.requests.values()):
-            asyncio.create_task(self._cancel_request(request_id))  # noqa: RUF006
+            self.cancel_soon(request_id)
+
+    def check_budget(self) -> None:
+        """Once the run's spending has reached its budget, stop: running tasks are
+        interrupted (their turns cancelled) and nothing more starts."""
+        if self.ledger.exhausted and self.stop_reason is None:
+            limit = self.ledger.limits.run_usd or 0.0
+            self.stop_dispatch(
+                f"run budget ${limit:.2f} reached (${self.ledger.spent:.4f} spent)"
+            )
+
+    def cancel_soon(self, request_id: str) -> None:
+        """Cancel a request in the background (from code that cannot await)."""
+        task = asyncio.create_task(self._cancel_request(request_id))
+        # Held until done: the loop keeps only a weak reference to a task.
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _cancel_request(self, request_id: str) -> None:
         with contextlib.suppress(PodiumError):
@@ -462,7 +492,12 @@ class ActiveRun:
                 )
         elif not results:
             error = "no task completed; nothing to synthesise"
-        report = run_summary_markdown(self.record, synthesis=synthesis, note=error)
+        note = error
+        if results and not synthesis and error is None and not self.user_cancelled:
+            # Not an error of its own (the tasks' states say how the run ended),
+            # but the reader must know why the report has no synthesis.
+            note = f"no synthesis: {self.stop_reason or 'the run budget is spent'}"
+        report = run_summary_markdown(self.record, synthesis=synthesis, note=note)
         self.dir.write_report(report)
         self.save(report_path=self.dir.relative(self.dir.report_file), error=error)
 

@@ -222,8 +222,8 @@ class AgenticTasks:
                 },
             },
         )
-        active.charge(request, worker=task.worker)
-        active.ledger.record_task(task.worker, request.cost_usd)
+        active.charge(request, worker=task.worker, task_id=task.task_id)
+        active.ledger.task_finished(task.task_id, task.worker, request.cost_usd)
         active.save_task(
             task.replace(
                 state=state,

@@ -5,6 +5,10 @@ estimate (the mean cost of finished tasks) until it finishes. Admission looks
 at spent + reserved + the next estimate, which stops a burst of parallel
 starts from overrunning the budget together; the per-task cap handed to the
 CLI (``--max-budget-usd``) bounds what each one can actually spend.
+
+Each turn is charged as soon as it ends (``charge(..., task_id=...)``), so a
+run notices at once when running tasks have crossed its budget; what a task
+has spent comes out of its reservation and is never counted twice.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ class BudgetLedger:
         self._spent = _check_usd(spent, "spent")
         self._by_worker = {w: _check_usd(v, f"spent by {w}") for w, v in by_worker.items()}
         self._reserved: dict[str, _Reservation] = {}
+        self._task_spent: dict[str, float] = {}  # turns of running tasks charged so far
         self._finished: dict[str, list[float]] = {}
 
     @property
@@ -99,7 +104,7 @@ class BudgetLedger:
     @property
     def reserved(self) -> float:
         """Held by running tasks, not yet spent."""
-        return sum(r.usd for r in self._reserved.values())
+        return sum(self._held(t, r) for t, r in self._reserved.items())
 
     @property
     def remaining(self) -> float | None:
@@ -112,17 +117,37 @@ class BudgetLedger:
         cap = self._limits.run_usd
         return cap is not None and self._spent >= cap - _EPSILON
 
-    def charge(self, cost_usd: float, *, worker: str | None = None) -> None:
-        """Add a cost to the run, and to ``worker`` if given (planning / synthesis: None)."""
+    def spent_by_task(self, task_id: str) -> float:
+        """What a running task's turns have been charged so far (0 once it finished)."""
+        return self._task_spent.get(task_id, 0.0)
+
+    def charge(
+        self, cost_usd: float, *, worker: str | None = None, task_id: str | None = None
+    ) -> None:
+        """Add a cost to the run, and to ``worker`` if given (planning / synthesis: None).
+
+        ``task_id``: the running task the turn belongs to; its reservation shrinks by
+        as much until :meth:`task_finished`.
+        """
         cost = _check_usd(cost_usd, "cost_usd")
         self._spent += cost
         if worker is not None:
             self._by_worker[worker] = self._by_worker.get(worker, 0.0) + cost
+        if task_id is not None:
+            self._task_spent[task_id] = self._task_spent.get(task_id, 0.0) + cost
 
     def record_task(self, worker: str, cost_usd: float) -> None:
         """A finished task's final cost: charged, and remembered for :meth:`estimate`."""
         self.charge(cost_usd, worker=worker)
         self._finished.setdefault(worker, []).append(float(cost_usd))
+
+    def task_finished(self, task_id: str, worker: str, cost_usd: float) -> None:
+        """A task whose turns were charged as they ended is over: its reservation is
+        dropped and its total cost remembered for :meth:`estimate` (not charged again)."""
+        cost = _check_usd(cost_usd, "cost_usd")
+        self.release(task_id)
+        self._task_spent.pop(task_id, None)
+        self._finished.setdefault(worker, []).append(cost)
 
     def estimate(self, worker: str) -> float:
         """Mean cost of this worker's finished tasks, else of all finished tasks, else 0."""
@@ -142,12 +167,12 @@ class BudgetLedger:
         # A task can never spend more than the per-task cap passed to the CLI.
         if self._limits.per_task_usd is not None:
             estimate = min(estimate, self._limits.per_task_usd)
-        others = [r for t, r in self._reserved.items() if t != task_id]
+        others = self._others(task_id)
         run = self._refusal(
             "run budget",
             self._limits.run_usd,
             self._spent,
-            sum(r.usd for r in others),
+            sum(held for _, held in others),
             estimate,
         )
         if run is not None:
@@ -156,7 +181,7 @@ class BudgetLedger:
             f"worker {worker} budget",
             self._limits.per_worker_usd,
             self._by_worker.get(worker, 0.0),
-            sum(r.usd for r in others if r.worker == worker),
+            sum(held for w, held in others if w == worker),
             estimate,
         )
         if worker_reason is not None:
@@ -169,37 +194,60 @@ class BudgetLedger:
         self._reserved.pop(task_id, None)
 
     def cap_for(self, worker: str, *, task_id: str | None = None) -> float | None:
-        """The most one task of this worker may spend now, for ``--max-budget-usd``.
-
-        min(per-task cap, worker remaining, run remaining less other tasks'
-        reservations); ``None`` if no cap applies. "Other tasks" are every task
-        but ``task_id`` when given, else every task of another worker (a worker
-        runs one task at a time).
+        """The most a new agent process for a task of this worker may spend now, for
+        ``--max-budget-usd``: the smallest of :meth:`cap_parts`; ``None`` if no cap applies.
         """
+        parts = self.cap_parts(worker, task_id=task_id)
+        return max(0.0, min(parts.values())) if parts else None
 
-        def other(tid: str, r: _Reservation) -> bool:
-            return tid != task_id if task_id is not None else r.worker != worker
+    def cap_parts(self, worker: str, *, task_id: str | None = None) -> dict[str, float]:
+        """What each cap leaves for a new agent process of a task, keyed by the cap
+        (``"per-task budget $0.50"``, ``"worker marie budget $2.00"``, ``"run budget $5.00"``).
 
-        others = [r for tid, r in self._reserved.items() if other(tid, r)]
-        caps: list[float] = []
-        if self._limits.per_task_usd is not None:
-            caps.append(self._limits.per_task_usd)
-        if self._limits.per_worker_usd is not None:
-            held = sum(r.usd for r in others if r.worker == worker)
-            caps.append(self._limits.per_worker_usd - self._by_worker.get(worker, 0.0) - held)
-        if self._limits.run_usd is not None:
-            caps.append(self._limits.run_usd - self._spent - sum(r.usd for r in others))
-        return max(0.0, min(caps)) if caps else None
+        Per-task: the cap less what ``task_id`` already spent (a task that starts
+        over on a fresh process keeps its total). Worker and run: the cap less what
+        was spent and what other tasks hold. "Other tasks" are every task but
+        ``task_id`` when given, else every task of another worker.
+        """
+        others = self._others(task_id)
+        if task_id is None:
+            others = [(w, h) for w, h in others if w != worker]
+        limits = self._limits
+        parts: dict[str, float] = {}
+        if limits.per_task_usd is not None:
+            own = self._task_spent.get(task_id, 0.0) if task_id is not None else 0.0
+            parts[f"per-task budget {_usd(limits.per_task_usd)}"] = limits.per_task_usd - own
+        if limits.per_worker_usd is not None:
+            held = sum(h for w, h in others if w == worker)
+            parts[f"worker {worker} budget {_usd(limits.per_worker_usd)}"] = (
+                limits.per_worker_usd - self._by_worker.get(worker, 0.0) - held
+            )
+        if limits.run_usd is not None:
+            parts[f"run budget {_usd(limits.run_usd)}"] = (
+                limits.run_usd - self._spent - sum(h for _, h in others)
+            )
+        return parts
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "limits": self._limits.to_dict(),
             "spent_usd": self._spent,
             "by_worker": dict(self._by_worker),
-            "reserved": {t: {"worker": r.worker, "usd": r.usd} for t, r in self._reserved.items()},
+            "reserved": {
+                t: {"worker": r.worker, "usd": self._held(t, r)} for t, r in self._reserved.items()
+            },
             "remaining_usd": self.remaining,
             "exhausted": self.exhausted,
         }
+
+    def _held(self, task_id: str, reservation: _Reservation) -> float:
+        # A running task's charged turns come out of its reservation: what it
+        # holds is only what it may still spend.
+        return max(0.0, reservation.usd - self._task_spent.get(task_id, 0.0))
+
+    def _others(self, task_id: str | None) -> list[tuple[str, float]]:
+        """(worker, amount held) of every reservation but ``task_id``'s."""
+        return [(r.worker, self._held(t, r)) for t, r in self._reserved.items() if t != task_id]
 
     @staticmethod
     def _refusal(

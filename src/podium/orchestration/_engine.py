@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -221,10 +222,16 @@ class RunEngine:
             plan_source=AGENTIC if agentic else "orchestrator" if given is None else "file",
         )
         run_dir.create()
-        run_dir.write_request(request)
-        if given is not None:
-            run_dir.write_plan(given.to_dict())
-        run_dir.write_run(record.to_dict())
+        try:
+            run_dir.write_request(request)
+            if given is not None:
+                run_dir.write_plan(given.to_dict())
+            # Last: a directory without run.json is not a run.
+            run_dir.write_run(record.to_dict())
+        except BaseException:
+            # Never leave a half-written run behind (a full disk, a cancelled call).
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+            raise
         await self.runtime.emit(
             EventKind.RUN_STARTED,
             data={

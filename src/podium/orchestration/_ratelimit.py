@@ -137,15 +137,17 @@ class RateLimiter:
         bucket = self._buckets.get(key)
         return None if bucket is None else bucket.limits
 
-    async def lease(self, key: str, *, input_tokens: int = 0) -> Lease:
+    async def lease(self, key: str, *, input_tokens: int = 0, requests: int = 1) -> Lease:
         """Like :meth:`acquire`, but the units stay taken until :meth:`Lease.release`.
 
         Their period starts at release, not at admission. podium cannot see when
-        a CLI actually sends its call (a fresh process takes a moment), only
-        that it has been sent by the time the turn ends; counting from the end
-        keeps the limit true at the API, not only at podium's door.
+        a CLI actually sends its calls (a fresh process takes a moment; a turn
+        with tool use makes several), only that they have been sent by the time
+        the turn ends; counting from the end keeps the limit true at the API,
+        not only at podium's door. ``requests``: the calls the turn is expected
+        to make, all held for its whole length.
         """
-        waited, lease_id = await self._admit(key, input_tokens, hold=True)
+        waited, lease_id = await self._admit(key, input_tokens, requests, hold=True)
         return Lease(self, key, lease_id, waited)
 
     def _release(self, key: str, lease_id: int) -> None:
@@ -159,21 +161,26 @@ class RateLimiter:
         bucket.uses.append(_Use(now + self._period, amounts))
         bucket.wake_head()
 
-    async def acquire(self, key: str, *, input_tokens: int = 0) -> float:
-        """Wait until one request and ``input_tokens`` fit in the window of ``key``.
+    async def acquire(self, key: str, *, input_tokens: int = 0, requests: int = 1) -> float:
+        """Wait until ``requests`` requests and ``input_tokens`` fit in the window of ``key``.
 
         Returns the seconds waited (by ``clock``). A key with no limits and no
         backoff returns 0 at once. A cancelled waiter takes nothing.
         """
-        waited, _ = await self._admit(key, input_tokens, hold=False)
+        waited, _ = await self._admit(key, input_tokens, requests, hold=False)
         return waited
 
-    async def _admit(self, key: str, input_tokens: int, *, hold: bool) -> tuple[float, int]:
+    async def _admit(
+        self, key: str, input_tokens: int, requests: int, *, hold: bool
+    ) -> tuple[float, int]:
         _check_count(input_tokens, "input_tokens")
+        _check_count(requests, "requests")
+        if requests < 1:
+            raise UsageError(f"requests must be at least 1, got {requests!r}")
         bucket = self._buckets.get(key)
         if bucket is None:
             return 0.0, 0
-        ask: _Amounts = (1, input_tokens, 0)
+        ask: _Amounts = (requests, input_tokens, 0)
         start = self._clock()
         ticket = asyncio.Event()
         bucket.queue.append(ticket)

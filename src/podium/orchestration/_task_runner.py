@@ -12,6 +12,7 @@ Attempts come in two kinds, both bounded by the worker's ``retries``:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from pathlib import Path
@@ -27,9 +28,13 @@ from ._run_records import TaskState
 from ._scheduler import Node, Outcome
 from ._team import WorkerSpec
 
-__all__ = ["run_task", "spawn_task_agent", "worker_isolation", "worker_secret_env"]
+__all__ = ["run_task", "spawn_task_agent", "task_cap", "worker_isolation", "worker_secret_env"]
 
 _MAX_AGENT_NAME = 60  # room for the "_N" suffix of a reassigned attempt
+# A pre-started agent is used if its cap is at most this much over the current
+# one (the CLI prints six decimals), or no tighter than this share of it.
+_CAP_SLACK = 0.000_001
+_CAP_KEEP_TIGHTER = 0.8
 
 
 def _agent_base(run: ActiveRun, task_id: str) -> str:
@@ -66,23 +71,40 @@ def worker_secret_env(worker: WorkerSpec) -> dict[str, str] | None:
     return {variable: value}
 
 
+def task_cap(run: ActiveRun, task_id: str) -> tuple[float | None, str]:
+    """What a new agent process for the task may spend (its ``--max-budget-usd``), and
+    which limit sets it: the tightest of the run's budgets and the profile's ``budget_usd``.
+    """
+    task = run.record.task(task_id)
+    parts = run.ledger.cap_parts(task.worker, task_id=task_id)
+    profile_cap = run.team.workers[task.worker].profile.budget_usd
+    if profile_cap is not None:
+        parts[f"profile budget_usd {_usd(profile_cap)}"] = profile_cap
+    if not parts:
+        return None, ""
+    source = min(parts, key=lambda name: parts[name])
+    # Rounded down to the CLI's precision, so the cap never exceeds what is left.
+    return max(0.0, math.floor(parts[source] * 1e6) / 1e6), source
+
+
 async def spawn_task_agent(run: ActiveRun, task_id: str) -> str:
     task = run.record.task(task_id)
     worker = run.team.workers[task.worker]
-    caps = [
-        c for c in (run.ledger.cap_for(task.worker), worker.profile.budget_usd) if c is not None
-    ]
-    return await run.new_agent(
+    cap, source = task_cap(run, task_id)
+    name = await run.new_agent(
         _agent_base(run, task_id),
         worker.profile,
         worker.model,
         isolation=worker_isolation(worker),
         secret_env=worker_secret_env(worker),
         worker=task.worker,
-        max_budget_usd=min(caps) if caps else None,
+        max_budget_usd=cap,
         # Non-urgent work goes through the Batch API where the backend has one.
         batch=True if not task.urgent and worker.profile.backend == "anthropic-api" else None,
     )
+    if cap is not None:
+        run.agent_caps[name] = (cap, source)
+    return name
 
 
 async def _commit_work(run: ActiveRun, agent: str, task_id: str, worker: str) -> dict[str, Any]:
@@ -113,9 +135,19 @@ async def _agent_cwd(run: ActiveRun, agent: str) -> Path:
 async def _agent_for(run: ActiveRun, task_id: str) -> str:
     pending = run.take_prewarmed(task_id)
     if pending is not None:
+        agent: str | None = None
         with contextlib.suppress(PodiumError):
-            return await pending
-        # A failed pre-start is tried once more here, where its error reaches the task.
+            agent = await pending
+        # A failed pre-start is tried once more below, where its error reaches the task.
+        if agent is not None:
+            # The cap was computed when the process was pre-started; what finished
+            # since may have changed it, and the CLI's cap is fixed at start.
+            old = run.agent_caps.get(agent, (None, ""))[0]
+            new, _ = task_cap(run, task_id)
+            if _cap_still_fits(old, new):
+                return agent
+            run.agent_caps.pop(agent, None)
+            await run.retire(agent)
     return await spawn_task_agent(run, task_id)
 
 
@@ -181,6 +213,7 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
     policy = run.team.defaults.on_check_failure
     max_attempts = 1 + worker.retries
     agent = await _agent_for(run, planned.task_id)
+    agents = [agent]  # every agent that worked on the task, in order (reassigned: several)
     task = run.save_task(task.replace(agent=agent))
     prompt = first_prompt
     attempts, cost, usage, waited = 0, 0.0, Usage(), 0.0
@@ -197,6 +230,8 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
 
         def submitted(request: RequestRecord) -> None:
             run.requests[planned.task_id] = request.id
+            if run.stop_reason is not None:  # stopped while this turn waited to be sent
+                run.cancel_soon(request.id)
 
         request, slept = await run.turns.ask(
             agent,
@@ -210,10 +245,12 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
         cost += request.cost_usd
         usage = usage + request.usage
         request_ids.append(request.id)
-        run.charge(request, worker=planned.worker)
+        run.charge(request, worker=planned.worker, task_id=planned.task_id)
         task = run.save_task(
             task.replace(attempts=attempts, cost_usd=cost, usage=usage, agent=agent)
         )
+        # Crossed by this turn: the other running tasks are interrupted now.
+        run.check_budget()
 
         if request.state is RequestState.COMPLETE:
             answer = request.result
@@ -230,6 +267,7 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
                 await _commit_work(run, agent, planned.task_id, planned.worker)
                 await run.retire(agent)
                 agent = await spawn_task_agent(run, planned.task_id)
+                agents.append(agent)
                 prompt = (
                     first_prompt
                     + "\n\n"
@@ -246,7 +284,9 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
             break
         reason = f"request {request.id} {request.state.value}: {request.error or 'no answer'}"
         if _budget_tripped(request):
-            reason = f"task budget reached: {request.error}"
+            cap, source = run.agent_caps.get(agent, (None, ""))
+            limit = f" {_usd(cap)} (set by the {source})" if cap is not None else ""
+            reason = f"task budget reached: the agent's spending cap{limit}: {request.error}"
             break
 
     committed = await _commit_work(run, agent, planned.task_id, planned.worker)
@@ -263,13 +303,17 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
             "output": outcome_output,
             "findings": list(verdict.findings) if verdict is not None else [],
             "artifacts": list(verdict.artifacts) if verdict is not None else [],
-            "summary": verdict.summary if verdict is not None else (reason or ""),
+            # A failed task's gist is why it failed, not the first line of a rejected answer.
+            "summary": verdict.summary
+            if verdict is not None and final is TaskState.COMPLETE
+            else (reason or ""),
             "reason": reason,
             "usage": usage.to_dict(),
             "cost_usd": cost,
             "attempts": attempts,
             "model": worker.model,
             "agent": agent,
+            "agents": agents,
             "request_ids": request_ids,
             **committed,
             "timings": {
@@ -280,8 +324,9 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
             },
         },
     )
-    run.ledger.release(planned.task_id)
-    run.ledger.record_task(planned.worker, cost)
+    run.ledger.task_finished(planned.task_id, planned.worker, cost)
+    for name in agents:
+        run.agent_caps.pop(name, None)
     await run.retire(agent)
     run.save_task(
         task.replace(
@@ -303,12 +348,25 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
         cost_usd=cost,
         reason=reason,
     )
-    if run.ledger.exhausted and run.stop_reason is None:
-        limit = run.ledger.limits.run_usd
-        run.stop_dispatch(f"run budget ${limit:.2f} reached (${run.ledger.spent:.4f} spent)")
+    run.check_budget()
     return Outcome(ok=final is TaskState.COMPLETE, reason=reason)
+
+
+def _cap_still_fits(old: float | None, new: float | None) -> bool:
+    """Whether a pre-started agent's cap ``old`` may serve where ``new`` applies now.
+
+    Never one that could spend past a limit; one a little tighter than needed is
+    kept (restarting a CLI costs a second), one much tighter would fail its task early.
+    """
+    if old is None or new is None:
+        return old is new
+    return new * _CAP_KEEP_TIGHTER <= old <= new + _CAP_SLACK
 
 
 def _budget_tripped(request: RequestRecord) -> bool:
     error = (request.error or "").lower()
     return "budget" in error
+
+
+def _usd(value: float) -> str:
+    return f"${value:.2f}"

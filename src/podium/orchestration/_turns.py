@@ -3,18 +3,28 @@
 Every model call a run makes (planning, tasks, quality-gate retries,
 synthesis) goes through :meth:`Turns.ask`, so the daemon's rate limiter sees
 all of them and a cancelled run interrupts the turn instead of abandoning it.
+
+A turn with tool use is several API calls. After each turn the calls it made
+are counted (:mod:`._api_calls`) and the limiter is told about the ones it
+was not leased for; each later turn of that model leases as many calls as
+the model's recent turns made, so parallel turns cannot overrun the limit
+together. The first turn of a model is leased as one call: nothing is known
+about it yet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .._errors import PodiumError
-from .._records import Event, EventKind, RequestRecord, RequestSource
+from .._records import Event, EventKind, RequestRecord, RequestSource, Usage
 from ..runtime import Runtime
+from ._api_calls import calls_since, mark_transcript
 from ._ratelimit import RateLimiter
 
 __all__ = ["Turns", "estimate_tokens"]
@@ -22,6 +32,8 @@ __all__ = ["Turns", "estimate_tokens"]
 # The CLI wraps every prompt in its own system prompt and tool definitions; the
 # rate limiter is told the prompt's share up front and the real count after.
 _CHARS_PER_TOKEN = 4
+# How many recent turns of a model predict the calls of its next one.
+_CALL_HISTORY = 8
 
 
 def estimate_tokens(text: str) -> int:
@@ -33,6 +45,7 @@ class Turns:
         self.runtime = runtime
         self.limiter = limiter
         self._rate_keys: dict[str, str] = {}  # agent -> rate-limit key, for 429 back-off
+        self._calls: dict[str, deque[int]] = {}  # rate-limit key -> calls of recent turns
         runtime.add_listener(self._on_event)
 
     def close(self) -> None:
@@ -60,6 +73,12 @@ class Turns:
         seconds = float(delay_ms) / 1000.0 if isinstance(delay_ms, int | float) else 1.0
         self.limiter.backoff(key, max(seconds, 0.0))
 
+    def expected_calls(self, key: str) -> int:
+        """API calls to lease for the next turn of ``key``: the mean of its recent turns,
+        rounded up; 1 before any turn of it has ended."""
+        seen = self._calls.get(key)
+        return max(1, math.ceil(sum(seen) / len(seen))) if seen else 1
+
     async def ask(
         self,
         agent: str,
@@ -72,8 +91,14 @@ class Turns:
         """Send one prompt and wait for its end; returns (request, seconds rate-limited)."""
         key = self._rate_keys.get(agent)
         estimate = estimate_tokens(prompt)
-        lease = await self.limiter.lease(key, input_tokens=estimate) if key else None
+        expected = self.expected_calls(key) if key else 1
+        lease = (
+            await self.limiter.lease(key, input_tokens=estimate, requests=expected)
+            if key
+            else None
+        )
         try:
+            mark = await mark_transcript(self.runtime, agent) if key else None
             request = await self.runtime.ask(
                 agent, prompt, timeout=timeout, source=RequestSource.TASK, meta=meta
             )
@@ -86,14 +111,36 @@ class Turns:
                 with contextlib.suppress(PodiumError):
                     await asyncio.shield(self.runtime.cancel(request.id))
                 raise
+            if key:
+                # Settled before the lease is released, so no waiter is admitted
+                # against a window that does not show the turn's extra calls yet.
+                counted = await calls_since(mark) if mark is not None else None
+                calls = max(1, counted.calls) if counted is not None else 1
+                usage = _larger(done.usage, counted.usage if counted is not None else Usage())
+                actual = usage.input_tokens + usage.cache_creation_input_tokens
+                self.limiter.settle(
+                    key,
+                    input_tokens=max(0, actual - estimate),
+                    output_tokens=usage.output_tokens,
+                    extra_requests=max(0, calls - expected),
+                )
+                history = self._calls.setdefault(key, deque(maxlen=_CALL_HISTORY))
+                history.append(calls)
         finally:
             if lease is not None:
                 lease.release()
         waited = lease.waited if lease is not None else 0.0
-        if key:
-            usage = done.usage
-            actual = usage.input_tokens + usage.cache_creation_input_tokens
-            self.limiter.settle(
-                key, input_tokens=max(0, actual - estimate), output_tokens=usage.output_tokens
-            )
         return done, waited
+
+
+def _larger(a: Usage, b: Usage) -> Usage:
+    # The CLI's own total is normally the sum of its calls; a turn that ended in
+    # an error reports none, while the transcript still has every call it made.
+    return Usage(
+        input_tokens=max(a.input_tokens, b.input_tokens),
+        output_tokens=max(a.output_tokens, b.output_tokens),
+        cache_creation_input_tokens=max(
+            a.cache_creation_input_tokens, b.cache_creation_input_tokens
+        ),
+        cache_read_input_tokens=max(a.cache_read_input_tokens, b.cache_read_input_tokens),
+    )
