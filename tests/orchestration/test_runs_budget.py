@@ -18,6 +18,7 @@ from podium.runtime import Runtime
 from podium.testing import FakeAnthropic, Rule
 
 from ._run_helpers import (
+    LEAD,
     cli_argv,
     costly,
     example_team,
@@ -224,3 +225,43 @@ async def test_the_per_worker_cap_limits_each_task_and_then_the_worker(
     # ...while another worker goes on.
     assert by_id["a1"].state is TaskState.COMPLETE
     assert run.cost_by_worker["marie"] == pytest.approx(spent)
+
+
+async def test_synthesis_that_would_cross_the_run_budget_is_not_started(
+    engine: RunEngine, fake: FakeAnthropic, workdir: Path
+) -> None:
+    team = example_team(
+        workdir,
+        limits={
+            "budget_usd": 1.0,
+            "per_worker_budget_usd": 1.0,
+            "per_task_budget_usd": 1.0,
+            **NO_TOKEN_LIMITS,
+        },
+    )
+    plan = {"tasks": [task("one", "marie")]}
+    # A costly planning turn: one fits the budget, a second turn like it does not.
+    fake.add_rule(
+        Rule(
+            system=LEAD, content="PODIUM PLAN REQUEST", text=json.dumps(plan), usage=costly(32_000)
+        )
+    )
+    fake.add_rule(Rule(system=LEAD, content="PODIUM SYNTHESIS", text="final"))
+    fake.add_rule(task_rule("one", ANSWER))
+
+    run = await engine.wait((await engine.submit("r", team=team)).id, timeout=120)
+
+    planning = run.planning_cost_usd
+    left = 1.0 - run.cost_usd
+    assert left < planning < 1.0, (planning, run.cost_usd)  # the scenario holds
+    (one,) = run.tasks
+    assert one.state is TaskState.COMPLETE
+    assert not fake.requests_matching(content="PODIUM SYNTHESIS")
+    assert run.synthesis_cost_usd == 0.0
+    report = (engine.run_dir(run.id) / "report.md").read_text()
+    assert (
+        f"no synthesis: its estimate ${planning:.4f} (the cost of a planning turn) is more "
+        f"than the ${left:.4f} left of the run budget"
+    ) in report
+    # The task's work is not lost: the report still names its result.
+    assert "results/marie/one.json" in report

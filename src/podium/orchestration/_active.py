@@ -426,9 +426,7 @@ class ActiveRun:
         interrupted (their turns cancelled) and nothing more starts."""
         if self.ledger.exhausted and self.stop_reason is None:
             limit = self.ledger.limits.run_usd or 0.0
-            self.stop_dispatch(
-                f"run budget ${limit:.2f} reached (${self.ledger.spent:.4f} spent)"
-            )
+            self.stop_dispatch(f"run budget ${limit:.2f} reached (${self.ledger.spent:.4f} spent)")
 
     def cancel_soon(self, request_id: str) -> None:
         """Cancel a request in the background (from code that cannot await)."""
@@ -473,7 +471,8 @@ class ActiveRun:
                 )
         synthesis = ""
         error: str | None = None
-        if results and not self.user_cancelled and not self.ledger.exhausted:
+        refused = self._synthesis_refusal() if results else None
+        if results and not self.user_cancelled and not self.ledger.exhausted and not refused:
             lead = await self.orchestrator_agent()
             prompt = synthesis_prompt(request=self.record.request, results=results, skipped=skipped)
             request, _ = await self.turns.ask(
@@ -496,10 +495,29 @@ class ActiveRun:
         if results and not synthesis and error is None and not self.user_cancelled:
             # Not an error of its own (the tasks' states say how the run ended),
             # but the reader must know why the report has no synthesis.
-            note = f"no synthesis: {self.stop_reason or 'the run budget is spent'}"
+            note = f"no synthesis: {refused or self.stop_reason or 'the run budget is spent'}"
         report = run_summary_markdown(self.record, synthesis=synthesis, note=note)
         self.dir.write_report(report)
         self.save(report_path=self.dir.relative(self.dir.report_file), error=error)
+
+    def _synthesis_refusal(self) -> str | None:
+        """Why synthesis may not start under the run budget, if it may not.
+
+        Like a task, it starts only if its estimate fits what is left: the cost of
+        one planning turn (same lead, a prompt of the same kind). A run given its
+        plan has no such figure and synthesises while any budget is left.
+        """
+        left = self.ledger.remaining
+        attempts = self.record.plan_attempts
+        if left is None or attempts <= 0 or self.record.planning_cost_usd <= 0:
+            return None
+        estimate = self.record.planning_cost_usd / attempts
+        if estimate <= left:
+            return None
+        return (
+            f"its estimate ${estimate:.4f} (the cost of a planning turn) is more than "
+            f"the ${left:.4f} left of the run budget"
+        )
 
     def finished_ok(self) -> bool:
         return all(t.state is TaskState.COMPLETE for t in self.record.tasks)
