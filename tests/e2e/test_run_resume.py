@@ -211,8 +211,13 @@ def test_sigkill_mid_run_then_resume_reruns_only_unfinished_tasks(
         users = [m for m in second_c.messages if m.get("role") == "user"]
         assert len(users) == 1, second_c.messages
         assert not first_c.completed
-        # The dead agent was retired before the re-run, which freed its name.
-        assert c_result["agent"] == c_agent.name
+        # The dead agent was retired before the re-run; its name stays with its
+        # request records, so the fresh agent gets a name of its own.
+        assert c_result["agent"] == f"{c_agent.name}_2"
+        assert c_result["agents"] == [f"{c_agent.name}_2"]
+        client = Client.from_home(home, autostart=False)
+        (cut,) = client.list_requests(agent=c_agent.name)
+        assert cut.state.value == "interrupted"
 
         report = (run_dir / "report.md").read_text()
         assert final["report"] == report

@@ -471,8 +471,9 @@ class ActiveRun:
                 )
         synthesis = ""
         error: str | None = None
-        refused = self._synthesis_refusal() if results else None
-        if results and not self.user_cancelled and not self.ledger.exhausted and not refused:
+        may_synthesise = bool(results) and not self.user_cancelled and not self.ledger.exhausted
+        refused = self._synthesis_refusal() if may_synthesise else None
+        if may_synthesise and refused is None:
             lead = await self.orchestrator_agent()
             prompt = synthesis_prompt(request=self.record.request, results=results, skipped=skipped)
             request, _ = await self.turns.ask(
