@@ -108,13 +108,18 @@ def client(env: dict[str, str], state: Path) -> Iterator[Client]:
     assert _processes_under(state) == []
 
 
+def _spawn_boss(client: Client, state: Path, tmp_path: Path, **limits: Any) -> None:
+    """The lead "boss" of scope "crew" in a fresh project, its CLI attached to podium's MCP."""
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    boss = McpSettings(home=state, agent="boss", scope="crew", autostart=False, **limits)
+    client.spawn("boss", cwd=workdir, options=attach_options(lead_meta("boss", "crew"), boss))
+
+
 def test_orchestrator_cli_spawns_assigns_waits_and_reads_a_worker(
     client: Client, fake: FakeAnthropic, state: Path, tmp_path: Path
 ) -> None:
-    workdir = tmp_path / "project"
-    workdir.mkdir()
-    boss = McpSettings(home=state, agent="boss", scope="crew", autostart=False)
-    client.spawn("boss", cwd=workdir, options=attach_options(lead_meta("boss", "crew"), boss))
+    _spawn_boss(client, state, tmp_path)
 
     # The worker: a plain answer to its task.
     fake.add_rule(Rule(content=r"CALC TASK: what is", tool_result=False, text="The answer is 42."))
@@ -182,10 +187,7 @@ def test_orchestrator_cli_spawns_assigns_waits_and_reads_a_worker(
 def test_a_fork_of_the_orchestrator_is_known_by_its_process_and_cannot_spawn(
     client: Client, fake: FakeAnthropic, state: Path, tmp_path: Path
 ) -> None:
-    workdir = tmp_path / "project"
-    workdir.mkdir()
-    boss = McpSettings(home=state, agent="boss", scope="crew", autostart=False, max_depth=2)
-    client.spawn("boss", cwd=workdir, options=attach_options(lead_meta("boss", "crew"), boss))
+    _spawn_boss(client, state, tmp_path, max_depth=2)
     fake.add_rule(
         Rule(
             content="FORK YOURSELF",
@@ -222,10 +224,7 @@ def test_a_fork_of_the_orchestrator_is_known_by_its_process_and_cannot_spawn(
 def test_a_worker_spawned_through_mcp_runs_its_cli_under_the_per_call_cap(
     client: Client, fake: FakeAnthropic, state: Path, tmp_path: Path
 ) -> None:
-    workdir = tmp_path / "project"
-    workdir.mkdir()
-    boss = McpSettings(home=state, agent="boss", scope="crew", autostart=False, call_budget_usd=0.5)
-    client.spawn("boss", cwd=workdir, options=attach_options(lead_meta("boss", "crew"), boss))
+    _spawn_boss(client, state, tmp_path, call_budget_usd=0.5)
     fake.add_rule(
         Rule(
             content="SPAWN TWO WORKERS",
@@ -255,10 +254,7 @@ def test_a_worker_spawned_through_mcp_runs_its_cli_under_the_per_call_cap(
 def test_a_fork_spawned_through_mcp_carries_the_leads_conversation(
     client: Client, fake: FakeAnthropic, state: Path, tmp_path: Path
 ) -> None:
-    workdir = tmp_path / "project"
-    workdir.mkdir()
-    boss = McpSettings(home=state, agent="boss", scope="crew", autostart=False)
-    client.spawn("boss", cwd=workdir, options=attach_options(lead_meta("boss", "crew"), boss))
+    _spawn_boss(client, state, tmp_path)
     fake.add_rule(Rule(content="REMEMBER THE FRUIT", tool_result=False, text="Noted: PLUM."))
     # The fork's own turn (whatever the CLI puts around the question).
     fake.add_rule(Rule(content="WHICH FRUIT", text="It was PLUM."))

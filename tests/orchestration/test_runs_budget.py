@@ -37,6 +37,13 @@ pytestmark = pytest.mark.cli
 ANSWER = review_result("LOW", "a.py:1", "x", "y")
 # The example team's Sonnet token limits would hold these costly turns back a minute.
 NO_TOKEN_LIMITS = {"input_tokens_per_minute": 10**9, "output_tokens_per_minute": 10**9}
+# Run, worker and task budgets of $1: the run's own budget is the one that binds.
+ONE_DOLLAR_EVERYWHERE = {
+    "budget_usd": 1.0,
+    "per_worker_budget_usd": 1.0,
+    "per_task_budget_usd": 1.0,
+    **NO_TOKEN_LIMITS,
+}
 
 
 @pytest.fixture
@@ -63,13 +70,7 @@ async def test_crossing_the_run_budget_while_tasks_run_cancels_them(
 ) -> None:
     team = example_team(
         workdir,
-        limits={
-            "budget_usd": 1.0,
-            "per_worker_budget_usd": 1.0,
-            "per_task_budget_usd": 1.0,
-            "max_parallel": 4,
-            **NO_TOKEN_LIMITS,
-        },
+        limits={**ONE_DOLLAR_EVERYWHERE, "max_parallel": 4},
     )
     # Four tasks start together (nothing has finished, so each is estimated at $0).
     # cheap fits the budget; pricey's first turn crosses it while the two slow
@@ -232,12 +233,7 @@ async def test_synthesis_that_would_cross_the_run_budget_is_not_started(
 ) -> None:
     team = example_team(
         workdir,
-        limits={
-            "budget_usd": 1.0,
-            "per_worker_budget_usd": 1.0,
-            "per_task_budget_usd": 1.0,
-            **NO_TOKEN_LIMITS,
-        },
+        limits=ONE_DOLLAR_EVERYWHERE,
     )
     plan = {"tasks": [task("one", "marie")]}
     # A costly planning turn: one fits the budget, a second turn like it does not.
