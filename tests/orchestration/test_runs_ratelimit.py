@@ -59,6 +59,8 @@ async def test_a_turn_with_tool_use_counts_every_call_and_its_tokens(
 
         assert request.state.value == "complete", request.error
         assert len(fake.requests_matching(any_content="COUNT ME")) == 2
+        # The backend counted both calls from the CLI's stream, in the request's record.
+        assert request.meta["api_calls"] == 2
         used = limiter.snapshot()["haiku"]
         assert used["requests_used"] == 2
         assert used["input_tokens_used"] == 2200

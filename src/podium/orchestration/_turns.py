@@ -5,11 +5,11 @@ synthesis) goes through :meth:`Turns.ask`, so the daemon's rate limiter sees
 all of them and a cancelled run interrupts the turn instead of abandoning it.
 
 A turn with tool use is several API calls. After each turn the calls it made
-are counted (:mod:`._api_calls`) and the limiter is told about the ones it
-was not leased for; each later turn of that model leases as many calls as
-the model's recent turns made, so parallel turns cannot overrun the limit
-together. The first turn of a model is leased as one call: nothing is known
-about it yet.
+(``api_calls`` in the request's meta, counted by the backend from its stream)
+are settled with the limiter for the ones it was not leased for; each later
+turn of that model leases as many calls as the model's recent turns made, so
+parallel turns cannot overrun the limit together. The first turn of a model
+is leased as one call: nothing is known about it yet.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 from .._errors import PodiumError
 from .._records import Event, EventKind, RequestRecord, RequestSource, Usage
 from ..runtime import Runtime
-from ._api_calls import calls_since, mark_transcript
 from ._ratelimit import RateLimiter
 
 __all__ = ["Turns", "estimate_tokens"]
@@ -98,7 +97,6 @@ class Turns:
             else None
         )
         try:
-            mark = await mark_transcript(self.runtime, agent) if key else None
             request = await self.runtime.ask(
                 agent, prompt, timeout=timeout, source=RequestSource.TASK, meta=meta
             )
@@ -114,9 +112,8 @@ class Turns:
             if key:
                 # Settled before the lease is released, so no waiter is admitted
                 # against a window that does not show the turn's extra calls yet.
-                counted = await calls_since(mark) if mark is not None else None
-                calls = max(1, counted.calls) if counted is not None else 1
-                usage = _larger(done.usage, counted.usage if counted is not None else Usage())
+                calls, counted = _calls_of(done)
+                usage = _larger(done.usage, counted)
                 actual = usage.input_tokens + usage.cache_creation_input_tokens
                 self.limiter.settle(
                     key,
@@ -133,9 +130,21 @@ class Turns:
         return done, waited
 
 
+def _calls_of(request: RequestRecord) -> tuple[int, Usage]:
+    """API calls a turn made and their usage, as its backend recorded them; a backend
+    that records none made one call (or none is known)."""
+    meta = request.meta or {}
+    calls = meta.get("api_calls")
+    usage = meta.get("api_usage")
+    return (
+        calls if isinstance(calls, int) and calls > 0 else 1,
+        Usage.from_api(usage if isinstance(usage, dict) else None),
+    )
+
+
 def _larger(a: Usage, b: Usage) -> Usage:
     # The CLI's own total is normally the sum of its calls; a turn that ended in
-    # an error reports none, while the transcript still has every call it made.
+    # an error reports none, while its calls' own usage was recorded.
     return Usage(
         input_tokens=max(a.input_tokens, b.input_tokens),
         output_tokens=max(a.output_tokens, b.output_tokens),

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import claude_agent_sdk
 from claude_agent_sdk import (
@@ -229,6 +230,9 @@ class ClaudeCodeSession:
         if client is None or transport is None or not self.alive:
             raise ProcessDied(f"no live process for {self.spec.agent!r}", agent=self.spec.agent)
         texts: list[str] = []
+        # One turn with tool use is several API calls; the stream carries each
+        # call's message id and usage (one message per content block).
+        calls: dict[str, Usage] = {}
         # The CLI cannot be handed earlier messages, so a conversation carried over
         # from another backend opens the first prompt; the transcript keeps it after.
         seed = read_history(seed_dir(self.spec.state_dir))
@@ -239,11 +243,12 @@ class ClaudeCodeSession:
             async for message in client.receive_messages():
                 if isinstance(message, AssistantMessage):
                     self._model = message.model or self._model
+                    _count_call(calls, message)
                     texts.extend(b.text for b in message.content if isinstance(b, TextBlock))
                 elif isinstance(message, SystemMessage):
                     await self._on_system(message, on_event)
                 elif isinstance(message, ResultMessage):
-                    result = self._turn_result(message, texts)
+                    result = self._turn_result(message, texts, calls)
                     if seed and not result.is_error:
                         write_history(seed_dir(self.spec.state_dir), None)
                     return result
@@ -282,7 +287,9 @@ class ClaudeCodeSession:
         elif message.subtype == "model_fallback":
             await on_event("model_fallback", dict(data))
 
-    def _turn_result(self, message: ResultMessage, texts: list[str]) -> TurnResult:
+    def _turn_result(
+        self, message: ResultMessage, texts: list[str], calls: dict[str, Usage]
+    ) -> TurnResult:
         # total_cost_usd is cumulative for the process: a turn costs the difference.
         total = float(message.total_cost_usd or 0.0)
         cost = max(0.0, total - self._cost_baseline)
@@ -314,6 +321,7 @@ class ClaudeCodeSession:
             subtype=message.subtype,
             api_error_status=message.api_error_status,
             interrupted=interrupted,
+            meta=_calls_meta(calls),
         )
 
     async def interrupt(self) -> None:
@@ -334,6 +342,23 @@ class ClaudeCodeSession:
         if client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 5.0)
+
+
+def _count_call(calls: dict[str, Usage], message: AssistantMessage) -> None:
+    # "<synthetic>" messages are the CLI's own notices (an API error), not calls.
+    if message.message_id and message.model != "<synthetic>" and message.message_id not in calls:
+        calls[message.message_id] = Usage.from_api(message.usage)
+
+
+def _calls_meta(calls: dict[str, Usage]) -> dict[str, Any]:
+    """``api_calls`` and ``api_usage`` (their usage summed) for the request's record: the
+    CLI's result counts one turn, and reports no usage when the turn ended in an error."""
+    if not calls:
+        return {}
+    total = Usage()
+    for usage in calls.values():
+        total = total + usage
+    return {"api_calls": len(calls), "api_usage": total.to_dict()}
 
 
 class ClaudeCodeBackend:
