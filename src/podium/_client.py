@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ._backend_info import BackendName
 from ._errors import (
     DaemonError,
     InvalidName,
@@ -32,6 +33,7 @@ from ._errors import (
 from ._home import default_home
 from ._http import http_client
 from ._names import check_name, check_prompt, parse_request_id
+from ._options import AgentOptions
 from ._records import AgentRecord, Event, RequestRecord
 from ._wire import agent_from_json, event_from_json, request_from_json
 from .server._daemon import autostart_disabled, running_daemon, start_daemon
@@ -178,17 +180,22 @@ class Client:
         model: str | None = None,
         system_prompt: str | None = None,
         cwd: str | Path | None = None,
-        backend: str = "claude-code",
-        options: dict[str, Any] | None = None,
+        backend: str = BackendName.CLAUDE_CODE,
+        options: AgentOptions | Mapping[str, Any] | None = None,
     ) -> AgentRecord:
-        """Create an agent. ``cwd`` defaults to this process's directory, not the daemon's."""
+        """Create an agent. ``cwd`` defaults to this process's directory, not the daemon's.
+
+        ``options``: an :class:`AgentOptions` or a mapping of its keys; the daemon
+        checks them before anything is written."""
+        if isinstance(options, AgentOptions):
+            options = options.to_dict()
         body = {
             "name": name,
             "model": model,
             "system_prompt": system_prompt,
             "cwd": str(Path(cwd or os.getcwd()).expanduser().resolve()),
             "backend": backend,
-            "options": options or {},
+            "options": dict(options or {}),
         }
         return agent_from_json(self._call("POST", "/agents", body=body, patience=_SLOW_CALL))
 
@@ -209,9 +216,7 @@ class Client:
             body["backend"] = backend
         if base_url is not None:
             body["base_url"] = base_url
-        data = self._call(
-            "POST", f"/agents/{_agent(source)}/fork", body=body, patience=_SLOW_CALL
-        )
+        data = self._call("POST", f"/agents/{_agent(source)}/fork", body=body, patience=_SLOW_CALL)
         return agent_from_json(data)
 
     def list_agents(self) -> list[AgentRecord]:

@@ -5,6 +5,7 @@
     │   ├── InvalidName              a name that is not a safe identifier
     │   ├── InvalidModel             an unknown model alias or id
     │   ├── InvalidPrompt            empty prompt
+    │   ├── InvalidOptions           an agent option that is unknown, podium's own, or ill-typed
     │   ├── AgentNotFound
     │   ├── AgentExists
     │   ├── RequestNotFound
@@ -30,6 +31,7 @@ __all__ = [
     "DaemonError",
     "InvalidModel",
     "InvalidName",
+    "InvalidOptions",
     "InvalidPrompt",
     "NoAnswerYet",
     "PodiumError",
@@ -91,6 +93,13 @@ class InvalidPrompt(UsageError):
     """An empty prompt or one that cannot be sent."""
 
     code = "invalid_prompt"
+
+
+class InvalidOptions(UsageError):
+    """An agent option that is unknown, set by podium itself, or of the wrong kind;
+    ``context["option"]`` names it. Nothing was created."""
+
+    code = "invalid_options"
 
 
 class AgentNotFound(UsageError):

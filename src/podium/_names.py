@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
+from ._backend_info import backend_info
 from ._errors import InvalidModel, InvalidName, InvalidPrompt
 
 __all__ = [
@@ -28,8 +29,6 @@ _REQUEST_ID = re.compile(r"^(?P<agent>[a-z][a-z0-9_-]*)-(?P<seq>\d{6})-(?P<tag>[
 # The aliases the Claude Code CLI resolves itself; full ids are passed through.
 MODEL_ALIASES = frozenset({"haiku", "sonnet", "opus"})
 _MODEL_ID = re.compile(r"^claude-[a-z0-9][a-z0-9.-]*(\[1m\])?$")
-# Backends whose servers name their own models (see check_model).
-_OPEN_MODEL_BACKENDS = frozenset({"openai"})
 _OPEN_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
 
 
@@ -60,7 +59,7 @@ def check_model(model: str | None, *, backend: str | None = None) -> str | None:
     """
     if model is None:
         return None
-    if backend in _OPEN_MODEL_BACKENDS:
+    if backend is not None and backend_info(backend).open_model_names:
         if isinstance(model, str) and _OPEN_MODEL.match(model):
             return model
         raise InvalidModel(

@@ -7,6 +7,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._options import AgentOptions
+
 __all__ = [
     "TERMINAL_STATES",
     "AgentRecord",
@@ -146,14 +148,16 @@ class AgentRecord:
     usage: Usage = field(default_factory=Usage)
     pid: int | None = None
     last_request_id: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: AgentOptions = field(default_factory=AgentOptions)
 
     def replace(self, **changes: Any) -> AgentRecord:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["status"] = self.status.value
+        data["usage"] = self.usage.to_dict()
+        data["options"] = self.options.to_dict()
         return data
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._options import AgentOptions
 from ._records import (
     AgentRecord,
     AgentStatus,
@@ -66,7 +67,7 @@ def agent_from_json(data: dict[str, Any]) -> AgentRecord:
         usage=_usage(data.get("usage")),
         pid=data.get("pid"),
         last_request_id=data.get("last_request_id"),
-        options=dict(data.get("options") or {}),
+        options=AgentOptions.from_stored(data.get("options")),
     )
 
 

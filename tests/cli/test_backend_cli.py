@@ -128,8 +128,9 @@ def test_a_priced_local_model_costs_money(
 
 
 def test_anthropic_api_agent_keeps_its_options_and_fallback_chain(
-    run: Run, api_daemon: _APIDaemon, claude_api: FakeAnthropic
+    run: Run, api_daemon: _APIDaemon, claude_api: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("MY_KEY", "sk-ant-my-key-0123456789")  # the daemon's environment
     ok(
         run(
             "spawn", "y", "--backend", "anthropic-api", "--model", "haiku",
@@ -148,6 +149,19 @@ def test_anthropic_api_agent_keeps_its_options_and_fallback_chain(
     assert options["max_tokens"] == 300
     assert options["api_key_env"] == "MY_KEY"
     assert "batch" not in options  # only the options given are stored
+    assert "sk-ant-my-key" not in json.dumps(data)  # the variable's name, never its value
+
+
+def test_a_key_variable_not_set_in_the_daemon_is_refused_at_spawn(
+    run: Run, api_daemon: _APIDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOT_SET_KEY", raising=False)
+    result = run(
+        "spawn", "k", "--backend", "anthropic-api", "--model", "haiku",
+        "--api-key-env", "NOT_SET_KEY",
+    )  # fmt: skip
+    failed(result, EXIT_USAGE, "NOT_SET_KEY", "not set in the daemon's environment")
+    assert json.loads(ok(run("list", "--json")).stdout) == []
 
 
 def test_options_not_given_are_not_stored(run: Run, api_daemon: _APIDaemon) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from podium._errors import BackendError, PodiumError
+from podium._options import AgentOptions
 from podium._records import Usage
 from podium.backends import SessionSpec, StartMode, TurnResult
 from podium.distributed import JobWatcher, RemoteBackend, remote_backends
@@ -79,7 +80,7 @@ def test_turn_payload_leaves_secrets_behind(tmp_path: Path, registered_secret: s
         "LANG": "C.UTF-8",
     }
     payload = turn_payload(
-        spec(tmp_path, env=env, model="haiku", options={"profile": "marie"}),
+        spec(tmp_path, env=env, model="haiku", options=AgentOptions(profile="marie")),
         "do it",
         backend="claude-code",
         mode=StartMode.RESUME,
@@ -95,7 +96,7 @@ def test_turn_payload_leaves_secrets_behind(tmp_path: Path, registered_secret: s
     assert (job.agent, job.session_id, job.mode) == ("alpha", "sess-alpha", StartMode.RESUME)
     assert job.cwd == tmp_path
     assert job.model == "haiku"
-    assert job.options == {"profile": "marie"}
+    assert job.options == AgentOptions(profile="marie")
     assert job.env == payload["env"]
     assert job.launcher == ()
     assert (job.prompt, job.timeout) == ("do it", 12.5)
@@ -138,7 +139,7 @@ def test_from_payload_takes_optional_fields_as_absent(tmp_path: Path) -> None:
         payload.pop(key)
     job = TurnJob.from_payload(payload)
     assert (job.model, job.system_prompt, job.parent_session_id) == (None, None, None)
-    assert (job.options, job.env, job.launcher, job.timeout) == ({}, {}, (), None)
+    assert (job.options, job.env, job.launcher, job.timeout) == (AgentOptions(), {}, (), None)
 
 
 def test_turn_results_cross_the_queue_unchanged() -> None:
@@ -161,8 +162,8 @@ def test_turn_results_cross_the_queue_unchanged() -> None:
 
 def test_lanes_follow_the_profile(tmp_path: Path) -> None:
     assert lane_for(spec(tmp_path)) == "default"
-    assert lane_for(spec(tmp_path, options={"profile": "marie"})) == "profile:marie"
-    assert lane_for(spec(tmp_path, options={"profile": ""})) == "default"
+    assert lane_for(spec(tmp_path, options=AgentOptions(profile="marie"))) == "profile:marie"
+    assert lane_for(spec(tmp_path, options=AgentOptions())) == "default"
 
 
 # --- RemoteSession against a running worker -------------------------------------------------

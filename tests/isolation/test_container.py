@@ -633,7 +633,7 @@ async def test_a_real_container_agent_answers_through_the_relay_only(
         request = await runtime.ask("boxed", "ping")
         done = await runtime.wait(request.id, timeout=120)
         assert done.result == "pong from the container", done.error
-        ws = _protocol.workspace_of((await runtime.get_agent("boxed")).options)
+        ws = (await runtime.get_agent("boxed")).options.workspace
         assert ws is not None
         iso = isolator_for("container")
         assert isinstance(iso, ContainerIsolator)

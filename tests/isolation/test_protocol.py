@@ -9,6 +9,7 @@ import pytest
 
 import podium.isolation as isolation
 from podium._errors import PodiumError, UsageError, error_from_dict
+from podium._options import AgentOptions
 from podium.isolation import (
     IsolationError,
     IsolationMode,
@@ -17,7 +18,6 @@ from podium.isolation import (
     MergeConflict,
     Workspace,
     isolator_for,
-    workspace_of,
 )
 
 
@@ -33,7 +33,6 @@ def test_public_surface() -> None:
         "isolator_for",
         "merge_workspace",
         "register_isolator",
-        "workspace_of",
         "worktree_path",
     ]
     for name in isolation.__all__:
@@ -124,9 +123,12 @@ def test_workspace_round_trip_and_lookup(tmp_path: Path) -> None:
         copied_files=(".env",),
     )
     assert Workspace.from_dict(ws.to_dict()) == ws
-    assert workspace_of({"isolation": {"spec": {}, "workspace": ws.to_dict()}}) == ws
-    assert workspace_of({}) is None
-    assert workspace_of({"isolation": "worktree"}) is None
+    stored = AgentOptions.from_stored({"isolation": {"spec": {}, "workspace": ws.to_dict()}})
+    assert stored.workspace == ws
+    assert stored.launcher == ("bwrap", "--")
+    assert AgentOptions.from_stored(stored.to_dict()).workspace == ws
+    assert AgentOptions.from_stored({}).workspace is None
+    assert AgentOptions.from_stored({"isolation": "worktree"}).workspace is None
     minimal = Workspace(
         mode=IsolationMode.SHARED, cwd=tmp_path, project=tmp_path, results_dir=tmp_path
     )

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from podium import RequestState
+from podium._options import AgentOptions
 from podium.isolation import IsolationError, IsolationMode, IsolationSpec, Workspace, isolator_for
 from podium.isolation._netproxy import NetRelay, api_target, parse_target
 from podium.isolation._sandbox import (
@@ -246,11 +247,9 @@ async def sandboxed(
 
 
 async def spawn_in(runtime: Runtime, ws: Workspace, **options: object) -> None:
-    await runtime.spawn(
-        "worker",
-        cwd=ws.cwd,
-        options={"launcher": list(ws.launcher), "env": dict(ws.env), **options},
-    )
+    # A workspace prepared by hand: the Python API may place an agent in one.
+    typed = AgentOptions.from_dict(options, backend="claude-code").replace(workspace=ws)
+    await runtime.spawn("worker", cwd=ws.cwd, options=typed)
 
 
 @pytest.mark.cli
@@ -457,7 +456,7 @@ async def test_runtime_spawns_a_sandboxed_agent_from_its_spec(
         request = await runtime.wait((await runtime.ask("boxed", "ping")).id, timeout=90)
         assert request.result == "pong from the sandbox", request.error
         assert fake.message_requests()
-        ws = Workspace.from_dict(agent.options["isolation"]["workspace"])
+        ws = agent.options.workspace
         relay = SANDBOX_ISOLATOR.relay(ws)
         assert relay is not None
         assert relay.tunnels >= 1  # the answer came through the relay, the only way out
@@ -529,6 +528,6 @@ async def test_a_run_task_in_a_sandbox_completes_and_writes_its_results(
     assert sorted(p.name for p in project.iterdir()) == ["README.md"]
     agents = await runtime.store.list_agents(include_killed=True)
     agent = next(a for a in agents if a.name == artifact["agent"])  # retired with the run
-    ws = Workspace.from_dict(agent.options["isolation"]["workspace"])
+    ws = agent.options.workspace
     assert ws.mode is IsolationMode.SANDBOX
     assert ws.results_dir == results.resolve()

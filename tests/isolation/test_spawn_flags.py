@@ -19,7 +19,6 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from podium.cli import app
-from podium.isolation import Workspace
 from podium.isolation._netproxy import parse_target
 from podium.isolation._sandbox import ISOLATOR as SANDBOX
 from podium.isolation._sandbox import sandbox_unavailable_reason
@@ -69,9 +68,9 @@ def project(tmp_path: Path) -> Path:
 
 
 def spawned_spec(daemon: ThreadedDaemon) -> dict[str, object]:
-    spec = daemon.echo.started[-1].options["isolation"]["spec"]
-    assert isinstance(spec, dict)
-    return spec
+    spec = daemon.echo.started[-1].options.isolation
+    assert spec is not None
+    return spec.to_dict()
 
 
 # --- refused before the daemon is asked (none runs in these) ---------------------------------
@@ -163,7 +162,7 @@ def test_sandbox_limits_and_allowance_reach_the_launcher_and_the_relay(
     spec = spawned_spec(daemon)
     assert (spec["mode"], spec["memory_mb"], spec["pids"]) == ("sandbox", 1024, 64)
     assert spec["allow_hosts"] == ["pypi.org:443"]
-    relay = SANDBOX.relay(Workspace.from_dict(session.options["isolation"]["workspace"]))
+    relay = SANDBOX.relay(session.options.workspace)
     assert relay is not None
     assert parse_target("pypi.org:443") in relay.allow
 

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from podium._client import Client
+from podium._errors import InvalidOptions
 from podium.cli import app
 from podium.isolation import (
     IsolationError,
@@ -28,7 +29,6 @@ from podium.isolation import (
     diff_workspace,
     isolator_for,
     merge_workspace,
-    workspace_of,
     worktree_path,
 )
 from podium.orchestration import RunEngine, RunState, TaskState
@@ -324,9 +324,9 @@ async def test_runtime_spawns_into_the_worktree_and_kill_keeps_it(
     )
     worktree = tmp_path / "home" / "worktrees" / "kim"
     assert agent.cwd == str(worktree)
-    assert agent.options["launcher"] == []
-    assert agent.options["isolation"]["spec"] == WORKTREE.to_dict()
-    ws = workspace_of(agent.options)
+    assert agent.options.launcher == ()
+    assert agent.options.isolation == WORKTREE
+    ws = agent.options.workspace
     assert ws is not None
     assert ws.project == project
     assert ws.branch == "podium/kim"
@@ -345,7 +345,8 @@ async def test_runtime_spawns_into_the_worktree_and_kill_keeps_it(
     # Fronts that only pass options ask for a mode by name.
     other = await runtime.spawn("lee", cwd=project, options={"isolation": "worktree"})
     assert other.cwd == str(tmp_path / "home" / "worktrees" / "lee")
-    with pytest.raises(IsolationError, match="unknown isolation setting"):
+    # A made workspace is podium's own to record; a caller may only ask for a spec.
+    with pytest.raises(InvalidOptions, match=r"isolation\.workspace"):
         await runtime.spawn("max", cwd=project, options={"isolation": {"workspace": {}}})
 
 
@@ -360,7 +361,8 @@ async def test_a_fork_works_in_its_parents_worktree_without_owning_it(
     await runtime.wait((await runtime.ask("pam", "hello")).id)
     child = await runtime.fork("pam", "pip")
     assert child.cwd == parent.cwd
-    assert "isolation" not in child.options
+    assert child.options.isolation is None
+    assert child.options.workspace is None
     assert runtime.agent_env(child)["ANTHROPIC_API_KEY"] == secret
 
 
@@ -529,7 +531,7 @@ async def test_run_workers_commit_on_their_own_branches_and_merge_reports_the_co
         agent = next(
             a for a in await store.list_agents(include_killed=True) if a.name == result["agent"]
         )
-        ws = workspace_of(agent.options)
+        ws = agent.options.workspace
         assert ws is not None
         spaces[worker] = ws
         assert result["isolation"] == "worktree"

@@ -11,7 +11,8 @@ from typing import Any
 
 from mcp import Client as McpClient
 from podium import Client
-from podium.mcp import MCP_META, McpSettings, PodiumTools, create_server
+from podium._options import AgentOptions, McpPlacement
+from podium.mcp import McpSettings, PodiumTools, create_server
 from tests._threaded_daemon import ThreadedDaemon
 
 
@@ -80,18 +81,9 @@ async def open_tools(daemon: ThreadedDaemon, settings: McpSettings) -> AsyncIter
         impl.close()
 
 
-def lead_meta(name: str, scope: str, *, depth: int = 0, leave: bool = True) -> dict[str, Any]:
+def lead_meta(name: str, scope: str, *, depth: int = 0, leave: bool = True) -> AgentOptions:
     """Options making ``name`` an agent of ``scope`` as if podium had spawned it so."""
-    return {
-        MCP_META: {
-            "agent": name,
-            "scope": scope,
-            "spawned_by": None,
-            "depth": depth,
-            "leave": leave,
-            "worker": None,
-        }
-    }
+    return AgentOptions(mcp=McpPlacement(agent=name, scope=scope, depth=depth, leave=leave))
 
 
 def plain_team(root: Path, *, limits: str = "") -> Path:

@@ -42,7 +42,7 @@ class _LeadSession(EchoSession):
         if script is None or not prompt.startswith("PODIUM AGENTIC RUN"):
             return await super().run_turn(prompt, on_event)
         self.backend.lead_prompts.append(prompt)
-        servers = json.loads(self.spec.options["mcp_config"])["mcpServers"]
+        servers = json.loads(self.spec.options.mcp_config)["mcpServers"]
         tools = PodiumTools(McpSettings.from_env(servers["podium"]["env"]))
         failure: str | None = None
         try:
@@ -135,17 +135,17 @@ async def test_every_assignment_is_a_task_of_the_run(
     assert result["status"] == "complete"
     # The lead got the MCP server: this run's scope, budget and team, its own name.
     (lead,) = [spec for spec in backend.started if spec.agent == run.orchestrator_agent]
-    env = json.loads(lead.options["mcp_config"])["mcpServers"]["podium"]["env"]
+    env = json.loads(lead.options.mcp_config)["mcpServers"]["podium"]["env"]
     assert env["PODIUM_AGENT"] == run.orchestrator_agent
     assert env["PODIUM_RUN_ID"] == env["PODIUM_MCP_SCOPE"] == run.id
     assert env["PODIUM_TEAM"] == str(team)
     assert env["PODIUM_MCP_CALL_BUDGET_USD"] == "0.25"
     assert env["PODIUM_NO_AUTOSTART"] == "1"
-    assert "mcp__podium__*" in lead.options["allowed_tools"]
-    assert lead.options["max_budget_usd"] == 1.0
+    assert "mcp__podium__*" in lead.options.allowed_tools
+    assert lead.options.max_budget_usd == 1.0
     (helper,) = [spec for spec in backend.started if spec.agent == "helper-a"]
-    assert helper.options["max_budget_usd"] == 0.25
-    assert "mcp_config" not in helper.options
+    assert helper.options.max_budget_usd == 0.25
+    assert helper.options.mcp_config is None
     prompt = backend.lead_prompts[0]
     assert "- helper: helps" in prompt
     assert "<<<BEGIN REQUEST>>>\nCount things.\n<<<END REQUEST>>>" in prompt

@@ -112,10 +112,10 @@ async def test_a_worker_spawns_only_with_leave(
         await tools.ok("spawn_agent", name="manager", allow_spawn=True)
     # The manager's CLI gets the podium MCP server, acting for the manager.
     manager = client.get_agent("manager")
-    assert '"PODIUM_AGENT":"manager"' in manager.options["mcp_config"]
-    assert '"PODIUM_MCP_SCOPE":"crew"' in manager.options["mcp_config"]
-    assert manager.options["allowed_tools"] == ["mcp__podium__*"]
-    assert "mcp_config" not in client.get_agent("plain").options
+    assert '"PODIUM_AGENT":"manager"' in manager.options.mcp_config
+    assert '"PODIUM_MCP_SCOPE":"crew"' in manager.options.mcp_config
+    assert manager.options.allowed_tools == ("mcp__podium__*",)
+    assert client.get_agent("plain").options.mcp_config is None
 
     plain = McpSettings(home=home, agent="plain", scope="crew", max_depth=2, max_agents=4)
     async with open_tools(daemon, plain) as tools:
@@ -163,8 +163,8 @@ async def test_spawn_over_the_per_call_cap_is_refused(
         cheap = await tools.ok("spawn_agent", name="cheap", max_budget_usd=0.2)
         assert cheap["max_budget_usd"] == 0.2
     # The cap is the worker CLI's own --max-budget-usd: enforced after every API call.
-    assert client.get_agent("capped").options["max_budget_usd"] == 0.5
-    assert client.get_agent("cheap").options["max_budget_usd"] == 0.2
+    assert client.get_agent("capped").options.max_budget_usd == 0.5
+    assert client.get_agent("cheap").options.max_budget_usd == 0.2
 
 
 async def test_calls_over_the_run_budget_are_refused(

@@ -179,8 +179,8 @@ def test_orchestrator_cli_spawns_assigns_waits_and_reads_a_worker(
     assert used == [tool_name(t) for t in ("spawn_agent", "assign_task", "wait_for", "get_result")]
     assert sum(r.has_tool_result for r in fake.message_requests()) == 4
     calc = client.get_agent("calc")
-    assert calc.options["podium_mcp"]["spawned_by"] == "boss"
-    assert calc.options["podium_mcp"]["depth"] == 1
+    assert calc.options.mcp.spawned_by == "boss"
+    assert calc.options.mcp.depth == 1
     assert calc.request_count == 1
 
 
@@ -209,7 +209,7 @@ def test_a_fork_of_the_orchestrator_is_known_by_its_process_and_cannot_spawn(
     assert forked.result == "FORKED", forked.error
     twin = client.get_agent("twin")
     # The fork's CLI starts the same server configuration (PODIUM_AGENT=boss)...
-    assert '"PODIUM_AGENT":"boss"' in twin.options["mcp_config"]
+    assert '"PODIUM_AGENT":"boss"' in twin.options.mcp_config
     refused = client.ask("twin", "NOW SPAWN", wait=True, wait_timeout=180)
     # ...yet the server finds the caller by its parent process: the twin, one level
     # below the boss and without leave to spawn.
@@ -244,7 +244,7 @@ def test_a_worker_spawned_through_mcp_runs_its_cli_under_the_per_call_cap(
     # server's per-call cap. The CLI stops a turn itself once the cap is spent.
     for name, cap in (("capped", 0.25), ("defaulted", 0.5)):
         agent = client.get_agent(name)
-        assert agent.options["max_budget_usd"] == cap
+        assert agent.options.max_budget_usd == cap
         assert agent.pid is not None, name
         argv = [a.decode() for a in Path(f"/proc/{agent.pid}/cmdline").read_bytes().split(b"\0")]
         assert "--max-budget-usd" in argv, argv

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from podium import Client, RequestState
-from podium.mcp import MCP_META, TOOL_NAMES, McpSettings, ScopeLedger
+from podium.mcp import TOOL_NAMES, McpSettings, ScopeLedger
 from tests._threaded_daemon import ThreadedDaemon
 
 from ._mcp_helpers import lead_meta, open_tools, plain_team
@@ -55,10 +58,11 @@ async def test_spawn_assign_then_wait_for_both_and_get_result(
         got = await tools.ok("get_result", request_id=second["request_id"])
         assert got == done[second["request_id"]]
         # Spawned agents carry how they came to be, in the daemon's own records.
-        meta = client.get_agent("alpha").options[MCP_META]
-        assert meta["scope"] == "mcp"
-        assert meta["depth"] == 1
-        assert meta["leave"] is False
+        meta = client.get_agent("alpha").options.mcp
+        assert meta is not None
+        assert meta.scope == "mcp"
+        assert meta.depth == 1
+        assert meta.leave is False
 
 
 async def test_wait_for_any_returns_the_first_and_leaves_the_rest_pending(
@@ -207,8 +211,54 @@ async def test_spawn_a_team_worker_uses_its_profile(
     agent = client.get_agent("sec")
     assert agent.system_prompt is not None
     assert "security" in agent.system_prompt.lower()
-    assert agent.options["tools"]
+    assert agent.options.tools
     assert [a.name for a in client.list_agents()] == ["sec"]
+
+
+async def test_a_team_worker_spawned_over_mcp_gets_its_workspace_and_key(
+    daemon: ThreadedDaemon,
+    client: Client,
+    home: Path,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """spawn_agent(worker=...) builds the same agent a planned run would: a worktree
+    worker never edits the user's tree, and its key comes from its own variable."""
+    from podium.isolation import IsolationMode
+    from tests.orchestration._run_helpers import example_team
+
+    ident = ["-c", "user.name=dev", "-c", "user.email=dev@localhost"]
+    (workdir / "app.py").write_text("print('hi')\n")
+    for args in (["init", "-q"], ["add", "app.py"], ["commit", "-q", "-m", "init"]):
+        subprocess.run(["git", "-C", str(workdir), *ident, *args], check=True)
+    team = example_team(workdir)
+    text = team.read_text()
+    assert 'marie = ".claude/DANCE.md"' in text
+    team.write_text(
+        text.replace(
+            'marie = ".claude/DANCE.md"',
+            'marie = { profile = ".claude/DANCE.md", isolation = "worktree", '
+            'api_key_env = "MARIE_API_KEY" }',
+        )
+    )
+    monkeypatch.setenv("MARIE_API_KEY", "sk-ant-marie-0123456789")
+    monkeypatch.chdir(workdir)  # an outside MCP client works where it was started
+    async with open_tools(daemon, McpSettings(home=home, team=team)) as tools:
+        await tools.ok("spawn_agent", name="sec", worker="marie")
+    agent = client.get_agent("sec")
+    assert agent.options.isolation is not None
+    assert agent.options.isolation.mode is IsolationMode.WORKTREE
+    workspace = agent.options.workspace
+    assert workspace is not None
+    assert workspace.branch is not None
+    assert workspace.project == workdir.resolve()
+    assert Path(agent.cwd) == workspace.cwd != workdir.resolve()
+    assert (workspace.cwd / "app.py").is_file()
+    assert agent.options.api_key_env == "MARIE_API_KEY"
+    # What the process was started with: in the worktree, under the worker's key.
+    started = daemon.echo.started[-1]
+    assert started.cwd == workspace.cwd
+    assert started.env["ANTHROPIC_API_KEY"] == "sk-ant-marie-0123456789"
 
 
 async def test_run_plan_runs_a_planned_run_and_counts_it_against_the_budget(

@@ -66,7 +66,7 @@ async def test_stdio_server_takes_identity_and_limits_from_the_environment(
         answer = await session.call_tool("ask_agent", {"agent": "solo", "prompt": "over stdio"})
         assert json.loads(answer.content[0].text)["result"] == "over stdio"  # type: ignore[union-attr]
     agent = client.get_agent("solo")
-    assert agent.options["podium_mcp"]["scope"] == "stdio-test"
+    assert agent.options.mcp.scope == "stdio-test"
     # An outside client's agents work where the client was started.
     assert agent.cwd == str(workdir.resolve())
 

@@ -33,7 +33,7 @@ def test_example_team_round_trips(tmp_path: Path) -> None:
         assert worker.profile.description
         assert worker.profile.allowed_tools
         assert "## Boundaries" in worker.profile.system_prompt
-        json.dumps(worker.profile.agent_options())
+        json.dumps(worker.profile.agent_options().to_dict())
 
     marie = team.workers["marie"].profile
     assert marie.allowed_tools == ("Read", "Grep", "Glob")

@@ -68,9 +68,10 @@ def test_claude_code_subagent_file_loads_as_is(tmp_path: Path) -> None:
     assert profile.system_prompt == (
         "You are a senior code reviewer ensuring high standards of code quality."
     )
-    assert profile.agent_options() == {
+    assert profile.agent_options().to_dict() == {
         "tools": ["Read", "Grep", "Glob", "Bash"],
         "allowed_tools": ["Read", "Grep", "Glob", "Bash"],
+        "profile": "code-reviewer",
     }
 
 
@@ -90,7 +91,7 @@ def test_file_without_frontmatter_is_all_prompt_named_after_the_stem(tmp_path: P
     assert profile.name == "dance"
     assert profile.system_prompt == "You are Marie.\n\n## Role\nSecurity."
     assert profile.model is None
-    assert profile.agent_options() == {}
+    assert profile.agent_options().to_dict() == {"profile": "dance"}
 
 
 def test_worker_name_is_the_fallback_name(tmp_path: Path) -> None:
@@ -144,7 +145,7 @@ def test_every_key(tmp_path: Path) -> None:
     assert profile.timeout == 90.5
     assert profile.output_schema == {"type": "object"}
     assert profile.isolation == "worktree"
-    options = profile.agent_options()
+    options = profile.agent_options().to_dict()
     assert options["permission_mode"] == "acceptEdits"
     assert options["allowed_tools"] == ["Read", "Bash(git diff:*, git log:*)"]
     assert options["disallowed_tools"] == ["Write"]

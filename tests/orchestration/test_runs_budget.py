@@ -61,7 +61,7 @@ async def _cap_reaching_the_cli(engine: RunEngine, run_id: str, task_id: str) ->
     assert agent.pid is not None
     value = flag_value(cli_argv(agent.pid), "--max-budget-usd")
     assert value is not None, "the CLI was started without --max-budget-usd"
-    assert float(value) == pytest.approx(agent.options["max_budget_usd"], abs=1e-6)
+    assert float(value) == pytest.approx(agent.options.max_budget_usd, abs=1e-6)
     return float(value)
 
 

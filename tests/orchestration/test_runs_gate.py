@@ -69,7 +69,7 @@ async def test_reassign_starts_the_task_over_on_a_fresh_agent_of_the_same_worker
     for name in (first_agent, second_agent):
         (request,) = await engine.runtime.list_requests(agent=name)
         assert request.meta["task_id"] == "scan"
-        assert agents[name].options["profile"] == "marie"
+        assert agents[name].options.profile == "marie"
     assert agents[first_agent].session_id != agents[second_agent].session_id
 
     result = json.loads((engine.run_dir(run.id) / "results/marie/scan.json").read_text())

@@ -497,7 +497,7 @@ def test_no_partial_team_on_error(project: Path) -> None:
 
 def test_worker_isolation_table_gives_a_spec(project: Path) -> None:
     from podium.isolation import IsolationMode, IsolationSpec
-    from podium.orchestration._task_runner import worker_isolation
+    from podium.orchestration._worker_agent import worker_agent_spec
 
     team = load_team(
         with_minimal(
@@ -518,7 +518,8 @@ def test_worker_isolation_table_gives_a_spec(project: Path) -> None:
     )
     assert anga.isolation == expected
     assert anga.isolation_spec == expected
-    assert worker_isolation(anga) == expected  # what a run's task agent is spawned with
+    # What a worker's agent is spawned with, by a planned run, an agentic run or MCP.
+    assert worker_agent_spec(anga).options.isolation == expected
     assert team.workers["bob"].isolation == IsolationSpec(
         mode=IsolationMode.WORKTREE, base="dev", copy_files=(".env", "config/local.toml")
     )

@@ -253,9 +253,12 @@ async def test_crashed_cli_fails_its_request_and_resumes_on_next_ask(
 async def test_start_failure_reports_cli_stderr_and_keeps_nothing(
     runtime: Runtime, workdir: Path
 ) -> None:
+    # Options podium can check are refused before any process (tests/runtime/test_bad_input.py);
+    # a missing MCP config file is the CLI's own to report, on stderr, as it starts.
+    missing = workdir / "no-such-mcp.json"
     with pytest.raises(errors.BackendError) as caught:
-        await runtime.spawn("broken", cwd=workdir, options={"permission_mode": "no-such-mode"})
-    assert "no-such-mode" in str(caught.value)
+        await runtime.spawn("broken", cwd=workdir, options={"mcp_config": str(missing)})
+    assert "no-such-mcp.json" in str(caught.value)
     assert await runtime.list_agents() == []
 
 

@@ -75,3 +75,51 @@ async def test_missing_cli_binary_is_reported_and_no_agent_is_kept(
         with pytest.raises(errors.CLINotFound, match="no-such-claude"):
             await rt.spawn("orphan", cwd=workdir)
         assert await rt.list_agents() == []
+
+
+# --- options: checked once, at the edge, before anything is written -------------------------
+
+BAD_OPTIONS = [
+    ({"max_turns": "lots"}, "max_turns"),
+    ({"max_turns": 0}, "max_turns"),
+    ({"max_turns": True}, "max_turns"),
+    ({"max_budget_usd": "free"}, "max_budget_usd"),
+    ({"max_budget_usd": float("nan")}, "max_budget_usd"),
+    ({"permission_mode": "yolo"}, "permission_mode"),
+    ({"tools": 7}, "tools"),
+    ({"allowed_tools": ["Read", ""]}, "allowed_tools"),
+    ({"env": {"A": 1}}, "env"),
+    ({"env": {"bad name": "x"}}, "env"),
+    ({"api_key_env": "sk-ant-123"}, "api_key_env"),
+    ({"mcp_config": "{not json"}, "mcp_config"),
+    ({"agents": "[1]"}, "agents"),
+    ({"setting_sources": ["everywhere"]}, "setting_sources"),
+    ({"isolation": "chroot"}, "isolation"),
+    ({"append_system_prompt": "x" * (128 * 1024)}, "append_system_prompt"),
+    # An arbitrary command to start the CLI under: podium's own, never a caller's.
+    ({"launcher": ["sh", "-c", "touch /tmp/owned"]}, "launcher"),
+    ({"workspace": {}}, "workspace"),
+    ({"profile": "marie"}, "profile"),
+    ({"turns": 3}, "turns"),
+    # API-backend options on a Claude Code agent.
+    ({"base_url": "http://127.0.0.1:1"}, "base_url"),
+    ({"batch": True}, "batch"),
+]
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize(("options", "key"), BAD_OPTIONS, ids=[k for _, k in BAD_OPTIONS])
+async def test_bad_options_are_refused_before_anything_exists(
+    lazy_runtime: Runtime, workdir: Path, options: dict[str, object], key: str
+) -> None:
+    with pytest.raises(errors.InvalidOptions) as raised:
+        await lazy_runtime.spawn("half", cwd=workdir, options=options)
+    assert key in raised.value.message
+    assert str(raised.value.context.get("option")).startswith(key)
+    # No half-made agent: nothing listed, nothing on disk, and the rest still works.
+    assert await lazy_runtime.store.find_agent("half") is None
+    assert await lazy_runtime.list_agents() == []
+    assert not (lazy_runtime.config.home / "agents").exists()
+    assert await lazy_runtime.kill_all() == []
+    await lazy_runtime.spawn("half", cwd=workdir, options={"max_turns": 3}, start=False)
+    assert (await lazy_runtime.get_agent("half")).options.max_turns == 3

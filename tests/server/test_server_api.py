@@ -253,6 +253,50 @@ async def test_fork_and_lineage(api: httpx.AsyncClient) -> None:
     assert response.status_code == 409
 
 
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({"max_turns": "lots"}, "max_turns"),
+        ({"launcher": ["sh", "-c", "id"]}, "launcher"),
+        ({"no_such_option": 1}, "no_such_option"),
+        ({"isolation": {"mode": "worktree", "memory_mb": 5}}, "isolation"),
+    ],
+)
+async def test_bad_spawn_options_are_422_and_leave_no_agent(
+    api: httpx.AsyncClient, tmp_path: Any, options: dict[str, Any], key: str
+) -> None:
+    response = await api.post(
+        "/v1/agents", json={"name": "half", "cwd": str(tmp_path), "options": options}
+    )
+    assert response.status_code == 422, response.text
+    error = error_of(response)
+    assert error["code"] == "invalid_options"
+    assert error["context"]["option"] == key
+    assert key in error["message"]
+    assert (await api.get("/v1/agents")).json() == []
+    assert (await api.get("/v1/agents/half")).status_code == 404
+    kill_all = await api.post("/v1/agents/kill-all")
+    assert kill_all.status_code == 200
+    assert kill_all.json() == {"killed": []}
+    # The name is free: a good spawn under it works at once.
+    await spawn(api, "half", cwd=str(tmp_path), options={"max_turns": 2})
+
+
+async def test_spawn_options_keep_their_json_shape(api: httpx.AsyncClient, tmp_path: Any) -> None:
+    given = {
+        "tools": ["Read", "Grep"],
+        "allowed_tools": ["Read", "Bash(git diff:*)"],
+        "permission_mode": "acceptEdits",
+        "max_turns": 4,
+        "max_budget_usd": 0.5,
+        "env": {"LANG": "C.UTF-8"},
+        "append_system_prompt": "Be brief.",
+    }
+    created = await spawn(api, "shaped", cwd=str(tmp_path), options=given)
+    assert created["options"] == given
+    assert (await api.get("/v1/agents/shaped")).json()["options"] == given
+
+
 async def test_kill_all(api: httpx.AsyncClient) -> None:
     await spawn(api, "alpha")
     await spawn(api, "beta")
@@ -462,9 +506,12 @@ class _BrokenBackend(EchoBackend):
 
 
 async def test_backend_error_is_502_and_unexpected_error_500(runtime: Runtime) -> None:
-    runtime.backends["broken"] = _BrokenBackend()
+    # A known backend whose binary is missing here.
+    runtime.backends["anthropic-api"] = _BrokenBackend()
     async with api_client(runtime, raise_app_exceptions=False) as api:
-        response = await api.post("/v1/agents", json={"name": "alpha", "backend": "broken"})
+        response = await api.post(
+            "/v1/agents", json={"name": "alpha", "backend": "anthropic-api"}
+        )
         assert response.status_code == 502
         assert error_of(response)["code"] == "cli_not_found"
 

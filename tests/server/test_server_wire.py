@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from podium._options import AgentOptions
 from podium._records import (
     AgentRecord,
     AgentStatus,
@@ -41,7 +42,7 @@ AGENT = AgentRecord(
     usage=Usage(input_tokens=1, output_tokens=2, cache_read_input_tokens=3),
     pid=123,
     last_request_id="beta-000003-deadbeef",
-    options={"tools": ["Read"]},
+    options=AgentOptions(tools=("Read",)),
 )
 REQUEST = RequestRecord(
     id="beta-000003-deadbeef",

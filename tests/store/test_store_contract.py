@@ -18,6 +18,7 @@ import pytest
 import podium.store
 from podium._errors import AgentExists, AgentNotFound, RequestNotFound, UsageError
 from podium._names import parse_request_id
+from podium._options import AgentOptions
 from podium._records import (
     AgentRecord,
     AgentStatus,
@@ -58,7 +59,7 @@ def agent_record(
         status=status,
         created_at=created_at,
         updated_at=created_at,
-        options={"tools": ["Read", "Edit"], "limits": {"turns": 3}},
+        options=AgentOptions(tools=("Read", "Edit"), max_turns=3, env={"A": "1"}),
     )
 
 

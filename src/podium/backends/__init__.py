@@ -1,6 +1,17 @@
-"""Backends: ways of running an agent's conversation, behind one protocol."""
+"""Backends: ways of running an agent's conversation, behind one protocol.
 
-from ._api_options import check_api_options, parse_fallback
+What each backend can be given, and where its key comes from, is its descriptor
+(:func:`backend_info`); the backends themselves load their SDKs on first use.
+"""
+
+from .._backend_info import (
+    API_BACKENDS,
+    BACKEND_NAMES,
+    BACKENDS,
+    BackendInfo,
+    BackendName,
+    backend_info,
+)
 from ._protocol import (
     Backend,
     BackendSession,
@@ -11,11 +22,15 @@ from ._protocol import (
     StartMode,
     TurnResult,
 )
-from ._registry import BACKEND_NAMES, default_backends
+from ._registry import default_backends
 
 __all__ = [
+    "API_BACKENDS",
+    "BACKENDS",
     "BACKEND_NAMES",
     "Backend",
+    "BackendInfo",
+    "BackendName",
     "BackendSession",
     "ChatMessage",
     "ConversationBackend",
@@ -23,8 +38,6 @@ __all__ = [
     "SessionSpec",
     "StartMode",
     "TurnResult",
-    "check_api_options",
+    "backend_info",
     "default_backends",
-    "parse_fallback",
 ]
-

@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._backend_info import BackendName
 from .._errors import BackendError
+from .._options import AgentOptions
 from ._api_session import APISession
 from ._api_types import Provider, Route
 from ._history import history_bytes, history_path, read_history, write_history
@@ -34,7 +36,7 @@ class ProviderContext:
         self,
         *,
         env: Mapping[str, str],
-        options: Mapping[str, Any],
+        options: AgentOptions,
         prices: PriceTable,
         shared: dict[Any, Any],
     ) -> None:
@@ -150,18 +152,17 @@ def _other_backend(name: str, asking: APIBackend) -> APIBackend:
     cache: dict[str, APIBackend] = asking._shared.setdefault("fallback-backends", {})
     backend = cache.get(name)
     if backend is None:
-        if name == "anthropic-api":
+        if name == BackendName.ANTHROPIC_API:
             from .anthropic_api import AnthropicAPIBackend
 
             backend = AnthropicAPIBackend(prices=asking.prices(), env=asking._env)
-        elif name == "openai":
+        elif name == BackendName.OPENAI:
             from .openai_compat import OpenAIBackend
 
             backend = OpenAIBackend(prices=asking.prices(), env=asking._env)
         else:
             raise BackendError(
-                f"fallback backend {name!r} is not an API backend "
-                "(use anthropic-api or openai)",
+                f"fallback backend {name!r} is not an API backend (use anthropic-api or openai)",
                 backend=asking.name,
             )
         cache[name] = backend

@@ -35,23 +35,16 @@ ProviderFactory = Callable[[Route], Provider]
 
 
 def routes_for(backend: str, spec: SessionSpec) -> list[Route]:
-    """The agent's own model first, then its fallback chain (``options["fallback"]``)."""
+    """The agent's own model first, then its fallback chain (``options.fallback``)."""
     opts = spec.options
-    routes = [Route(backend=backend, model=spec.model, base_url=opts.get("base_url"))]
-    for entry in opts.get("fallback") or ():
-        if isinstance(entry, str):
-            entry = {"model": entry}
-        target = str(entry.get("backend") or backend)
-        base_url = entry.get("base_url")
+    routes = [Route(backend=backend, model=spec.model, base_url=opts.base_url)]
+    for entry in opts.fallback:
+        target = entry.backend.value if entry.backend is not None else backend
+        base_url = entry.base_url
         if base_url is None and target == backend:
-            base_url = opts.get("base_url")
-        routes.append(Route(backend=target, model=entry.get("model"), base_url=base_url))
+            base_url = opts.base_url
+        routes.append(Route(backend=target, model=entry.model, base_url=base_url))
     return routes
-
-
-def _option_int(options: dict[str, Any], key: str, default: int) -> int:
-    value = options.get(key)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
 class APISession:
@@ -78,14 +71,14 @@ class APISession:
         self._inner: asyncio.Task[TurnResult] | None = None
         self._interrupted = False
         opts = spec.options
-        self._max_tokens = _option_int(opts, "max_tokens", DEFAULT_MAX_TOKENS)
-        self._max_retries = _option_int(opts, "max_retries", DEFAULT_MAX_RETRIES)
-        self._cache = opts.get("cache", True) is not False
-        self._stream = opts.get("stream", True) is not False
-        self._batch = bool(opts.get("batch"))
+        self._max_tokens = opts.max_tokens or DEFAULT_MAX_TOKENS
+        self._max_retries = DEFAULT_MAX_RETRIES if opts.max_retries is None else opts.max_retries
+        self._cache = opts.cache
+        self._stream = opts.stream
+        self._batch = opts.batch
         self._system = tuple(
             text
-            for text in (spec.system_prompt, opts.get("append_system_prompt"))
+            for text in (spec.system_prompt, opts.append_system_prompt)
             if isinstance(text, str) and text.strip()
         )
 

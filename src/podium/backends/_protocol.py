@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from .._options import AgentOptions
 from .._records import Usage
 
 __all__ = [
@@ -44,7 +45,7 @@ class SessionSpec:
     model: str | None = None
     system_prompt: str | None = None
     parent_session_id: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: AgentOptions = field(default_factory=AgentOptions)
     env: dict[str, str] = field(default_factory=dict)
     launcher: tuple[str, ...] = ()
     """An argv prefix the process is started under (a sandbox or container runner)."""

@@ -8,9 +8,7 @@ if TYPE_CHECKING:
     from ..pricing import PriceTable
     from ._protocol import Backend
 
-__all__ = ["BACKEND_NAMES", "default_backends"]
-
-BACKEND_NAMES = ("claude-code", "anthropic-api", "openai")
+__all__ = ["default_backends"]
 
 
 def default_backends(*, prices: PriceTable | None = None) -> dict[str, Backend]:
@@ -20,8 +18,9 @@ def default_backends(*, prices: PriceTable | None = None) -> dict[str, Backend]:
     from .claude_code import ClaudeCodeBackend
     from .openai_compat import OpenAIBackend
 
-    return {
-        "claude-code": ClaudeCodeBackend(),
-        "anthropic-api": AnthropicAPIBackend(prices=prices),
-        "openai": OpenAIBackend(prices=prices),
-    }
+    backends: list[Backend] = [
+        ClaudeCodeBackend(),
+        AnthropicAPIBackend(prices=prices),
+        OpenAIBackend(prices=prices),
+    ]
+    return {backend.name: backend for backend in backends}

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .._backend_info import BackendName
 from .._errors import UsageError
 from .._records import AgentRecord
 from .._wire import agent_to_json
@@ -118,7 +119,7 @@ def spawn(
     cwd: Annotated[
         Path | None, typer.Option("--cwd", help="Working directory (default: here).")
     ] = None,
-    backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = "claude-code",
+    backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.CLAUDE_CODE.value,
     isolation: Annotated[
         str | None,
         typer.Option(
@@ -263,7 +264,7 @@ def spawn(
     if json_out:
         print_json(agent_to_json(agent))
         return
-    on = "" if agent.backend == "claude-code" else f"backend {agent.backend}, "
+    on = "" if agent.backend == BackendName.CLAUDE_CODE else f"backend {agent.backend}, "
     typer.echo(
         f"spawned {agent.name} ({on}model {_model(agent)}, status {agent.status.value}, "
         f"cwd {agent.cwd})"

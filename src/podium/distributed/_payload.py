@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._options import AgentOptions
 from .._records import Usage
 from ..backends import SessionSpec, StartMode, TurnResult
 from ..isolation._credentials import DEFAULT_SECRETS
@@ -46,8 +47,8 @@ def fork_blob_key(session_id: str) -> str:
 
 def lane_for(spec: SessionSpec) -> str:
     """Run tasks go to their profile's lane, so hosts can specialise; the rest to default."""
-    profile = spec.options.get("profile")
-    return f"profile:{profile}" if isinstance(profile, str) and profile else DEFAULT_LANE
+    profile = spec.options.profile
+    return f"profile:{profile}" if profile else DEFAULT_LANE
 
 
 # Names that hold credentials by convention; a value the daemon knows as a secret
@@ -75,7 +76,7 @@ def turn_payload(
         "model": spec.model,
         "system_prompt": spec.system_prompt,
         "parent_session_id": spec.parent_session_id,
-        "options": spec.options,
+        "options": spec.options.to_dict(),
         "env": _public_env(spec.env),
         "launcher": list(spec.launcher),
         "prompt": prompt,
@@ -95,7 +96,7 @@ class TurnJob:
     model: str | None
     system_prompt: str | None
     parent_session_id: str | None
-    options: dict[str, Any]
+    options: AgentOptions
     env: dict[str, str]
     launcher: tuple[str, ...]
     prompt: str
@@ -130,7 +131,7 @@ class TurnJob:
             model=text("model", optional=True),
             system_prompt=text("system_prompt", optional=True),
             parent_session_id=text("parent_session_id", optional=True),
-            options=options,
+            options=AgentOptions.from_stored(options),
             env={str(k): str(v) for k, v in env.items()},
             launcher=tuple(launcher),
             prompt=text("prompt"),

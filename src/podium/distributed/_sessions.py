@@ -31,9 +31,7 @@ class PortableBackend(Backend, Protocol):
 
     def export_session(self, spec: SessionSpec) -> bytes | None: ...
 
-    def import_session(
-        self, spec: SessionSpec, data: bytes | None, *, session_id: str
-    ) -> None: ...
+    def import_session(self, spec: SessionSpec, data: bytes | None, *, session_id: str) -> None: ...
 
 
 @dataclass
@@ -52,7 +50,7 @@ def _signature(turn: TurnJob) -> str:
         "cwd": str(turn.cwd),
         "model": turn.model,
         "system_prompt": turn.system_prompt,
-        "options": turn.options,
+        "options": turn.options.to_dict(),
         "env": turn.env,
         "launcher": list(turn.launcher),
     }

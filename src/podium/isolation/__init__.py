@@ -25,7 +25,6 @@ from podium.isolation._protocol import (
     Workspace,
     isolator_for,
     register_isolator,
-    workspace_of,
 )
 from podium.isolation._worktree import diff_workspace, merge_workspace, worktree_path
 
@@ -40,6 +39,5 @@ __all__ = [
     "isolator_for",
     "merge_workspace",
     "register_isolator",
-    "workspace_of",
     "worktree_path",
 ]

@@ -12,7 +12,7 @@ Modes:
 * ``container``: a docker/podman container (helper module ``_container``).
 
 Both records round-trip through JSON (``to_dict`` / ``from_dict``) because they are
-stored in ``AgentRecord.options["isolation"]``. Neither ever holds a secret.
+stored in ``AgentRecord.options`` (``isolation``, ``workspace``). Neither ever holds a secret.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ __all__ = [
     "Workspace",
     "isolator_for",
     "register_isolator",
-    "workspace_of",
 ]
 
 
@@ -120,6 +119,13 @@ class IsolationSpec:
             "engine": self.engine,
         }
 
+    def to_setting(self) -> dict[str, Any]:
+        """The table a config file or caller would write: the mode and what differs
+        from its defaults (read back by the settings reader, which refuses settings
+        a mode does not use)."""
+        defaults = IsolationSpec(mode=self.mode).to_dict()
+        return {k: v for k, v in self.to_dict().items() if k == "mode" or v != defaults[k]}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IsolationSpec:
         """Build from JSON; missing keys keep their defaults, unknown keys are refused."""
@@ -183,9 +189,9 @@ class Workspace:
     results_dir: Path
     """This agent's writable results directory."""
     launcher: tuple[str, ...] = ()
-    """argv prefix the CLI argv is appended to (``options["launcher"]``)."""
+    """argv prefix the CLI argv is appended to (a sandbox or container)."""
     env: dict[str, str] = field(default_factory=dict)
-    """Non-secret env for the agent's processes (``options["env"]``)."""
+    """Non-secret env for the agent's processes ."""
     branch: str | None = None
     """worktree: the agent's branch."""
     base_commit: str | None = None
@@ -292,11 +298,3 @@ def isolator_for(mode: IsolationMode | str) -> Isolator:
             )
     _REGISTRY[mode] = found
     return found
-
-
-def workspace_of(options: dict[str, Any]) -> Workspace | None:
-    """The workspace recorded in an agent's options (``options["isolation"]``), if any."""
-    recorded = options.get("isolation")
-    if not isinstance(recorded, dict) or not isinstance(recorded.get("workspace"), dict):
-        return None
-    return Workspace.from_dict(recorded["workspace"])

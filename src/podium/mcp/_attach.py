@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 from .._errors import UsageError
+from .._options import AgentOptions
 from ._settings import McpSettings
 
 __all__ = ["SERVER_NAME", "TOOL_PATTERN", "attach_options", "server_command", "tool_name"]
@@ -32,25 +32,22 @@ def server_command() -> list[str]:
     return [sys.executable, "-m", "podium", "mcp"]
 
 
-def attach_options(options: Mapping[str, Any], settings: McpSettings) -> dict[str, Any]:
+def attach_options(options: AgentOptions, settings: McpSettings) -> AgentOptions:
     """``options`` plus the podium MCP server (merged into any ``mcp_config`` already there)."""
     command, *args = server_command()
     entry = {"type": "stdio", "command": command, "args": args, "env": settings.to_env()}
     servers: dict[str, Any] = {}
-    existing = options.get("mcp_config")
-    if existing:
+    if options.mcp_config:
         try:
-            parsed = json.loads(existing) if isinstance(existing, str) else existing
-            servers = dict(parsed["mcpServers"])
+            servers = dict(json.loads(options.mcp_config)["mcpServers"])
         except (ValueError, KeyError, TypeError):
             raise UsageError(
                 "cannot attach the podium MCP server: the agent's mcp_config is not a JSON "
                 'object with "mcpServers"'
             ) from None
     servers[SERVER_NAME] = entry
-    allowed = [t for t in options.get("allowed_tools") or () if t != TOOL_PATTERN]
-    return {
-        **options,
-        "mcp_config": json.dumps({"mcpServers": servers}, separators=(",", ":")),
-        "allowed_tools": [*allowed, TOOL_PATTERN],
-    }
+    allowed = [t for t in options.allowed_tools if t != TOOL_PATTERN]
+    return options.replace(
+        mcp_config=json.dumps({"mcpServers": servers}, separators=(",", ":")),
+        allowed_tools=(*allowed, TOOL_PATTERN),
+    )

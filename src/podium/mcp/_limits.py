@@ -1,6 +1,6 @@
 """Who is calling, whom it may drive, and the limits every call is checked against.
 
-Every agent spawned through the MCP server carries ``options["podium_mcp"]``:
+Every agent spawned through the MCP server carries ``options.mcp`` (``podium_mcp``):
 its own name, scope, spawn depth, who spawned it and whether it was given
 leave to spawn. That record lives in the daemon, so a limit cannot be dodged
 by restarting an MCP server process, and it is read fresh for every call.
@@ -13,11 +13,12 @@ and has no leave to spawn.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .._errors import UsageError
+from .._options import McpPlacement
 from .._records import AgentRecord
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "identify_caller",
     "is_member",
     "over_cap",
+    "own_placement",
     "placement",
     "usd",
 ]
@@ -75,23 +77,21 @@ class Caller:
         }
 
 
-def _meta(agent: AgentRecord) -> Mapping[str, Any] | None:
-    meta = agent.options.get(MCP_META)
-    return meta if isinstance(meta, Mapping) else None
-
-
 def placement(agent: AgentRecord) -> tuple[str | None, int, bool]:
     """(scope, depth, leave to spawn) of an agent; scope None if not spawned through MCP."""
-    meta = _meta(agent)
+    meta = agent.options.mcp
     if meta is None:
         return None, 0, True
-    scope = meta.get("scope")
-    depth = meta.get("depth")
-    depth = depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
-    if meta.get("agent") != agent.name:
+    if meta.agent != agent.name:
         # A fork: a copy of its parent's record, one level down and without leave.
-        return (scope if isinstance(scope, str) else None), depth + 1, False
-    return (scope if isinstance(scope, str) else None), depth, meta.get("leave") is True
+        return meta.scope, meta.depth + 1, False
+    return meta.scope, meta.depth, meta.leave
+
+
+def own_placement(agent: AgentRecord) -> McpPlacement | None:
+    """The agent's own MCP record (``None`` for a fork, which carries its parent's)."""
+    meta = agent.options.mcp
+    return meta if meta is not None and meta.agent == agent.name else None
 
 
 def is_member(agent: AgentRecord, scope: str) -> bool:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._records import AgentRecord, RequestRecord
-from ._limits import MCP_META, over_cap, placement
+from ._limits import over_cap, own_placement, placement
 
 if TYPE_CHECKING:
     from ..orchestration import RunRecord
@@ -16,16 +15,15 @@ __all__ = ["agent_json", "request_json", "run_json"]
 
 def agent_json(agent: AgentRecord, *, over_budget: bool = False) -> dict[str, Any]:
     _, depth, leave = placement(agent)
-    meta = agent.options.get(MCP_META)
-    own = isinstance(meta, Mapping) and meta.get("agent") == agent.name
+    own = own_placement(agent)
     return {
         "name": agent.name,
         "status": agent.status.value,
         "model": agent.resolved_model or agent.model,
-        "worker": meta.get("worker") if own and isinstance(meta, Mapping) else None,
+        "worker": own.worker if own is not None else None,
         "depth": depth,
         "may_spawn": leave,
-        "spawned_by": meta.get("spawned_by") if own and isinstance(meta, Mapping) else None,
+        "spawned_by": own.spawned_by if own is not None else None,
         "forked_from": agent.forked_from,
         "request_count": agent.request_count,
         "cost_usd": agent.cost_usd,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,11 +27,11 @@ from .._errors import (
     WaitTimeout,
 )
 from .._names import check_model, check_name, check_prompt, parse_request_id
+from .._options import AgentSpec, McpPlacement
 from .._records import AgentRecord, RequestRecord
 from ._attach import attach_options
 from ._ledger import ScopeLedger
 from ._limits import (
-    MCP_META,
     Caller,
     LimitExceeded,
     OutOfScope,
@@ -269,45 +268,47 @@ class PodiumTools:
         if fork:
             return self._fork(view, name, model)
         cap = self._call_cap(view, max_budget_usd, "spawn")
-        options: dict[str, Any] = {}
-        backend = "claude-code"
-        if worker is not None:
+        if worker is None:
+            spec = AgentSpec.build(model=model, system_prompt=system_prompt)
+        else:
+            from ..orchestration._worker_agent import worker_agent_spec
+
             team = self.team()
-            spec = team.workers.get(worker)
-            if spec is None:
+            found = team.workers.get(worker)
+            if found is None:
                 raise UsageError(
                     f"{worker!r} is not a worker of team {team.name}: use one of "
                     f"{', '.join(sorted(team.workers))}",
                     worker=worker,
                 )
-            options = spec.profile.agent_options()
-            if spec.profile.budget_usd is not None:
-                cap = min(c for c in (cap, spec.profile.budget_usd) if c is not None)
-            model = model or spec.model
-            system_prompt = spec.profile.system_prompt
-            backend = spec.profile.backend
-        # Model names depend on the backend: an OpenAI-compatible worker's are its server's.
-        check_model(model, backend=backend)
-        options[MCP_META] = {
-            "agent": name,
-            "scope": caller.scope,
-            "run_id": settings.run_id,
-            "spawned_by": caller.name,
-            "depth": depth,
-            "leave": allow_spawn,
-            "worker": worker,
-        }
-        if cap is not None:
-            options["max_budget_usd"] = round(cap, 6)
+            # The same spec a planned run gives this worker: profile, isolation, key.
+            spec = worker_agent_spec(found, model=model)
+            if found.profile.budget_usd is not None:
+                cap = min(c for c in (cap, found.profile.budget_usd) if c is not None)
+        placed = McpPlacement(
+            agent=name,
+            scope=caller.scope,
+            run_id=settings.run_id,
+            spawned_by=caller.name,
+            depth=depth,
+            leave=allow_spawn,
+            worker=worker,
+        )
+        options = spec.options.replace(
+            mcp=placed,
+            max_budget_usd=None if cap is None else round(cap, 6),
+            # Set by podium on the daemon's side; the lane is the worker's own.
+            profile=None,
+        )
         if allow_spawn:
             child = settings.with_overrides(agent=name, scope=caller.scope)
             options = attach_options(options, child)
         agent = self.client.spawn(
             name,
-            model=model,
-            system_prompt=system_prompt,
+            model=spec.model,
+            system_prompt=spec.system_prompt,
             cwd=caller.cwd,
-            backend=backend,
+            backend=spec.backend,
             options=options,
         )
         view.ledger.add_agent(agent.name)
@@ -317,7 +318,7 @@ class PodiumTools:
         caller = view.caller
         if caller.name is None or caller.record is None:
             raise UsageError("cannot fork: this MCP client is not a podium agent")
-        if not isinstance(caller.record.options.get(MCP_META), Mapping):
+        if caller.record.options.mcp is None:
             raise UsageError(
                 f"cannot fork {caller.name!r}: it was not started by podium with this MCP "
                 "server, so its fork could not be kept within the limits",

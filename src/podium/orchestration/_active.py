@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import AgentNotFound, PodiumError
+from .._options import AgentSpec
 from .._records import AgentStatus, EventKind, RequestRecord, RequestState
-from ..isolation import IsolationSpec, worktree_path
+from ..isolation import worktree_path
 from ..runtime import Runtime
 from ._artifacts import RunDir
 from ._budget import BudgetLedger
 from ._plan import Plan, PlanError, parse_plan
-from ._profiles import Profile
 from ._prompts import (
     ResultBrief,
     SkippedBrief,
@@ -39,6 +39,7 @@ from ._run_records import RunError, RunRecord, RunState, TaskRecord, TaskState
 from ._scheduler import Node, NodeState, Outcome, Scheduler
 from ._team import Team
 from ._turns import Turns
+from ._worker_agent import profile_agent_spec
 
 __all__ = ["ActiveRun"]
 
@@ -128,50 +129,27 @@ class ActiveRun:
 
     # --- agents -------------------------------------------------------------------------
 
-    async def new_agent(
-        self,
-        base: str,
-        profile: Profile,
-        model: str | None,
-        *,
-        isolation: IsolationSpec | None = None,
-        secret_env: dict[str, str] | None = None,
-        worker: str | None = None,
-        **extra: Any,
-    ) -> str:
+    async def new_agent(self, base: str, spec: AgentSpec, *, results: str) -> str:
         """Spawn a fresh agent for this run under the first free name ``base``, ``base_2``, ...
 
-        ``isolation``: the worker's workspace (``None``: the project as is).
-        ``secret_env``: its API key, held in the daemon's memory only.
+        ``spec``: from :func:`worker_agent_spec` (its isolation says where it works).
+        ``results``: names its results folder, the only part of the run directory a
+        sandbox or container may write to.
         """
         name = base
         n = 1
         while await self._name_taken(name):
             n += 1
             name = f"{base}_{n}"
-        options = (
-            profile.agent_options()
-            # Names the task's lane in distributed mode: hosts may serve chosen profiles.
-            | {"profile": profile.name}
-            | {k: v for k, v in extra.items() if v is not None}
-        )
         self.agents.add(name)
-        await self.runtime.spawn(
+        isolated = spec.options.isolation is not None
+        await self.runtime.spawn_spec(
             name,
-            model=model,
-            system_prompt=profile.system_prompt,
+            spec,
             cwd=self.record.cwd,
-            backend=profile.backend,
-            options=options,
-            isolation=isolation,
-            secret_env=secret_env,
-            # Only the worker's own results folder is writable from a sandbox or
-            # container: the rest of the run directory stays out of its reach.
-            results_dir=None
-            if isolation is None
-            else self.dir.path / "results" / (worker or profile.name),
+            results_dir=self.dir.path / "results" / results if isolated else None,
         )
-        self.turns.bind(name, model)
+        self.turns.bind(name, spec.model)
         return name
 
     async def _name_taken(self, name: str) -> bool:
@@ -233,7 +211,8 @@ class ActiveRun:
                     self.turns.bind(name, self._lead_model())
                     return name
         profile = self.team.orchestrator
-        name = await self.new_agent(f"{self.record.id}_lead", profile, self._lead_model())
+        spec = profile_agent_spec(profile, model=self._lead_model())
+        name = await self.new_agent(f"{self.record.id}_lead", spec, results=profile.name)
         self.save(orchestrator_agent=name)
         return name
 

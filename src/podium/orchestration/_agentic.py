@@ -19,15 +19,16 @@ import os
 from typing import Any
 
 from .._errors import PodiumError, UsageError
+from .._options import McpPlacement
 from .._records import RequestState
 from ..mcp._attach import attach_options
-from ..mcp._limits import MCP_META
 from ..mcp._settings import McpSettings
 from ._active import ActiveRun
 from ._agentic_tasks import AgenticTasks
 from ._prompts import _quote
 from ._report import run_summary_markdown
 from ._run_records import RunState
+from ._worker_agent import profile_agent_spec
 
 __all__ = ["AGENTIC", "MODES", "PLANNED", "agentic_prompt", "check_mode", "drive_agentic"]
 
@@ -132,29 +133,15 @@ async def _lead(active: ActiveRun) -> tuple[str, McpSettings]:
     name = await _free_name(active, f"{record.id}_lead")
     settings = _settings(active, name)
     profile = active.team.orchestrator
-    meta = {
-        "agent": name,
-        "scope": record.id,
-        "run_id": record.id,
-        "spawned_by": None,
-        "depth": 0,
-        "leave": True,
-        "worker": None,
-    }
-    options = attach_options(profile.agent_options() | {MCP_META: meta}, settings)
+    meta = McpPlacement(agent=name, scope=record.id, run_id=record.id, leave=True)
+    spec = profile_agent_spec(profile, model=active._lead_model())
+    options = attach_options(spec.options.replace(mcp=meta), settings)
     if record.budget_usd is not None:
-        options["max_budget_usd"] = round(max(record.budget_usd - record.cost_usd, 0.000001), 6)
-    model = active._lead_model()
+        left = round(max(record.budget_usd - record.cost_usd, 0.000001), 6)
+        options = options.replace(max_budget_usd=left)
     active.agents.add(name)
-    await runtime.spawn(
-        name,
-        model=model,
-        system_prompt=profile.system_prompt,
-        cwd=record.cwd,
-        backend=profile.backend,
-        options=options,
-    )
-    active.turns.bind(name, model)
+    await runtime.spawn_spec(name, spec.replace(options=options), cwd=record.cwd)
+    active.turns.bind(name, spec.model)
     active.save(orchestrator_agent=name)
     return name, settings
 

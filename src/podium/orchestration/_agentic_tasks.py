@@ -14,14 +14,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from .._errors import PodiumError
 from .._names import MAX_NAME_LENGTH
 from .._records import Event, EventKind, RequestRecord, RequestState
 from ..mcp._ledger import ScopeLedger
-from ..mcp._limits import MCP_META, placement
+from ..mcp._limits import own_placement, placement
 from ._active import ActiveRun
 from ._artifacts import RunDir
 from ._run_records import RunState, TaskRecord, TaskState
@@ -119,10 +118,8 @@ class AgenticTasks:
         scope, depth, _ = placement(agent)
         if scope != self.run_id or depth < 1:
             return
-        meta = agent.options.get(MCP_META)
-        worker = meta.get("worker") if isinstance(meta, Mapping) else None
-        own = isinstance(meta, Mapping) and meta.get("agent") == name
-        self.members[name] = worker if own and isinstance(worker, str) else name
+        own = own_placement(agent)
+        self.members[name] = own.worker if own is not None and own.worker else name
         # Retired with the run's other agents when it ends.
         self.active.agents.add(name)
 

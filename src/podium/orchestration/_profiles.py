@@ -24,9 +24,18 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, ValidationError
 
+from .._backend_info import BACKEND_NAMES, BackendName
 from .._errors import InvalidModel, InvalidName, UsageError
 from .._names import check_model, check_name
-from ..backends import BACKEND_NAMES, check_api_options
+from .._options import (
+    PERMISSION_MODES,
+    AgentOptions,
+    Fallback,
+    PermissionMode,
+    check_base_url,
+    parse_fallback,
+    parse_tools,
+)
 from ..isolation import IsolationSpec
 from ..isolation._settings import IsolationSettingError, read_isolation_setting
 from ._frontmatter import ProfileError, fail, read_markdown
@@ -46,9 +55,7 @@ __all__ = [
     "parse_tools",
 ]
 
-PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
 IsolationMode = Literal["shared", "worktree", "sandbox", "container"]
-PERMISSION_MODES: tuple[str, ...] = get_args(PermissionMode)
 ISOLATION_MODES: tuple[str, ...] = get_args(IsolationMode)
 
 # Searched in this order; the first directory wins a name clash, so a podium
@@ -154,7 +161,7 @@ class Profile:
     model: str | None = None
     allowed_tools: tuple[str, ...] = ()
     disallowed_tools: tuple[str, ...] = ()
-    permission_mode: str | None = None
+    permission_mode: PermissionMode | None = None
     max_turns: int | None = None
     budget_usd: float | None = None
     timeout: float | None = None
@@ -163,62 +170,37 @@ class Profile:
     isolation: str | IsolationSpec | None = None
     """A mode name as written, or the spec a mapping of settings gave; ``None``: unset."""
     color: str | None = None
-    backend: str = "claude-code"
+    backend: BackendName = BackendName.CLAUDE_CODE
     fallback_model: str | None = None
-    fallback: tuple[Mapping[str, Any], ...] = ()
+    fallback: tuple[Fallback, ...] = ()
     """Where a turn goes when the model is overloaded, in order (see the backends)."""
     base_url: str | None = None
     """The API endpoint of an anthropic-api or openai worker (e.g. a local Ollama)."""
 
-    def agent_options(self) -> dict[str, Any]:
-        """The runtime's per-agent option dict; unset settings are left out."""
-        opts: dict[str, Any] = {}
-        if self.permission_mode is not None:
-            opts["permission_mode"] = self.permission_mode
+    def agent_options(self) -> AgentOptions:
+        """The options of an agent following this profile; unset settings stay unset."""
+        tools: tuple[str, ...] | None = None
         if self.allowed_tools:
             # --tools restricts which tools exist (least privilege); --allowedTools
             # pre-approves them (and their patterns) so a headless worker never
             # stops at a permission prompt.
-            opts["tools"] = list(dict.fromkeys(t.split("(", 1)[0] for t in self.allowed_tools))
-            opts["allowed_tools"] = list(self.allowed_tools)
-        if self.disallowed_tools:
-            opts["disallowed_tools"] = list(self.disallowed_tools)
-        if self.max_turns is not None:
-            opts["max_turns"] = self.max_turns
-        if self.fallback_model is not None:
-            opts["fallback_model"] = self.fallback_model
-        if self.fallback:
-            opts["fallback"] = [dict(entry) for entry in self.fallback]
-        if self.base_url is not None:
-            opts["base_url"] = self.base_url
+            tools = tuple(dict.fromkeys(t.split("(", 1)[0] for t in self.allowed_tools))
+        agents = None
         if self.agents:
             cli = {name: agent.to_cli() for name, agent in self.agents.items()}
-            opts["agents"] = json.dumps(cli, separators=(",", ":"), ensure_ascii=False)
-        return opts
-
-
-def parse_tools(value: str | list[str]) -> tuple[str, ...]:
-    """``"Read, Bash(git diff:*)"`` or a list → names; raises ``ValueError`` on an empty entry.
-
-    Commas inside parentheses belong to a permission rule, not the list.
-    """
-    if isinstance(value, str):
-        items: list[str] = []
-        depth, start = 0, 0
-        for i, ch in enumerate(value):
-            depth += (ch == "(") - (ch == ")")
-            if ch == "," and depth <= 0:
-                items.append(value[start:i])
-                start = i + 1
-        items.append(value[start:])
-    else:
-        items = list(value)
-    tools = tuple(item.strip() for item in items)
-    if not tools or not all(tools):
-        raise ValueError(
-            "must list at least one tool and no empty names (omit the key to allow all)"
+            agents = json.dumps(cli, separators=(",", ":"), ensure_ascii=False)
+        return AgentOptions(
+            permission_mode=self.permission_mode,
+            tools=tools,
+            allowed_tools=self.allowed_tools,
+            disallowed_tools=self.disallowed_tools,
+            max_turns=self.max_turns,
+            fallback_model=self.fallback_model,
+            fallback=self.fallback,
+            base_url=self.base_url,
+            agents=agents,
+            profile=self.name,
         )
-    return tools
 
 
 def load_profile(path: str | Path, *, name: str | None = None) -> Profile:
@@ -331,29 +313,30 @@ def _base_url(value: str | None, shown: str, backend: str) -> str | None:
     if value is None:
         return None
     try:
-        return str(check_api_options({"base_url": value}, backend=backend)["base_url"])
+        return AgentOptions(base_url=check_base_url(value)).checked(backend).base_url
     except UsageError as exc:
         raise fail(shown, f"key 'base_url': {exc.message}", "base_url") from None
 
 
-def _backend(value: str | None, shown: str) -> str:
+def _backend(value: str | None, shown: str) -> BackendName:
     if value is None:
-        return "claude-code"
+        return BackendName.CLAUDE_CODE
     if value not in BACKEND_NAMES:
         raise fail(shown, f"key 'backend' must be one of {', '.join(BACKEND_NAMES)}, got {value!r}")
-    return value
+    return BackendName(value)
 
 
 def _fallback(
     value: list[str | dict[str, Any]] | None, shown: str, backend: str
-) -> tuple[Mapping[str, Any], ...]:
+) -> tuple[Fallback, ...]:
     if value is None:
         return ()
     try:
-        chain = check_api_options({"fallback": value}, backend=backend)["fallback"]
+        chain = tuple(parse_fallback(entry, backend=backend) for entry in value)
+        AgentOptions(fallback=chain).checked(backend)
     except UsageError as exc:
         raise fail(shown, f"key 'fallback': {exc.message}", "fallback") from None
-    return tuple(chain)
+    return chain
 
 
 def _checked_name(value: str | None, shown: str, key: str) -> str | None:
@@ -456,7 +439,11 @@ def _agents(value: dict[str, dict[str, Any]] | None, shown: str) -> dict[str, Su
             tools=_tools(spec.tools, shown, f"{where}.tools"),
             # Sub-agents are the CLI's own: Claude models only.
             model=_model(
-                spec.model, shown, f"{where}.model", allow_inherit=True, backend="claude-code"
+                spec.model,
+                shown,
+                f"{where}.model",
+                allow_inherit=True,
+                backend=BackendName.CLAUDE_CODE,
             ),
         )
     return agents

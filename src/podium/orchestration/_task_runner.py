@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from .._errors import PodiumError, UsageError
+from .._backend_info import backend_info
+from .._errors import PodiumError
 from .._records import EventKind, RequestRecord, RequestState, Usage
-from ..isolation import IsolationMode, IsolationSpec, isolator_for, workspace_of
+from ..isolation import IsolationMode, isolator_for
 from ._active import ActiveRun
 from ._gate import GateVerdict, QualityGate
 from ._prompts import DependencyBrief, gate_retry_prompt, task_prompt
 from ._run_records import TaskState
 from ._scheduler import Node, Outcome
-from ._team import WorkerSpec
+from ._worker_agent import worker_agent_spec
 
-__all__ = ["run_task", "spawn_task_agent", "task_cap", "worker_isolation", "worker_secret_env"]
+__all__ = ["run_task", "spawn_task_agent", "task_cap"]
 
 _MAX_AGENT_NAME = 60  # room for the "_N" suffix of a reassigned attempt
 # A pre-started agent is used if its cap is at most this much over the current
@@ -43,32 +43,6 @@ def _agent_base(run: ActiveRun, task_id: str) -> str:
         return base
     index = [t.task_id for t in run.record.tasks].index(task_id)
     return f"{run.record.id}-task{index}"
-
-
-def worker_isolation(worker: WorkerSpec) -> IsolationSpec | None:
-    """The worker's isolation setting as a spec; ``None`` for the project as is (shared)."""
-    spec = IsolationSpec.coerce(worker.isolation)
-    return None if spec.mode is IsolationMode.SHARED else spec
-
-
-def worker_secret_env(worker: WorkerSpec) -> dict[str, str] | None:
-    """The worker's API key, read from the daemon's environment variable ``api_key_env``.
-
-    The error names the variable, never a value.
-    """
-    if worker.api_key_env is None:
-        return None
-    value = os.environ.get(worker.api_key_env)
-    if not value:
-        raise UsageError(
-            f"worker {worker.name!r}: environment variable {worker.api_key_env} "
-            "(its api_key_env) is not set in the daemon's environment; set it where "
-            "the daemon starts (`podium down`, export it, then run again)",
-            worker=worker.name,
-            variable=worker.api_key_env,
-        )
-    variable = "OPENAI_API_KEY" if worker.profile.backend == "openai" else "ANTHROPIC_API_KEY"
-    return {variable: value}
 
 
 def task_cap(run: ActiveRun, task_id: str) -> tuple[float | None, str]:
@@ -91,17 +65,13 @@ async def spawn_task_agent(run: ActiveRun, task_id: str) -> str:
     task = run.record.task(task_id)
     worker = run.team.workers[task.worker]
     cap, source = task_cap(run, task_id)
-    name = await run.new_agent(
-        _agent_base(run, task_id),
-        worker.profile,
-        worker.model,
-        isolation=worker_isolation(worker),
-        secret_env=worker_secret_env(worker),
-        worker=task.worker,
-        max_budget_usd=cap,
-        # Non-urgent work goes through the Batch API where the backend has one.
-        batch=True if not task.urgent and worker.profile.backend == "anthropic-api" else None,
+    spec = worker_agent_spec(worker)
+    # Non-urgent work goes through the Batch API where the backend has one.
+    batch = not task.urgent and backend_info(spec.backend).batch
+    spec = spec.replace(
+        options=spec.options.replace(max_budget_usd=cap, batch=batch or spec.options.batch)
     )
+    name = await run.new_agent(_agent_base(run, task_id), spec, results=task.worker)
     if cap is not None:
         run.agent_caps[name] = (cap, source)
     return name
@@ -116,7 +86,7 @@ async def _commit_work(run: ActiveRun, agent: str, task_id: str, worker: str) ->
     record = await run.runtime.store.find_agent(agent)
     if record is None:
         return {}
-    ws = workspace_of(record.options)
+    ws = record.options.workspace
     if ws is None or ws.mode is IsolationMode.SHARED:
         return {}
     message = f"podium: {run.record.id} task {task_id} ({worker})"

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from .._backend_info import backend_info
 from .._errors import InvalidModel, InvalidName, UsageError
 from .._names import check_model, check_name
 from ..isolation import IsolationSpec
@@ -375,7 +376,7 @@ class _Loader:
                 # server has its own names, so its workers never inherit it.
                 model=own_model
                 or profile_model
-                or (None if profile.backend == "openai" else defaults.model),
+                or (None if backend_info(profile.backend).open_model_names else defaults.model),
                 isolation=_first_set(own_isolation, profile.isolation, defaults.isolation),
                 timeout=timeout,
                 retries=retries,

@@ -7,7 +7,7 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._errors import PodiumError, ProcessDied
+from .._errors import BackendError, PodiumError, ProcessDied
 from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
 from ..backends import BackendSession, SessionSpec, StartMode, TurnResult
 from ..isolation._credentials import DEFAULT_SECRETS
@@ -291,7 +291,7 @@ class AgentActor:
             parent_session_id=agent.forked_from_session,
             options=agent.options,
             env=runtime.agent_env(agent),
-            launcher=tuple(agent.options.get("launcher") or ()),
+            launcher=agent.options.launcher,
         )
         backend = runtime.backend_for(agent)
         if agent.has_session or backend.session_exists(spec):
@@ -305,12 +305,22 @@ class AgentActor:
         await runtime.store.update_agent(self.name, status=AgentStatus.STARTING)
         try:
             await session.start()
-        except PodiumError as exc:
+        except Exception as exc:
+            # Never left "starting": whatever went wrong, the agent is down and says why.
+            error = (
+                exc
+                if isinstance(exc, PodiumError)
+                else BackendError(
+                    f"{agent.name!r} could not start: {type(exc).__name__}: {exc}", agent=agent.name
+                )
+            )
             await runtime.store.update_agent(self.name, status=AgentStatus.CRASHED, pid=None)
             await runtime.emit(
-                EventKind.ERROR, agent=self.name, data={"error": str(exc), "during": "start"}
+                EventKind.ERROR, agent=self.name, data={"error": str(error), "during": "start"}
             )
-            raise
+            if error is exc:
+                raise
+            raise error from exc
         self.session = session
         self._stopping_session = False
         await runtime.store.update_agent(

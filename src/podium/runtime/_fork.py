@@ -13,18 +13,13 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._backend_info import backend_info
 from .._errors import AgentExists, UsageError
 from .._names import check_model, check_name
+from .._options import check_base_url
 from .._records import AgentRecord, AgentStatus, RequestState
-from ..backends import (
-    Backend,
-    ChatMessage,
-    ConversationBackend,
-    SessionSpec,
-    StartMode,
-    check_api_options,
-)
-from ..isolation import IsolationMode, workspace_of
+from ..backends import Backend, ChatMessage, ConversationBackend, SessionSpec, StartMode
+from ..isolation import IsolationMode
 from ..store import Store
 
 if TYPE_CHECKING:
@@ -53,16 +48,17 @@ async def fork_record(
     check_name(new)
     store = runtime.store
     parent = await store.get_agent(source)
-    target = backend or parent.backend
+    target = backend_info(backend or parent.backend).name.value
     if target not in runtime.backends:
         raise UsageError(
-            f"unknown backend {target!r}; available: {', '.join(sorted(runtime.backends))}",
+            f"backend {target!r} is not available here; available: "
+            f"{', '.join(sorted(runtime.backends))}",
             agent=new,
         )
     check_model(model, backend=target)
     if await store.find_agent(new) is not None:
         raise AgentExists(f"agent {new!r} already exists", agent=new)
-    parent_ws = workspace_of(parent.options)
+    parent_ws = parent.options.workspace
     if parent_ws is not None and parent_ws.mode in _CONFINED:
         # Its launcher only exposes the parent's own state directory; a child
         # needs a sandbox of its own, which fork does not build.
@@ -90,7 +86,9 @@ async def fork_record(
         cwd=Path(parent.cwd),
         state_dir=runtime.config.agent_dir(new, session_id),
     )
-    options = {k: v for k, v in parent.options.items() if k != "isolation"}
+    # A fork works in its parent's directory (a worktree's too) but does not own the
+    # workspace: diff, merge and clean go through the parent.
+    options = parent.options.replace(isolation=None, workspace=None)
     if target == parent.backend:
         inherited = await parent_backend.prepare_fork(
             parent=parent_spec,
@@ -110,13 +108,13 @@ async def fork_record(
             store, parent, parent_backend, parent_spec, child_backend, child_spec
         )
         carried = None
-        options["carried_conversation"] = True
         # Endpoint settings, fallback chains and batching belong to the parent's backend.
-        for key in ("base_url", "api_key_env", "fallback", "batch"):
-            options.pop(key, None)
+        options = options.replace(
+            carried_conversation=True, base_url=None, api_key_env=None, fallback=(), batch=False
+        )
     if base_url is not None:
-        options["base_url"] = base_url
-    options = check_api_options(options, backend=target)
+        options = options.replace(base_url=check_base_url(base_url))
+    options = options.checked(target)
     now = time.time()
     return parent.replace(
         name=new,
@@ -129,8 +127,6 @@ async def fork_record(
         # prompt, tools, cwd) and nothing else: the fork still works.
         forked_from=parent.name,
         forked_from_session=carried,
-        # A fork works in its parent's workspace (same cwd, launcher, env) but
-        # does not own it: diff, merge and clean go through the parent.
         options=options,
         status=AgentStatus.HIBERNATED,
         created_at=now,
@@ -174,7 +170,7 @@ async def visible_conversation(
     by what it inherited from the agent it was forked from (up to the fork).
     ``until``: only requests completed by then."""
     messages: list[ChatMessage] = []
-    inherited = agent.forked_from_session or agent.options.get("carried_conversation")
+    inherited = agent.forked_from_session or agent.options.carried_conversation
     if agent.forked_from and inherited and depth < _MAX_LINEAGE:
         parent = await store.find_agent(agent.forked_from)
         if parent is not None:

@@ -7,12 +7,14 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._backend_info import BackendName, backend_info
 from .._errors import AgentExists, InvalidName, NoAnswerYet, PodiumError, UsageError, WaitTimeout
-from .._names import check_model, check_name, check_prompt, parse_request_id
+from .._names import check_name, check_prompt, parse_request_id
+from .._options import AgentOptions, AgentSpec
 from .._records import (
     AgentRecord,
     AgentStatus,
@@ -22,13 +24,8 @@ from .._records import (
     RequestSource,
     RequestState,
 )
-from ..backends import (
-    Backend,
-    ChatMessage,
-    check_api_options,
-    default_backends,
-)
-from ..isolation import IsolationMode, IsolationSpec, Workspace, isolator_for, workspace_of
+from ..backends import Backend, ChatMessage, default_backends
+from ..isolation import IsolationMode, IsolationSpec, Workspace, isolator_for
 from ..isolation._credentials import DEFAULT_SECRETS
 from ..store import SQLiteStore, Store
 from ._actor import AgentActor
@@ -180,13 +177,20 @@ class Runtime:
         DEFAULT_SECRETS.add_env(env, owner=name)
 
     def agent_env(self, agent: AgentRecord) -> dict[str, str]:
-        """The runtime's env, the agent's own (``options["env"]``), then its secrets."""
-        own = agent.options.get("env") or {}
-        return {
+        """The runtime's env, the agent's own (``options.env``), its workspace's, then
+        its secrets: the key its ``api_key_env`` names, and any given at spawn."""
+        opts = agent.options
+        env = {
             **self.config.env,
-            **{str(k): str(v) for k, v in own.items()},
-            **self._secret_env.get(agent.name, {}),
+            **opts.env,
+            **(opts.workspace.env if opts.workspace is not None else {}),
         }
+        key = self._key_from_env(agent.name, opts, env)
+        if key:
+            # Masked wherever podium writes text, like a key given at spawn.
+            DEFAULT_SECRETS.add_env(key, owner=agent.name)
+            env[backend_info(agent.backend).key_env] = next(iter(key.values()))
+        return {**env, **self._secret_env.get(agent.name, {})}
 
     def agent_cwd(self, agent: AgentRecord) -> Path:
         return Path(agent.cwd)
@@ -207,62 +211,78 @@ class Runtime:
         model: str | None = None,
         system_prompt: str | None = None,
         cwd: str | Path | None = None,
-        backend: str = "claude-code",
-        options: dict[str, Any] | None = None,
+        backend: str = BackendName.CLAUDE_CODE,
+        options: AgentOptions | Mapping[str, Any] | None = None,
         start: bool = True,
-        isolation: IsolationSpec | None = None,
         secret_env: dict[str, str] | None = None,
         results_dir: str | Path | None = None,
+        isolation: IsolationSpec | None = None,
     ) -> AgentRecord:
         """Register an agent and (by default) start its process, so it answers warm.
 
-        ``isolation``: where the agent works (see :mod:`podium.isolation`); the
-        workspace is prepared before the agent is registered and its cwd replaces
-        ``cwd`` (which stays the project). The workspace outlives a kill: a
-        worktree keeps its branch for ``diff`` / ``merge`` until it is cleaned.
+        ``options``: an :class:`AgentOptions`, or a mapping of its public keys (as
+        the fronts pass them), checked before anything is written. Its
+        ``isolation`` says where the agent works (see :mod:`podium.isolation`):
+        the workspace is prepared before the agent is registered and its cwd
+        replaces ``cwd`` (which stays the project). The workspace outlives a kill:
+        a worktree keeps its branch for ``diff`` / ``merge`` until it is cleaned.
         ``secret_env`` (API keys) is held in memory only, never stored or sent.
         ``results_dir``: the agent's writable results directory (default: its
-        state directory's ``results``).
+        state directory's ``results``). ``isolation`` overrides ``options.isolation``.
         """
         check_name(name)
-        check_model(model, backend=backend)
+        spec = AgentSpec.build(
+            backend=backend, model=model, system_prompt=system_prompt, options=options
+        )
+        if isolation is not None:
+            spec = spec.replace(options=spec.options.replace(isolation=isolation))
+        return await self.spawn_spec(
+            name, spec, cwd=cwd, start=start, secret_env=secret_env, results_dir=results_dir
+        )
+
+    async def spawn_spec(
+        self,
+        name: str,
+        spec: AgentSpec,
+        *,
+        cwd: str | Path | None = None,
+        start: bool = True,
+        secret_env: dict[str, str] | None = None,
+        results_dir: str | Path | None = None,
+    ) -> AgentRecord:
+        """:meth:`spawn` for a spec already built (a team worker's, for instance)."""
+        check_name(name)
         workdir = Path(cwd or os.getcwd()).expanduser().resolve()
         if not workdir.is_dir():
             raise UsageError(f"working directory {workdir} does not exist", agent=name)
+        backend = spec.backend.value
         if backend not in self.backends:
             raise UsageError(
-                f"unknown backend {backend!r}; available: {', '.join(sorted(self.backends))}",
+                f"backend {backend!r} is not available here; available: "
+                f"{', '.join(sorted(self.backends))}",
                 agent=name,
             )
         self.backends[backend].check()
         if await self.store.find_agent(name) is not None:
             raise AgentExists(f"agent {name!r} already exists", agent=name)
+        opts = spec.options
+        self._key_from_env(name, opts, {**self.config.env, **opts.env})
         session_id = str(uuid.uuid4())
-        opts = check_api_options(options or {}, backend=backend)
-        # Fronts that pass options only (HTTP, Client, CLI) ask for isolation as
-        # options["isolation"]: a mode name or a spec. The recorded form (spec plus
-        # workspace) is podium's own and cannot be passed in.
-        requested = opts.pop("isolation", None)
-        if requested is not None:
-            if isolation is not None:
-                raise UsageError("give the isolation once: as isolation= or in options", agent=name)
-            isolation = IsolationSpec.coerce(requested)
         workspace: Workspace | None = None
-        if isolation is not None:
+        if opts.isolation is not None and opts.workspace is None:
             workspace = await self._prepare_workspace(
-                name, session_id, workdir, isolation, results_dir
+                name, session_id, workdir, opts.isolation, results_dir
             )
-            workdir = workspace.cwd
-            opts["isolation"] = {"spec": isolation.to_dict(), "workspace": workspace.to_dict()}
-            opts["launcher"] = list(workspace.launcher)
-            opts["env"] = {**(opts.get("env") or {}), **workspace.env}
+            opts = opts.replace(workspace=workspace)
+        if opts.workspace is not None:
+            workdir = opts.workspace.cwd
         now = time.time()
         record = AgentRecord(
             name=name,
             backend=backend,
-            model=model,
+            model=spec.model,
             resolved_model=None,
-            system_prompt=system_prompt,
+            system_prompt=spec.system_prompt,
             cwd=str(workdir),
             session_id=session_id,
             has_session=False,
@@ -284,6 +304,25 @@ class Runtime:
                 with contextlib.suppress(PodiumError, OSError):
                     await isolator_for(workspace.mode).release(workspace)
             raise
+
+    def _key_from_env(
+        self, name: str, options: AgentOptions, env: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The agent's key from the variable its ``api_key_env`` names (the agent's own
+        env, the runtime's, then the daemon's), under the name its backend reads."""
+        variable = options.api_key_env
+        if variable is None:
+            return {}
+        value = env.get(variable) or os.environ.get(variable)
+        if not value:
+            raise UsageError(
+                f"agent {name!r}: environment variable {variable} (its api_key_env) is not "
+                "set in the daemon's environment; set it where the daemon starts "
+                "(`podium down`, export it, then try again)",
+                agent=name,
+                variable=variable,
+            )
+        return {variable: value}
 
     async def _prepare_workspace(
         self,
@@ -326,9 +365,11 @@ class Runtime:
         if start:
             try:
                 await self._actor(record.name).ensure_started()
-            except PodiumError:
-                # Nothing half-made: an agent whose process cannot start is not kept.
-                await self._discard(record.name)
+            except BaseException:
+                # Nothing half-made: an agent whose process cannot start is not kept,
+                # whatever the reason (a bug included).
+                with contextlib.suppress(PodiumError):
+                    await self._discard(record.name)
                 raise
         return await self.store.get_agent(record.name)
 
@@ -402,10 +443,10 @@ class Runtime:
     async def ensure_workspace(self, agent: AgentRecord) -> None:
         """Before a process starts: a sandbox's or container's network relay lives in
         this process's memory, so after a daemon restart it is started again."""
-        workspace = workspace_of(agent.options)
+        workspace = agent.options.workspace
         if workspace is None or workspace.mode not in _CONFINED:
             return
-        spec = IsolationSpec.coerce(agent.options["isolation"]["spec"])
+        spec = agent.options.isolation or IsolationSpec(mode=workspace.mode)
         await self._prepare_workspace(
             agent.name, agent.session_id, workspace.project, spec, workspace.results_dir
         )
@@ -427,7 +468,7 @@ class Runtime:
                 await actor.cancel_running(actor.current)
             await actor.stop()
         self._secret_env.pop(name, None)
-        workspace = workspace_of(agent.options)
+        workspace = agent.options.workspace
         if workspace is not None and workspace.mode in _CONFINED:
             # Stops its network relay (and container); results and state stay.
             # Worktrees are kept: their work is for `podium diff/merge/clean`.

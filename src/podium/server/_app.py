@@ -190,7 +190,7 @@ async def shutdown(request: Request) -> JSONResponse:
     summary="Spawn an agent (its process starts warm)",
     status_code=201,
     response_model=AgentOut,
-    responses=error_responses(409, 502),
+    responses=error_responses(409, 422, 502),
 )
 async def spawn(body: SpawnBody, runtime: RuntimeDep) -> JSONResponse:
     agent = await runtime.spawn(

@@ -6,6 +6,7 @@ exception class with ``error_from_dict``. HTTP statuses:
     AgentNotFound, RequestNotFound,
     RunNotFound                      404
     AgentExists                      409
+    InvalidOptions                   422 (an agent option: unknown, podium's own, ill-typed)
     other UsageError                 400
     malformed or invalid body        422 (code ``usage_error``)
     WaitTimeout                      408 (the request keeps running)
@@ -29,6 +30,7 @@ from .._errors import (
     AgentNotFound,
     BackendError,
     DaemonError,
+    InvalidOptions,
     PodiumError,
     RequestNotFound,
     UsageError,
@@ -46,6 +48,8 @@ def status_for(exc: PodiumError) -> int:
         return 404
     if isinstance(exc, AgentExists):
         return 409
+    if isinstance(exc, InvalidOptions):
+        return 422
     if isinstance(exc, UsageError):
         return 400
     if isinstance(exc, WaitTimeout):

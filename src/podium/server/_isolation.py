@@ -26,7 +26,6 @@ from ..isolation import (
     diff_workspace,
     isolator_for,
     merge_workspace,
-    workspace_of,
 )
 from ..runtime import Runtime
 from ._app import AppState, error_responses
@@ -120,7 +119,7 @@ async def _agent(runtime: Runtime, name: str) -> AgentRecord:
 
 async def _workspace(runtime: Runtime, name: str) -> tuple[AgentRecord, Workspace]:
     agent = await _agent(runtime, name)
-    ws = workspace_of(agent.options)
+    ws = agent.options.workspace
     if ws is None:
         raise IsolationError(
             f"agent {name!r} has no isolated workspace (it works in {agent.cwd} as is)",

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._backend_info import BackendName
 from .._records import AgentStatus, EventKind, RequestSource, RequestState
 from ..orchestration._run_records import RunState, TaskState
 
@@ -51,7 +52,7 @@ class SpawnBody(_Body):
     model: str | None = None
     system_prompt: str | None = None
     cwd: str | None = None
-    backend: str = "claude-code"
+    backend: str = BackendName.CLAUDE_CODE.value
     options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import anthropic
 
+from ..._backend_info import BACKENDS, BackendName
 from .._api_backend import APIBackend, ProviderContext
 from .._api_types import Route
 from ._batches import DEFAULT_BATCH_POLL, DEFAULT_BATCH_WINDOW, Batcher
@@ -35,8 +36,8 @@ class AnthropicAPIBackend(APIBackend):
     ``PODIUM_BATCH_WINDOW`` / ``PODIUM_BATCH_POLL``) pace batch mode.
     """
 
-    name = "anthropic-api"
-    sdk = "anthropic"
+    name = BackendName.ANTHROPIC_API.value
+    sdk = BACKENDS[BackendName.ANTHROPIC_API].sdk
 
     def __init__(
         self,
@@ -55,7 +56,7 @@ class AnthropicAPIBackend(APIBackend):
         auth_token = None if api_key else context.secret("ANTHROPIC_AUTH_TOKEN")
         base_url = route.base_url or context.secret("ANTHROPIC_BASE_URL")
         batcher: Batcher | None = None
-        if context.options.get("batch") and (api_key or auth_token):
+        if context.options.batch and (api_key or auth_token):
             # One batch collector per endpoint, credential and event loop: turns of
             # different agents that share them go out in the same batch.
             key = ("batcher", base_url, api_key or auth_token, id(asyncio.get_running_loop()))

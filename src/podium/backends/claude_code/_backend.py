@@ -25,7 +25,9 @@ from claude_agent_sdk import (
     TextBlock,
 )
 
+from ..._backend_info import BackendName
 from ..._errors import BackendError, CLINotFound, PodiumError, ProcessDied
+from ..._options import AgentOptions
 from ..._records import Usage
 from .._history import read_history, render_conversation, write_history
 from .._protocol import ChatMessage, EventSink, SessionSpec, StartMode, TurnResult
@@ -125,44 +127,41 @@ def build_argv(cli: str, spec: SessionSpec) -> list[str]:
     if spec.system_prompt:
         argv += ["--system-prompt", spec.system_prompt]
     opts = spec.options
-    if opts.get("append_system_prompt"):
-        argv += ["--append-system-prompt", str(opts["append_system_prompt"])]
-    if opts.get("permission_mode"):
-        argv += ["--permission-mode", str(opts["permission_mode"])]
-    if opts.get("tools") is not None:
+    if opts.append_system_prompt:
+        argv += ["--append-system-prompt", opts.append_system_prompt]
+    if opts.permission_mode:
+        argv += ["--permission-mode", opts.permission_mode]
+    if opts.tools is not None:
         # --tools restricts what exists; --allowedTools only pre-approves. Least
         # privilege needs the former.
-        argv += ["--tools", ",".join(opts["tools"])]
-    if opts.get("agents"):
-        argv += ["--agents", str(opts["agents"])]
-    if opts.get("allowed_tools"):
-        argv += ["--allowedTools", ",".join(opts["allowed_tools"])]
-    if opts.get("disallowed_tools"):
-        argv += ["--disallowedTools", ",".join(opts["disallowed_tools"])]
-    if opts.get("max_turns"):
-        argv += ["--max-turns", str(int(opts["max_turns"]))]
-    if opts.get("max_budget_usd") is not None:
+        argv += ["--tools", ",".join(opts.tools)]
+    if opts.agents:
+        argv += ["--agents", opts.agents]
+    if opts.allowed_tools:
+        argv += ["--allowedTools", ",".join(opts.allowed_tools)]
+    if opts.disallowed_tools:
+        argv += ["--disallowedTools", ",".join(opts.disallowed_tools)]
+    if opts.max_turns:
+        argv += ["--max-turns", str(opts.max_turns)]
+    if opts.max_budget_usd is not None:
         # Checked by the CLI after every API call, so a runaway turn stops itself.
-        argv += ["--max-budget-usd", f"{float(opts['max_budget_usd']):.6f}"]
-    fallback = opts.get("fallback_model") or _first_own_fallback(opts.get("fallback"))
+        argv += ["--max-budget-usd", f"{opts.max_budget_usd:.6f}"]
+    fallback = opts.fallback_model or _first_own_fallback(opts)
     if fallback:
-        argv += ["--fallback-model", str(fallback)]
-    if opts.get("setting_sources") is not None:
-        argv += ["--setting-sources", ",".join(opts["setting_sources"])]
-    if opts.get("mcp_config"):
-        argv += ["--mcp-config", str(opts["mcp_config"])]
+        argv += ["--fallback-model", fallback]
+    if opts.setting_sources is not None:
+        argv += ["--setting-sources", ",".join(opts.setting_sources)]
+    if opts.mcp_config:
+        argv += ["--mcp-config", opts.mcp_config]
     return argv
 
 
-def _first_own_fallback(chain: object) -> str | None:
+def _first_own_fallback(opts: AgentOptions) -> str | None:
     # The CLI takes one fallback model of its own; entries naming another backend
     # are for the API backends, which can switch endpoints mid-turn.
-    for entry in chain if isinstance(chain, list) else ():
-        if isinstance(entry, str):
-            return entry
-        if isinstance(entry, dict) and entry.get("backend") in (None, "claude-code"):
-            model = entry.get("model")
-            return str(model) if model else None
+    for entry in opts.fallback:
+        if entry.backend in (None, BackendName.CLAUDE_CODE):
+            return entry.model
     return None
 
 
@@ -364,7 +363,7 @@ def _calls_meta(calls: dict[str, Usage]) -> dict[str, Any]:
 class ClaudeCodeBackend:
     """Runs agents as Claude Code CLI processes (the binary bundled with the SDK by default)."""
 
-    name = "claude-code"
+    name = BackendName.CLAUDE_CODE.value
 
     def __init__(self, cli_path: str | Path | None = None, env: dict[str, str] | None = None):
         self.cli_path = Path(cli_path) if cli_path else _default_cli()

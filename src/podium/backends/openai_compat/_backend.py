@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..._backend_info import BACKENDS, BackendName
 from .._api_backend import APIBackend, ProviderContext
 from .._api_types import Route
 from ._provider import OpenAIProvider
@@ -20,12 +21,12 @@ class OpenAIBackend(APIBackend):
     (any local one, unless added) has an unknown cost, never zero.
     """
 
-    name = "openai"
-    sdk = "openai"
+    name = BackendName.OPENAI.value
+    sdk = BACKENDS[BackendName.OPENAI].sdk
 
     def build_provider(self, route: Route, context: ProviderContext) -> OpenAIProvider:
-        key_env = context.options.get("api_key_env")
-        names = (str(key_env),) if key_env else ("OPENAI_API_KEY",)
+        key_env = context.options.api_key_env
+        names = (key_env,) if key_env else (BACKENDS[BackendName.OPENAI].key_env,)
         return OpenAIProvider(
             api_key=context.secret(*names),
             base_url=route.base_url or context.secret("OPENAI_BASE_URL"),
