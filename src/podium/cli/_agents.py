@@ -119,7 +119,9 @@ def spawn(
     cwd: Annotated[
         Path | None, typer.Option("--cwd", help="Working directory (default: here).")
     ] = None,
-    backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.CLAUDE_CODE.value,
+    backend: Annotated[
+        str, typer.Option("--backend", help=BACKEND_HELP)
+    ] = BackendName.CLAUDE_CODE.value,
     isolation: Annotated[
         str | None,
         typer.Option(
