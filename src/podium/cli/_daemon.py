@@ -215,7 +215,7 @@ def status(json_out: JsonFlag = False) -> None:
         ("uptime", _uptime(report["uptime_s"])),
         ("agents", report["agents"] if report["agents"] is not None else "?"),
         ("mode", report.get("mode") or "?"),
-        ("api key", info.credential_source or "?"),
+        ("auth", info.credential_source or "?"),
         ("api url", info.api_base_url or (DEFAULT_API_BASE_URL if info.env_digest else "?")),
         ("api env", _env_state(report["environment_matches"])),
         ("version", info.version),
