@@ -238,3 +238,69 @@ def test_fake_api_is_delegated(run: Run) -> None:
     assert result.exit_code == 0
     assert "fake Anthropic" in result.stdout
     assert run("fake-api", "--port", "not-a-number").exit_code == 2
+
+
+OLD_KEY = "sk-ant-old-key-0123456789abcdef"
+NEW_KEY = "sk-ant-new-key-fedcba9876543210"
+
+
+def test_status_names_the_daemons_credential_and_base_url_never_the_value(
+    subprocess_env: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", OLD_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/gateway")
+    up(run)
+    status = ok(run("status", "--json"))
+    report = json.loads(status.stdout)
+    assert report["credential_source"] == "ANTHROPIC_API_KEY"
+    assert report["api_base_url"] == "http://127.0.0.1:9/gateway"
+    assert report["environment_matches"] is True
+    text = ok(run("status"))
+    assert "ANTHROPIC_API_KEY" in text.stdout
+    assert "http://127.0.0.1:9/gateway" in text.stdout
+    assert text.stderr == ""  # same environment: nothing to warn about
+    for shown in (status.stdout, text.stdout, daemon_file(subprocess_env).read_text()):
+        assert OLD_KEY not in shown
+
+
+def test_a_command_with_another_api_environment_says_the_daemon_uses_its_own(
+    subprocess_env: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", OLD_KEY)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN", raising=False)
+    up(run)
+    assert ok(run("list")).stderr == ""
+
+    # The user exports a new key: the daemon still has the old one, and says so.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", NEW_KEY)
+    listed = ok(run("list"))
+    lines = listed.stderr.strip().splitlines()
+    assert len(lines) == 1, listed.stderr
+    assert lines[0].startswith("warning: ")
+    assert "podium down && podium up" in lines[0]
+    assert OLD_KEY not in listed.output
+    assert NEW_KEY not in listed.output
+    report = json.loads(ok(run("status", "--json")).stdout)
+    assert report["environment_matches"] is False
+    assert report["credential_source"] == "ANTHROPIC_API_KEY"
+
+    # Another credential variable or base URL counts too.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", OLD_KEY)
+    monkeypatch.setenv("CLAUDE_CODE_OAUTH_TOKEN", "oauth-token-0123456789")
+    assert "warning: " in ok(run("list")).stderr
+    monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    assert "warning: " in ok(run("list")).stderr
+
+    # After a restart from this environment the daemon uses it, and nothing is said.
+    ok(run("down"))
+    up(run)
+    assert ok(run("list")).stderr == ""
+    report = json.loads(ok(run("status", "--json")).stdout)
+    assert report["environment_matches"] is True
+    assert report["api_base_url"] == "http://127.0.0.1:9"
+    log = (subprocess_env / "daemon.log").read_text()
+    assert OLD_KEY not in log
+    assert NEW_KEY not in log

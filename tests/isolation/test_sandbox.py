@@ -531,3 +531,79 @@ async def test_a_run_task_in_a_sandbox_completes_and_writes_its_results(
     ws = agent.options.workspace
     assert ws.mode is IsolationMode.SANDBOX
     assert ws.results_dir == results.resolve()
+
+
+PLANTED = {
+    "OPENAI_API_KEY": "sk-planted-openai-0123456789",
+    "GITHUB_TOKEN": "ghp_planted_github_0123456789",
+    "AWS_SECRET_ACCESS_KEY": "planted-aws-secret-0123456789",
+}
+
+
+@pytest.mark.cli
+async def test_the_sandbox_gets_an_allow_list_not_the_daemons_environment(
+    home: Path, fake: FakeAnthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import make_config
+
+    if UNAVAILABLE is not None:
+        pytest.skip(UNAVAILABLE)
+    # Secrets in the daemon's own environment, as a developer's shell would hold them;
+    # the runtime's backend takes that environment when it is made.
+    for name, value in PLANTED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    runtime = Runtime(make_config(home, fake))
+    await runtime.start()
+    project = tmp_path / "project"
+    project.mkdir()
+    results = tmp_path / "results"
+    # What the agent's tools can see: their environment, and every process's in the
+    # sandbox (bwrap and the network helper included).
+    script = (
+        f"env > {results}/env.txt; "
+        f"for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done > {results}/proc.txt "
+        "2>/dev/null; true"
+    )
+    fake.add_rule(
+        Rule(
+            content="print the environment",
+            tool_result=False,
+            tool_calls=[ToolCall(name="Bash", input={"command": script, "timeout": 60000})],
+        )
+    )
+    fake.add_rule(Rule(tool_result=True, text="printed"))
+    try:
+        await runtime.spawn(
+            "boxed",
+            cwd=project,
+            isolation=SPEC,
+            results_dir=results,
+            options={
+                "tools": ["Bash"],
+                "allowed_tools": ["Bash"],
+                "env": {"DECLARED_SETTING": "declared-value"},
+            },
+            secret_env={"WORKER_TOKEN": "the-workers-own-secret-0123"},
+        )
+        asked = await runtime.ask("boxed", "print the environment")
+        request = await runtime.wait(asked.id, timeout=120)
+    finally:
+        await runtime.close()
+    assert request.result == "printed", request.error
+    env = dict(
+        line.split("=", 1) for line in (results / "env.txt").read_text().splitlines() if "=" in line
+    )
+    everything = (results / "env.txt").read_text() + (results / "proc.txt").read_text()
+    assert (results / "proc.txt").read_text(), "no process environment was readable"
+    for name, value in PLANTED.items():
+        assert name not in env
+        assert value not in everything, name
+    # The agent's own environment is there, and what the CLI needs.
+    assert env["DECLARED_SETTING"] == "declared-value"
+    assert env["WORKER_TOKEN"] == "the-workers-own-secret-0123"
+    assert env["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+    assert env["ANTHROPIC_API_KEY"]
+    assert env["LANG"] == "C.UTF-8"
+    assert "PATH" in env
+    assert "PODIUM_HOME" not in env  # the daemon's own settings stay outside too

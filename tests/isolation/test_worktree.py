@@ -301,6 +301,42 @@ async def test_a_leftover_worktree_is_never_reused(tmp_path: Path) -> None:
     assert (ws.cwd / "work.txt").read_text() == "precious\n"
 
 
+async def test_a_copied_file_symlinked_outside_the_project_is_refused(tmp_path: Path) -> None:
+    project = make_repo(tmp_path / "project")
+    secret = tmp_path / "elsewhere" / "id_rsa"
+    secret.parent.mkdir()
+    secret.write_text("PRIVATE KEY MATERIAL\n")
+    (project / ".env").unlink()
+    (project / ".env").symlink_to(secret)  # inside the project, pointing out of it
+    with pytest.raises(IsolationError) as caught:
+        await prepare(tmp_path / "home", project, "kit")
+    assert "copy_files entry '.env' resolves outside the project" in caught.value.message
+    assert caught.value.context["field"] == "copy_files"
+    assert "PRIVATE KEY" not in caught.value.message
+    # Refused before anything was made: no worktree, no branch.
+    assert not (tmp_path / "home" / "worktrees" / "kit").exists()
+    assert git(project, "branch", "--list", "podium/kit") == ""
+
+
+async def test_a_copied_file_behind_a_symlinked_directory_is_refused(tmp_path: Path) -> None:
+    project = make_repo(tmp_path / "project")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "creds").write_text("token\n")
+    (project / "conf").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    spec = IsolationSpec(mode=IsolationMode.WORKTREE, copy_files=("conf/creds",))
+    with pytest.raises(IsolationError, match="resolves outside the project"):
+        await prepare(tmp_path / "home", project, "lou", spec)
+
+
+async def test_a_copied_file_symlinked_inside_the_project_is_copied(tmp_path: Path) -> None:
+    project = make_repo(tmp_path / "project")
+    (project / ".env").rename(project / "dev.env")
+    (project / ".env").symlink_to(project / "dev.env")
+    ws = await prepare(tmp_path / "home", project, "max")
+    assert (ws.cwd / ".env").read_text() == ENV_TEXT
+    assert ws.copied_files == (".env",)
+
+
 # --- through the runtime ---------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -596,3 +597,93 @@ def test_a_profile_isolation_error_names_the_team_key_and_the_profile_key(projec
     err = team_error(path)
     assert_names(err, path, "workers.bad")
     assert "key 'isolation.memory_mb': must be a number" in str(err)
+
+
+# --- paths stay inside the project ----------------------------------------------
+
+
+@pytest.fixture
+def secret(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file outside the project, as a private key would be."""
+    return write(tmp_path_factory.mktemp("outside") / "id_rsa", "PRIVATE KEY MATERIAL\n")
+
+
+def _relative(target: Path, start: Path) -> str:
+    return os.path.relpath(target, start)
+
+
+def test_a_worker_profile_outside_the_project_is_refused(project: Path, secret: Path) -> None:
+    path = with_minimal(project, f'leak = "{_relative(secret, project)}"\n')
+    err = team_error(path)
+    assert_names(err, path, "workers.leak.profile")
+    assert "outside the project directory" in str(err)
+    assert "PRIVATE KEY" not in str(err)
+
+
+def test_an_absolute_worker_profile_path_outside_is_refused(project: Path, secret: Path) -> None:
+    path = with_minimal(project, f'[workers.leak]\nprofile = "{secret}"\n')
+    err = team_error(path)
+    assert_names(err, path, "workers.leak.profile")
+    assert "outside the project directory" in str(err)
+
+
+def test_a_symlinked_profile_pointing_outside_is_refused(project: Path, secret: Path) -> None:
+    (project / ".claude" / "innocent.md").symlink_to(secret)
+    path = with_minimal(project, 'leak = ".claude/innocent.md"\n')
+    err = team_error(path)
+    assert_names(err, path, "workers.leak.profile")
+    assert "outside the project directory" in str(err)
+
+
+def test_a_symlinked_directory_pointing_outside_is_refused(project: Path, secret: Path) -> None:
+    (project / "keys").symlink_to(secret.parent, target_is_directory=True)
+    path = with_minimal(project, 'leak = "keys/id_rsa"\n')
+    assert_names(team_error(path), path, "workers.leak.profile")
+
+
+def test_an_orchestrator_outside_the_project_is_refused(project: Path, secret: Path) -> None:
+    text = MINIMAL.replace("lead.md", _relative(secret, project))
+    path = write(project / "podium.toml", text)
+    err = team_error(path)
+    assert_names(err, path, "team.orchestrator")
+    assert "outside the project directory" in str(err)
+
+
+def test_a_discovered_profile_symlinked_outside_is_refused(project: Path, secret: Path) -> None:
+    (project / ".claude" / "agents" / "leak.md").symlink_to(secret)
+    path = with_minimal(project, 'leak = "leak"\n')
+    err = team_error(path)
+    assert_names(err, path, "workers.leak")
+    assert "outside the project directory" in str(err)
+    assert "PRIVATE KEY" not in str(err)
+
+
+def test_an_output_schema_outside_the_project_is_refused(project: Path, secret: Path) -> None:
+    schema = write(secret.parent / "schema.json", '{"type": "object"}')
+    rel = _relative(schema, project / ".claude")
+    write(project / ".claude" / "typed.md", f"---\noutput_schema: {rel}\n---\nTyped.\n")
+    path = with_minimal(project, 'typed = ".claude/typed.md"\n')
+    err = team_error(path)
+    assert_names(err, path, "workers.typed")
+    assert "'output_schema'" in str(err)
+    assert "outside the project directory" in str(err)
+
+
+def test_an_output_schema_symlinked_outside_is_refused(project: Path, secret: Path) -> None:
+    schema = write(secret.parent / "schema.json", '{"type": "object"}')
+    (project / ".claude" / "schema.json").symlink_to(schema)
+    write(project / ".claude" / "typed.md", "---\noutput_schema: schema.json\n---\nTyped.\n")
+    path = with_minimal(project, 'typed = ".claude/typed.md"\n')
+    err = team_error(path)
+    assert "'output_schema'" in str(err)
+    assert "outside the project directory" in str(err)
+
+
+def test_paths_and_symlinks_inside_the_project_still_load(project: Path) -> None:
+    write(project / "schemas" / "out.json", '{"type": "object"}')
+    write(project / ".claude" / "typed.md", "---\noutput_schema: ../schemas/out.json\n---\nT.\n")
+    (project / "alias.md").symlink_to(project / ".claude" / "DANCE.md")
+    path = with_minimal(project, 'typed = ".claude/typed.md"\nalias = "alias.md"\n')
+    team = load_team(path)
+    assert team.workers["typed"].profile.output_schema == {"type": "object"}
+    assert team.workers["alias"].profile.system_prompt == "You are Marie."

@@ -154,4 +154,17 @@ def test_daemon_json_shape(tmp_path: Path) -> None:
         "url",
         "started_at",
         "version",
+        # The model API environment its agents use: names, a URL and a keyed digest.
+        "credential_source",
+        "api_base_url",
+        "env_digest",
     }
+
+
+def test_daemon_json_of_an_older_daemon_still_reads(tmp_path: Path) -> None:
+    old = {"pid": 4242, "url": "http://127.0.0.1:1234", "started_at": 1.0, "version": "0.1.0"}
+    daemon_file(tmp_path).write_text(json.dumps(old))
+    info = read_daemon_info(tmp_path)
+    assert info == _info()
+    assert info is not None
+    assert info.env_digest is None  # unknown: no environment warning can be given

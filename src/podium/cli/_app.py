@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,6 +17,7 @@ from .._home import default_home
 
 if TYPE_CHECKING:
     from .._client import Client
+    from ..server._state import DaemonInfo
 
 __all__ = [
     "EXIT_ERROR",
@@ -25,11 +28,13 @@ __all__ = [
     "app",
     "connect",
     "echo_text",
+    "environment_matches",
     "exit_code_for",
     "print_json",
     "read_prompt",
     "read_text_file",
     "report",
+    "warn_if_environment_differs",
 ]
 
 EXIT_OK = 0
@@ -92,11 +97,46 @@ def connect() -> Client:
     from ..server._daemon import autostart_disabled, running_daemon, start_daemon
 
     home = default_home()
-    if running_daemon(home) is None and not autostart_disabled():
+    info, started = running_daemon(home), False
+    if info is None and not autostart_disabled():
         info, started = start_daemon(home)
         if started:
             typer.echo(f"started podium daemon at {info.url} (pid {info.pid})", err=True)
+    if info is not None and not started:
+        warn_if_environment_differs(home, info)
     return Client.from_home(home, autostart=False)
+
+
+def environment_matches(home: Path, info: DaemonInfo) -> bool | None:
+    """Whether this command's model API environment is the daemon's; None: unknown.
+
+    Compared by HMAC digest keyed by the daemon's token: no value leaves either side.
+    """
+    from .._apienv import ApiEnvironment
+    from ..server._state import read_token
+
+    token = read_token(home)
+    if token is None or info.env_digest is None:
+        return None  # no token to key it, or a daemon that did not record its digest
+    here = ApiEnvironment.of(os.environ, token).env_digest
+    return hmac.compare_digest(here, info.env_digest)
+
+
+def warn_if_environment_differs(home: Path, info: DaemonInfo) -> None:
+    """One stderr line when the daemon's agents would use other API credentials or URL."""
+    from .._apienv import DEFAULT_API_BASE_URL, ApiEnvironment
+
+    if environment_matches(home, info) is not False:
+        return
+    here = ApiEnvironment.of(os.environ, "").describe()
+    daemon = f"{info.credential_source} at {info.api_base_url or DEFAULT_API_BASE_URL}"
+    typer.echo(
+        f"warning: the podium daemon (pid {info.pid}) keeps the ANTHROPIC_*/"
+        "CLAUDE_CODE_OAUTH_TOKEN values it was started with, which differ from this "
+        f"shell's, and its agents use them (daemon: {daemon}; here: {here}); "
+        "to use yours, restart it: podium down && podium up",
+        err=True,
+    )
 
 
 def print_json(data: Any) -> None:

@@ -8,9 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
+from .._apienv import DEFAULT_API_BASE_URL
 from .._errors import DaemonError, PodiumError, UsageError
 from .._home import default_home
-from ._app import EXIT_OK, JsonFlag, app, print_json
+from ._app import (
+    EXIT_OK,
+    JsonFlag,
+    app,
+    environment_matches,
+    print_json,
+    warn_if_environment_differs,
+)
 from ._cluster import (
     QUEUE_ENV,
     AttemptsOpt,
@@ -113,6 +121,8 @@ def up(
         extra_env={QUEUE_ENV: redis} if redis else None,
     )
     if json_out:
+        if not started:
+            warn_if_environment_differs(home, info)
         print_json(
             {
                 "running": True,
@@ -125,6 +135,8 @@ def up(
         return
     verb = "started" if started else "already running:"
     typer.echo(f"podium daemon {verb} {info.url} (pid {info.pid})")
+    if not started:
+        warn_if_environment_differs(home, info)
 
 
 @app.command()
@@ -158,9 +170,18 @@ def _uptime(seconds: float) -> str:
     return f"{minutes}m {secs}s" if minutes else f"{secs}s"
 
 
+def _env_state(matches: bool | None) -> str:
+    if matches is None:
+        return "?"
+    if matches:
+        return "the same as this shell's"
+    return "differs from this shell's (podium down && podium up to use yours)"
+
+
 @app.command()
 def status(json_out: JsonFlag = False) -> None:
-    """Is the daemon running? pid, url, uptime and agent count (exit 0 either way)."""
+    """Is the daemon running? pid, url, uptime, agent count (exit 0 either way), and the
+    model API credential variable and base URL its agents use (names, never values)."""
     from .._client import Client
     from ..server import read_token, running_daemon
 
@@ -170,6 +191,9 @@ def status(json_out: JsonFlag = False) -> None:
     if info is not None:
         report.update(info.to_dict())
         report["uptime_s"] = time.time() - info.started_at
+        # Names and a URL only: which credential the daemon's agents use, never its value.
+        report["environment_matches"] = environment_matches(home, info)
+        warn_if_environment_differs(home, info)
         try:
             with Client(info.url, read_token(home), timeout=5.0) as client:
                 report["agents"] = len(client.list_agents())
@@ -191,6 +215,9 @@ def status(json_out: JsonFlag = False) -> None:
         ("uptime", _uptime(report["uptime_s"])),
         ("agents", report["agents"] if report["agents"] is not None else "?"),
         ("mode", report.get("mode") or "?"),
+        ("auth", info.credential_source or "?"),
+        ("api url", info.api_base_url or (DEFAULT_API_BASE_URL if info.env_digest else "?")),
+        ("api env", _env_state(report["environment_matches"])),
         ("version", info.version),
         ("home", home),
     ):

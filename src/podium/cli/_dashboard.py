@@ -8,7 +8,7 @@ import typer
 
 from .._errors import DaemonError, UsageError
 from .._home import default_home
-from ._app import JsonFlag, app, print_json
+from ._app import JsonFlag, app, print_json, warn_if_environment_differs
 
 __all__: list[str] = []
 
@@ -31,13 +31,15 @@ def dashboard(
     from ..server._dashboard import dashboard_url
 
     home = default_home()
-    info = running_daemon(home)
+    info, started = running_daemon(home), False
     if info is None:
         if autostart_disabled():
             raise DaemonError(f"the podium daemon is not running (home {home}); run 'podium up'")
         info, started = start_daemon(home)
         if started:
             typer.echo(f"started podium daemon at {info.url} (pid {info.pid})", err=True)
+    if not started:
+        warn_if_environment_differs(home, info)
     if not info.url.startswith("http://"):
         raise UsageError(
             f"the daemon listens on {info.url}, which a browser cannot reach: "

@@ -25,6 +25,15 @@ What the sandbox holds (``bwrap`` argv, built by :func:`sandbox_argv`):
   kernel does not apply it to uid 0. ``spec.cpus`` has no rlimit equivalent and is
   not enforced here (the container mode enforces it, and pids for root).
 
+Environment: an allow-list, never the daemon's whole environment (which may hold
+the user's cloud, forge or other API keys). The backend gives bwrap only
+:func:`sandbox_environment` of it: what the CLI and its tools need
+(:data:`SANDBOX_ENV`, and names starting with :data:`SANDBOX_ENV_PREFIXES`, the
+model API's own ``ANTHROPIC_*`` / ``CLAUDE_*`` settings) plus the agent's declared
+environment and secrets. Filtering must happen before bwrap starts: every process
+in the sandbox can read ``/proc/1/environ`` (bwrap's own), so ``--clearenv`` would
+hide nothing.
+
 Network: a private loopback and no route anywhere else. The one way out is the
 daemon's relay (:mod:`._netproxy`) on a unix socket bound into the sandbox, which
 tunnels only to the model API's ``host:port`` and ``spec.allow_hosts``. Inside, the
@@ -55,7 +64,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,9 +74,13 @@ from ._protocol import IsolationError, IsolationMode, IsolationSpec, Workspace, 
 __all__ = [
     "API_PORT",
     "PROXY_PORT",
+    "SANDBOX_ENV",
+    "SANDBOX_ENV_PREFIXES",
     "SandboxIsolator",
     "SandboxNetwork",
+    "is_sandbox_launcher",
     "sandbox_argv",
+    "sandbox_environment",
     "sandbox_network",
     "sandbox_unavailable_reason",
 ]
@@ -110,6 +123,24 @@ _ETC = (
     "ssl",
     "timezone",
 )
+SANDBOX_ENV: frozenset[str] = frozenset(
+    {
+        # The shell and the userland.
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "TMPDIR", "TZ",
+        "LANG", "LANGUAGE", "TERM", "COLORTERM", "NO_COLOR",
+        # CA bundles a proxy-intercepted network needs.
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS",
+        # Settings of the Claude Code CLI that are not ANTHROPIC_* / CLAUDE_*.
+        "DISABLE_TELEMETRY", "DISABLE_ERROR_REPORTING", "DISABLE_AUTOUPDATER",
+        "DISABLE_BUG_COMMAND", "DISABLE_COST_WARNINGS", "DISABLE_NON_ESSENTIAL_MODEL_CALLS",
+        "MAX_THINKING_TOKENS", "MAX_MCP_OUTPUT_TOKENS", "MCP_TIMEOUT", "MCP_TOOL_TIMEOUT",
+        "API_TIMEOUT_MS", "BASH_DEFAULT_TIMEOUT_MS", "BASH_MAX_TIMEOUT_MS",
+        "BASH_MAX_OUTPUT_LENGTH", "IS_SANDBOX",
+    }
+)  # fmt: skip
+"""Names of the daemon's environment a sandboxed CLI gets (when they are set)."""
+SANDBOX_ENV_PREFIXES: tuple[str, ...] = ("LC_", "ANTHROPIC_", "CLAUDE_")
+"""Prefixes of names it gets too: the locale and the model API's and the CLI's settings."""
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
@@ -150,6 +181,28 @@ def sandbox_network(api_base_url: str | None, allow_hosts: Iterable[str] = ()) -
         env.update(HTTPS_PROXY=url, https_proxy=url)
     env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     return SandboxNetwork(allow=allow, forward=forward, proxy=proxy, env=env)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def sandbox_environment(env: Mapping[str, str], own: Iterable[str]) -> dict[str, str]:
+    """The part of ``env`` a sandboxed process may have: the allow-list and ``own`` names.
+
+    ``own``: the agent's declared environment and secrets (and what the backend set
+    for it), which it gets whatever their names.
+    """
+    keep = set(own)
+    return {
+        name: value
+        for name, value in env.items()
+        if name in keep or name in SANDBOX_ENV or name.startswith(SANDBOX_ENV_PREFIXES)
+    }
+
+
+def is_sandbox_launcher(launcher: Sequence[str]) -> bool:
+    """Whether an argv prefix is a sandbox's (it runs this module's network helper)."""
+    return _launcher_socket(launcher) is not None
 
 
 # --------------------------------------------------------------------------- mounts

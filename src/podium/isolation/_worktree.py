@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .._paths import inside
 from ._protocol import (
     IsolationError,
     IsolationMode,
@@ -137,11 +138,20 @@ async def _branch_exists(top: Path, branch: str) -> bool:
     return found.code == 0
 
 
-def _safe_relative(name: str) -> PurePosixPath:
+def _safe_relative(name: str, project: Path) -> PurePosixPath:
     rel = PurePosixPath(name)
     if not name or rel.is_absolute() or ".." in rel.parts:
         raise IsolationError(
             f"copy_files entry {name!r} must be a path inside the project", field="copy_files"
+        )
+    # A symlink in the project (the entry or a directory on its way) could copy any
+    # file of the machine into the agent's reach; only what stays inside is copied.
+    if not inside(project, project / rel):
+        raise IsolationError(
+            f"copy_files entry {name!r} resolves outside the project {project} (a symlink "
+            "pointing out of it); copy the file into the project or leave it out of copy_files",
+            field="copy_files",
+            path=name,
         )
     return rel
 
@@ -244,7 +254,7 @@ class WorktreeIsolator:
                 agent=agent,
                 branch=branch,
             )
-        copies = [_safe_relative(name) for name in spec.copy_files]
+        copies = [_safe_relative(name, project) for name in spec.copy_files]
         path.parent.mkdir(parents=True, exist_ok=True)
         await _git(
             "worktree", "add", "--quiet", "-b", branch, str(path), base_commit,

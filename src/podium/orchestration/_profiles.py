@@ -36,6 +36,7 @@ from .._options import (
     parse_fallback,
     parse_tools,
 )
+from .._paths import inside
 from ..isolation import IsolationSpec
 from ..isolation._settings import IsolationSettingError, read_isolation_setting
 from ._frontmatter import ProfileError, fail, read_markdown
@@ -203,13 +204,17 @@ class Profile:
         )
 
 
-def load_profile(path: str | Path, *, name: str | None = None) -> Profile:
+def load_profile(
+    path: str | Path, *, name: str | None = None, root: str | Path | None = None
+) -> Profile:
     """Load and validate one profile file.
 
     ``name`` is the fallback for a file whose frontmatter has no ``name`` (a
     team passes the worker's name); without it the file stem is used.
+    ``root``: the project directory the profile and the schema file it names must
+    lie in, symlinks resolved (a team passes its own directory); ``None``: no bound.
     """
-    return _load(Path(path), str(path), name)
+    return _load(Path(path), str(path), name, None if root is None else Path(root))
 
 
 def discover_profiles(project_dir: str | Path) -> dict[str, Profile]:
@@ -217,6 +222,8 @@ def discover_profiles(project_dir: str | Path) -> dict[str, Profile]:
 
     podium's directory wins a clash between the two; two files with one name
     in the same directory are an error, because either choice would be a guess.
+    A file (or the schema it names) that resolves outside ``project_dir`` is an
+    error too: a symlink must not feed the rest of the machine to a model.
     """
     found: dict[str, Profile] = {}
     for rel in PROFILE_DIRS:
@@ -227,7 +234,7 @@ def discover_profiles(project_dir: str | Path) -> dict[str, Profile]:
         for file in sorted(directory.glob("*.md")):
             if not file.is_file():
                 continue
-            profile = _load(file, str(file), None)
+            profile = _load(file, str(file), None, Path(project_dir))
             if profile.name in here:
                 raise ProfileError(
                     f"{file}: profile name {profile.name!r} is also used by "
@@ -241,9 +248,11 @@ def discover_profiles(project_dir: str | Path) -> dict[str, Profile]:
     return found
 
 
-def _load(path: Path, shown: str, fallback_name: str | None) -> Profile:
+def _load(path: Path, shown: str, fallback_name: str | None, root: Path | None) -> Profile:
+    if root is not None and not inside(root, path):
+        raise fail(shown, f"profile file resolves outside the project directory {root}")
     data, body = read_markdown(path, shown)
-    return _build(path, shown, data, body, fallback_name)
+    return _build(path, shown, data, body, fallback_name, root)
 
 
 def _normalise_keys(data: dict[str, Any], shown: str) -> dict[str, Any]:
@@ -259,7 +268,12 @@ def _normalise_keys(data: dict[str, Any], shown: str) -> dict[str, Any]:
 
 
 def _build(
-    path: Path, shown: str, raw: dict[str, Any], body: str, fallback_name: str | None
+    path: Path,
+    shown: str,
+    raw: dict[str, Any],
+    body: str,
+    fallback_name: str | None,
+    root: Path | None,
 ) -> Profile:
     data = _normalise_keys(raw, shown)
     try:
@@ -286,7 +300,7 @@ def _build(
         max_turns=fm.max_turns,
         budget_usd=fm.budget_usd,
         timeout=fm.timeout,
-        output_schema=_schema(fm.output_schema, path, shown),
+        output_schema=_schema(fm.output_schema, path, shown, root),
         agents=_agents(fm.agents, shown),
         isolation=_isolation(fm.isolation, shown),
         color=fm.color,
@@ -385,7 +399,9 @@ def _tools(value: str | list[str] | None, shown: str, key: str) -> tuple[str, ..
         raise fail(shown, f"key {key!r} {exc}", key) from None
 
 
-def _schema(value: dict[str, Any] | str | None, path: Path, shown: str) -> dict[str, Any] | None:
+def _schema(
+    value: dict[str, Any] | str | None, path: Path, shown: str, root: Path | None
+) -> dict[str, Any] | None:
     if value is None:
         return None
     key = "output_schema"
@@ -394,6 +410,12 @@ def _schema(value: dict[str, Any] | str | None, path: Path, shown: str) -> dict[
         schema_path = path.parent / value
         if schema_path.suffix != ".json":
             raise fail(shown, f"key {key!r} must name a .json file, got {show(value)}", key)
+        if root is not None and not inside(root, schema_path):
+            raise fail(
+                shown,
+                f"key {key!r}: schema file {value} resolves outside the project directory {root}",
+                key,
+            )
         if not schema_path.is_file():
             raise fail(shown, f"key {key!r}: schema file {value} does not exist", key)
         try:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from .._backend_info import backend_info
 from .._errors import InvalidModel, InvalidName, UsageError
 from .._names import check_model, check_name
+from .._paths import inside
 from ..isolation import IsolationSpec
 from ..isolation._settings import IsolationSettingError, read_isolation_setting
 from ._profiles import PROFILE_DIRS, Profile, ProfileError, discover_profiles
@@ -347,7 +348,7 @@ class _Loader:
                     f"{where}.api_key_env",
                     f"{show(spec.api_key_env)} is not an environment variable name",
                 )
-            profile = self._profile(spec.profile, where, name)
+            profile = self._profile(spec.profile, where, name, path_key=f"{where}.profile")
             own_model = self._model_id(spec.model, f"{where}.model", backend=profile.backend)
             profile_model = profile.model if profile.model != "inherit" else None
             # (value, where it was set): an error must point at the key to edit.
@@ -395,17 +396,29 @@ class _Loader:
             where = key if exc.setting is None else f"{key}.{exc.setting}"
             raise self.fail(where, exc.problem) from None
 
-    def _profile(self, ref: str, where: str, fallback_name: str) -> Profile:
-        """A path (has a ``/`` or ends in ``.md``) or the name of a discovered profile."""
+    def _profile(
+        self, ref: str, where: str, fallback_name: str, *, path_key: str | None = None
+    ) -> Profile:
+        """A path (has a ``/`` or ends in ``.md``) or the name of a discovered profile.
+
+        Either must lie in the team's directory, symlinks resolved: a team file is
+        the repository's, and a profile is sent to the model and recorded.
+        """
         if not ref.strip():
             raise self.fail(where, "profile must not be empty")
         try:
             if "/" in ref or "\\" in ref or ref.endswith(".md"):
                 file = self.base / ref
+                if not inside(self.base, file):
+                    raise self.fail(
+                        path_key or where,
+                        f"profile file {ref} resolves outside the project directory "
+                        f"{self.base.absolute()}; profiles must live in the project",
+                    )
                 if not file.is_file():
                     what = "is not a file" if file.exists() else "does not exist"
                     raise self.fail(where, f"profile file {ref} {what}")
-                return _load_profile(file, name=fallback_name)
+                return _load_profile(file, name=fallback_name, root=self.base)
             self._checked(check_name, ref, where, what="profile name")
             if self._discovered is None:
                 self._discovered = discover_profiles(self.base)

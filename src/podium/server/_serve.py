@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from .._apienv import ApiEnvironment
 from .._errors import DaemonError
 from .._http import UNIX_PREFIX
 from .._records import EventKind
@@ -230,8 +231,16 @@ async def _run(
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if server.started:
+            # What its agents' CLIs inherit, so a command run with other values can say so.
+            api = ApiEnvironment.of({**os.environ, **config.env}, listener.guard.token)
             info = DaemonInfo(
-                pid=os.getpid(), url=listener.url, started_at=state.started_at, version=__version__
+                pid=os.getpid(),
+                url=listener.url,
+                started_at=state.started_at,
+                version=__version__,
+                credential_source=api.credential_source,
+                api_base_url=api.api_base_url,
+                env_digest=api.env_digest,
             )
             write_daemon_info(config.home, info)
             await runtime.emit(EventKind.DAEMON_STARTED, data={"pid": info.pid, "url": info.url})

@@ -48,17 +48,29 @@ class DaemonInfo:
     url: str
     started_at: float
     version: str
+    credential_source: str | None = None
+    """The model API environment its agents inherit (see :mod:`podium._apienv`);
+    ``None`` from a daemon that did not record it."""
+    api_base_url: str | None = None
+    env_digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DaemonInfo:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None else str(value)
+
         return cls(
             pid=int(data["pid"]),
             url=str(data["url"]),
             started_at=float(data["started_at"]),
             version=str(data["version"]),
+            credential_source=text("credential_source"),
+            api_base_url=text("api_base_url"),
+            env_digest=text("env_digest"),
         )
 
 

@@ -29,6 +29,7 @@ from ..._backend_info import BackendName
 from ..._errors import BackendError, CLINotFound, PodiumError, ProcessDied
 from ..._options import AgentOptions
 from ..._records import Usage
+from ...isolation._sandbox import is_sandbox_launcher, sandbox_environment
 from .._history import read_history, render_conversation, write_history
 from .._protocol import ChatMessage, EventSink, SessionSpec, StartMode, TurnResult
 from ._transport import CLIProcessTransport
@@ -197,10 +198,12 @@ class ClaudeCodeSession:
         spec = self.spec
         home = config_dir(spec.state_dir)
         home.mkdir(parents=True, exist_ok=True)
-        env = clean_environment(
-            self._env,
-            {**spec.env, "CLAUDE_CONFIG_DIR": str(home), "PWD": str(spec.cwd)},
-        )
+        own = {**spec.env, "CLAUDE_CONFIG_DIR": str(home), "PWD": str(spec.cwd)}
+        env = clean_environment(self._env, own)
+        if is_sandbox_launcher(spec.launcher):
+            # The daemon's environment may hold any secret of its user: a sandbox
+            # gets an allow-list of it and the agent's own variables only.
+            env = sandbox_environment(env, own)
         self._transport = CLIProcessTransport(
             [*spec.launcher, *build_argv(self._cli, spec)],
             cwd=str(spec.cwd),
