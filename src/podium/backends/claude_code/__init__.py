@@ -7,10 +7,12 @@ from ._backend import (
     transcript_has_message,
     transcript_path,
 )
+from ._recover import RecoveredTurn
 
 __all__ = [
     "ClaudeCodeBackend",
     "ClaudeCodeSession",
+    "RecoveredTurn",
     "bundled_cli_path",
     "transcript_has_message",
     "transcript_path",

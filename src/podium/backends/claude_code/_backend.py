@@ -30,6 +30,7 @@ from ..._errors import BackendError, CLINotFound, PodiumError, ProcessDied
 from ..._records import Usage
 from .._history import read_history, render_conversation, write_history
 from .._protocol import ChatMessage, EventSink, SessionSpec, StartMode, TurnResult
+from ._recover import RecoveredTurn, read_turn
 from ._transport import CLIProcessTransport
 
 __all__ = [
@@ -435,6 +436,13 @@ class ClaudeCodeBackend:
 
     def session_exists(self, spec: SessionSpec) -> bool:
         return transcript_has_message(transcript_path(spec.state_dir, spec.cwd, spec.session_id))
+
+    def recover_turn(
+        self, *, state_dir: Path, cwd: Path, session_id: str, prompt: str, since: float
+    ) -> RecoveredTurn | None:
+        """What the transcript shows of the turn ``prompt`` started at or after ``since``:
+        for a turn whose process outlived the daemon that was waiting for it."""
+        return read_turn(transcript_path(state_dir, cwd, session_id), prompt, since=since)
 
     def export_session(self, spec: SessionSpec) -> bytes | None:
         """The session's transcript (whole lines only), to carry it to another host."""
