@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -32,9 +33,16 @@ from ..._records import Usage
 from ...isolation._sandbox import is_sandbox_launcher, sandbox_environment
 from .._history import read_history, render_conversation, write_history
 from .._protocol import ChatMessage, EventSink, SessionSpec, StartMode, TurnResult
+from ._recover import RecoveredTurn, read_turn
 from ._transport import CLIProcessTransport
 
-__all__ = ["ClaudeCodeBackend", "ClaudeCodeSession", "bundled_cli_path", "transcript_path"]
+__all__ = [
+    "ClaudeCodeBackend",
+    "ClaudeCodeSession",
+    "bundled_cli_path",
+    "transcript_has_message",
+    "transcript_path",
+]
 
 # Variables the CLI sets for its own children; inherited, they make a nested CLI
 # believe it is a sub-process of another session.
@@ -63,6 +71,34 @@ def seed_dir(state_dir: Path) -> Path:
 
 def transcript_path(state_dir: Path, cwd: Path, session_id: str) -> Path:
     return config_dir(state_dir) / "projects" / _project_folder(cwd) / f"{session_id}.jsonl"
+
+
+def transcript_has_message(transcript: Path) -> bool:
+    """True if the CLI can resume from this transcript: it holds a conversation message.
+
+    The CLI creates the file at the start of its first turn and writes the prompt
+    only later; a process killed in between leaves a file that ``--resume``
+    refuses with "No conversation found".
+    """
+    try:
+        lines = transcript.open("rb")
+    except OSError:
+        return False
+    with lines:
+        for line in lines:
+            if b'"message"' not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a kill
+            if (
+                isinstance(record, dict)
+                and record.get("type") in ("user", "assistant")
+                and isinstance(record.get("message"), dict)
+            ):
+                return True
+    return False
 
 
 def restored_cost(transcript: Path, session_id: str) -> float:
@@ -195,6 +231,7 @@ class ClaudeCodeSession:
         return self._model
 
     async def start(self) -> None:
+        self._set_aside_empty_transcript()
         spec = self.spec
         home = config_dir(spec.state_dir)
         home.mkdir(parents=True, exist_ok=True)
@@ -226,6 +263,20 @@ class ClaudeCodeSession:
                 f"Claude Code failed to start for {spec.agent!r}: {tail or exc}",
                 agent=spec.agent,
             ) from exc
+
+    def _set_aside_empty_transcript(self) -> None:
+        """A process that died in its first turn before writing the prompt leaves a
+        transcript without a message: the CLI neither resumes it ("No conversation
+        found") nor starts a new session under its id ("already in use"). It holds
+        nothing to keep, so the session starts anew under the same id."""
+        spec = self.spec
+        transcript = transcript_path(spec.state_dir, spec.cwd, spec.session_id)
+        if not transcript.exists() or transcript_has_message(transcript):
+            return
+        # Kept beside it (not as .jsonl, which the CLI would list as a session).
+        transcript.replace(transcript.with_name(transcript.name + ".no-message"))
+        if spec.mode is StartMode.RESUME:
+            self.spec = dataclasses.replace(spec, mode=StartMode.NEW)
 
     async def run_turn(self, prompt: str, on_event: EventSink) -> TurnResult:
         client, transport = self._client, self._transport
@@ -386,7 +437,14 @@ class ClaudeCodeBackend:
         return ClaudeCodeSession(spec, str(self.cli_path), self._env)
 
     def session_exists(self, spec: SessionSpec) -> bool:
-        return transcript_path(spec.state_dir, spec.cwd, spec.session_id).exists()
+        return transcript_has_message(transcript_path(spec.state_dir, spec.cwd, spec.session_id))
+
+    def recover_turn(
+        self, *, state_dir: Path, cwd: Path, session_id: str, prompt: str, since: float
+    ) -> RecoveredTurn | None:
+        """What the transcript shows of the turn ``prompt`` started at or after ``since``:
+        for a turn whose process outlived the daemon that was waiting for it."""
+        return read_turn(transcript_path(state_dir, cwd, session_id), prompt, since=since)
 
     def export_session(self, spec: SessionSpec) -> bytes | None:
         """The session's transcript (whole lines only), to carry it to another host."""
