@@ -43,6 +43,7 @@ from ._option_values import (
     read_int,
     read_mcp_config,
     read_number,
+    read_settings,
     read_text,
     read_tools,
     show_value,
@@ -92,6 +93,9 @@ class AgentOptions:
     setting_sources: tuple[str, ...] | None = None
     mcp_config: str | None = None
     """``--mcp-config``: a JSON object with ``mcpServers``, or a file's path."""
+    settings: str | None = None
+    """``--settings``: a JSON object of Claude Code settings, or a settings file's
+    absolute path (checked to be a file when given)."""
 
     # --- the HTTP API backends ---------------------------------------------------------------
     base_url: str | None = None
@@ -309,6 +313,8 @@ _READERS: dict[str, Callable[[Any, str | None], Any]] = {
     "fallback_model": _model_option("fallback_model"),
     "setting_sources": _setting_sources,
     "mcp_config": lambda v, _b: read_mcp_config("mcp_config", v),
+    # Stored (no backend): the file is not looked for again; the CLI reports it gone.
+    "settings": lambda v, b: read_settings("settings", v, given=b is not None),
     "base_url": lambda v, _b: check_base_url(v),
     "fallback": _fallback_chain,
     "batch": lambda v, _b: read_flag("batch", v),
