@@ -42,7 +42,7 @@ def check_name(name: str, *, what: str = "agent name") -> str:
             f"{what} {name[:20]!r}... is {len(name)} characters; the limit is {MAX_NAME_LENGTH}",
             name=name[:MAX_NAME_LENGTH],
         )
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidName(
             f"{what} {name!r} is not allowed: use lowercase letters, digits, '-' and '_', "
             "starting with a letter",
@@ -61,14 +61,14 @@ def check_model(model: str | None, *, backend: str | None = None) -> str | None:
     if model is None:
         return None
     if backend in _OPEN_MODEL_BACKENDS:
-        if isinstance(model, str) and _OPEN_MODEL.match(model):
+        if isinstance(model, str) and _OPEN_MODEL.fullmatch(model):
             return model
         raise InvalidModel(
             f"model name {model!r} is not allowed: use letters, digits and . _ : / @ - "
             "(at most 128 characters), as the server names it",
             model=model,
         )
-    if model in MODEL_ALIASES or _MODEL_ID.match(model):
+    if model in MODEL_ALIASES or _MODEL_ID.fullmatch(model):
         return model
     raise InvalidModel(
         f"unknown model {model!r}: use one of {', '.join(sorted(MODEL_ALIASES))} "
@@ -92,7 +92,7 @@ def new_request_id(agent: str, seq: int) -> str:
 
 
 def parse_request_id(request_id: str) -> tuple[str, int] | None:
-    match = _REQUEST_ID.match(request_id or "")
+    match = _REQUEST_ID.fullmatch(request_id or "")
     if match is None:
         return None
     return match["agent"], int(match["seq"])

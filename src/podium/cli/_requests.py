@@ -129,7 +129,7 @@ def _is_run_id(value: str) -> bool:
         return False
     from ..orchestration._artifacts import RUN_ID_PATTERN
 
-    return RUN_ID_PATTERN.match(value) is not None
+    return RUN_ID_PATTERN.fullmatch(value) is not None
 
 
 def _cancel_run(run_id: str, json_out: bool) -> None:

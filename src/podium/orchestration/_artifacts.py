@@ -175,7 +175,7 @@ def new_run_id(now: float | None = None) -> str:
 
 def check_run_id(run_id: str) -> str:
     """Return ``run_id`` if it is well formed, else raise :class:`InvalidName` (a UsageError)."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
         shown = run_id[:80] if isinstance(run_id, str) else run_id
         raise InvalidName(
             f"invalid run id {shown!r}: expected run-YYYYMMDD-HHMMSS-xxxx", run_id=shown
@@ -196,7 +196,7 @@ def list_run_ids(runs_root: Path) -> list[str]:
     ids = [
         entry.name
         for entry in entries
-        if RUN_ID_PATTERN.match(entry.name)
+        if RUN_ID_PATTERN.fullmatch(entry.name)
         and entry.is_dir()
         and os.path.isfile(os.path.join(entry.path, RunDir.RUN_FILE))
     ]
