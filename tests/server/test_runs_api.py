@@ -249,6 +249,28 @@ async def test_invalid_plan_names_every_problem(runs_api: httpx.AsyncClient, tea
     assert "zzz" in error["message"]
 
 
+async def test_a_huge_chain_plan_is_refused_and_the_daemon_keeps_answering(
+    runs_api: httpx.AsyncClient, team: Path
+) -> None:
+    # 10,000 tasks, each depending on the next: once the daemon spent its event loop
+    # analysing the graph before refusing it.
+    tasks = [
+        {"task_id": f"t{i}", "worker": "alice", "description": "x", "dependencies": [f"t{i + 1}"]}
+        for i in range(10_000)
+    ]
+    tasks[-1]["dependencies"] = []
+    body = {"request": "x", "team": str(team), "plan": {"tasks": tasks}}
+    refused, listed = await asyncio.gather(
+        runs_api.post("/v1/runs", json=body), runs_api.get("/v1/runs")
+    )
+    assert refused.status_code == 400, refused.text
+    error = error_of(refused)
+    assert error["code"] == "invalid_plan"
+    assert "has 10000 tasks; the limit is 100" in error["message"]
+    assert listed.status_code == 200
+    assert (await runs_api.get("/v1/runs")).json() == []
+
+
 async def test_bad_team_file_is_a_usage_error(runs_api: httpx.AsyncClient, tmp_path: Path) -> None:
     body = {"request": "x", "team": str(tmp_path / "missing.toml"), "plan": PLAN}
     response = await runs_api.post("/v1/runs", json=body)
