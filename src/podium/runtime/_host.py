@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import AgentExists, InvalidName, NoAnswerYet, PodiumError, UsageError, WaitTimeout
-from .._names import check_model, check_name, check_prompt, parse_request_id
+from .._names import check_model, check_name, check_prompt, check_seconds, parse_request_id
 from .._records import (
     AgentRecord,
     AgentStatus,
@@ -457,8 +457,7 @@ class Runtime:
     ) -> RequestRecord:
         """Queue a prompt for an agent; returns at once with the queued request."""
         check_prompt(prompt)
-        if timeout is not None and timeout <= 0:
-            raise UsageError(f"timeout must be positive, got {timeout}", agent=name)
+        check_seconds(timeout, agent=name)
         agent = await self.store.get_agent(name)
         request = await self.store.add_request(
             agent=agent.name,
@@ -484,6 +483,7 @@ class Runtime:
 
     async def wait(self, request_id: str, timeout: float | None = None) -> RequestRecord:
         """Wait for a request to end. A timeout raises WaitTimeout and cancels nothing."""
+        check_seconds(timeout, what="wait timeout", zero=True, request_id=request_id)
         request = await self.poll(request_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not request.done:
@@ -560,6 +560,7 @@ class Runtime:
         self, prompt: str, *, exclude: Iterable[str] = (), timeout: float | None = None
     ) -> list[RequestRecord]:
         check_prompt(prompt)
+        check_seconds(timeout)
         excluded = set(exclude)
         for name in excluded:
             await self.store.get_agent(name)
