@@ -147,3 +147,12 @@ async def test_the_runtime_refuses_unstorable_prompts_and_timeouts(runtime: Runt
     with pytest.raises(UsageError, match="finite"):
         await runtime.wait("alpha-000001-0123abcd", math.nan)
     assert await runtime.list_requests() == []
+
+
+@pytest.mark.parametrize("value", [True, "5", [5]])
+async def test_a_timeout_must_be_a_number(api: httpx.AsyncClient, value: object) -> None:
+    assert (await api.post("/v1/agents", json={"name": "alpha"})).status_code == 201
+    response = await api.post("/v1/agents/alpha/ask", json={"prompt": "hi", "timeout": value})
+    assert response.status_code == 422, response.text
+    assert error_of(response)["message"].startswith("invalid request: body.timeout")
+    assert (await api.get("/v1/requests")).json() == []

@@ -271,6 +271,21 @@ async def test_a_huge_chain_plan_is_refused_and_the_daemon_keeps_answering(
     assert (await runs_api.get("/v1/runs")).json() == []
 
 
+@pytest.mark.parametrize("budget", [True, "1", "Infinity"])
+async def test_a_budget_must_be_a_finite_number(
+    runs_api: httpx.AsyncClient, team: Path, budget: object
+) -> None:
+    body = json.dumps({"request": "x", "team": str(team), "plan": PLAN, "budget_usd": budget})
+    if budget == "Infinity":
+        body = body.replace('"Infinity"', "Infinity")  # what Python's JSON reader accepts
+    response = await runs_api.post(
+        "/v1/runs", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert "budget_usd" in error_of(response)["message"]
+    assert (await runs_api.get("/v1/runs")).json() == []
+
+
 async def test_bad_team_file_is_a_usage_error(runs_api: httpx.AsyncClient, tmp_path: Path) -> None:
     body = {"request": "x", "team": str(tmp_path / "missing.toml"), "plan": PLAN}
     response = await runs_api.post("/v1/runs", json=body)

@@ -119,10 +119,16 @@ class ForkBody(_Body):
 
 
 class _Submit(_Body):
-    timeout: float | None = Field(default=None, gt=0, description="turn limit in seconds")
+    # strict: true and "5" are not numbers of seconds.
+    timeout: float | None = Field(
+        default=None, gt=0, strict=True, description="turn limit in seconds"
+    )
     wait: bool = Field(default=False, description="answer with the finished request")
     wait_timeout: float | None = Field(
-        default=None, ge=0, description="with wait: give up waiting (not the request) after this"
+        default=None,
+        ge=0,
+        strict=True,
+        description="with wait: give up waiting (not the request) after this",
     )
 
 
@@ -139,7 +145,7 @@ class RelayBody(_Submit):
 class BroadcastBody(_Body):
     prompt: str
     exclude: list[str] = Field(default_factory=list)
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, strict=True)
 
 
 class RunBody(_Body):
@@ -153,7 +159,7 @@ class RunBody(_Body):
         default=None, description="a plan to run instead of asking the orchestrator"
     )
     plan_file: PathText = None
-    budget_usd: float | None = None
+    budget_usd: float | None = Field(default=None, strict=True)
     mode: Literal["planned", "agentic"] = Field(
         default="planned",
         description=(
