@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InvalidName, PodiumError
+from .._home import private_dir
 from .._names import check_name
 
 __all__ = [
@@ -257,8 +258,8 @@ class RunDir:
     def create(self) -> None:
         """Create the run directory; an existing one is an error (ids are never reused)."""
         try:
-            self.runs_root.mkdir(parents=True, exist_ok=True)
-            self.path.mkdir()
+            private_dir(self.runs_root)
+            self.path.mkdir(mode=0o700)
         except FileExistsError:
             raise ArtifactError(
                 f"{self.path}: run directory already exists",

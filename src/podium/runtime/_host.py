@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import AgentExists, InvalidName, NoAnswerYet, PodiumError, UsageError, WaitTimeout
+from .._home import private_dir
 from .._names import check_model, check_name, check_prompt, check_seconds, parse_request_id
 from .._records import (
     AgentRecord,
@@ -90,7 +91,7 @@ class Runtime:
     async def start(self) -> None:
         if self._started:
             return
-        self.config.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.config.home)
         if self._store is None:
             self._store = SQLiteStore(self.config.db_path, events_log=self.config.events_log)
         self._started = True
