@@ -169,6 +169,31 @@ async def test_cancel_interrupts_the_run_and_resume_continues_it(
     assert (await runs_api.post(f"/v1/runs/{run_id}/cancel")).json()["state"] == "cancelled"
 
 
+async def test_a_resumed_run_leaves_no_lead_of_an_earlier_go_alive(
+    runs_api: httpx.AsyncClient, team: Path, engine: RunEngine
+) -> None:
+    started = await submit(runs_api, team, plan=SLOW_PLAN)
+    run_id = started["id"]
+    await until_task_runs(runs_api, run_id)
+    assert (await runs_api.post(f"/v1/runs/{run_id}/cancel")).json()["state"] == "cancelled"
+    # What a daemon killed during synthesis leaves behind: the run's lead, hibernated
+    # (the new daemon reaps its process but keeps the agent), never retired.
+    leftover = await engine.runtime.spawn(f"{run_id}_lead", cwd=str(team.parent))
+    assert leftover.status.value != "killed"
+
+    resumed = await runs_api.post(f"/v1/runs/{run_id}/resume")
+    assert resumed.status_code == 200, resumed.text
+    await until_task_runs(runs_api, run_id)
+    assert (await runs_api.post(f"/v1/runs/{run_id}/cancel")).json()["state"] == "cancelled"
+
+    live = [
+        a.name
+        for a in await engine.runtime.list_agents()
+        if a.name.startswith(run_id) and a.status.value != "killed"
+    ]
+    assert live == []
+
+
 async def test_a_complete_run_cannot_be_resumed(runs_api: httpx.AsyncClient, team: Path) -> None:
     started = await submit(runs_api, team)
     await wait_done(runs_api, started["id"])
