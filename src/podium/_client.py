@@ -32,7 +32,7 @@ from ._errors import (
 )
 from ._home import default_home
 from ._http import http_client
-from ._names import check_name, check_prompt, parse_request_id
+from ._names import check_name, check_prompt, check_seconds, parse_request_id
 from ._options import AgentOptions
 from ._records import AgentRecord, Event, RequestRecord
 from ._wire import agent_from_json, event_from_json, request_from_json
@@ -306,6 +306,7 @@ class Client:
         only how long this call waits (WaitTimeout, the request goes on).
         """
         check_prompt(prompt)
+        _check_timeouts(timeout, wait_timeout)
         body = {"prompt": prompt, "timeout": timeout}
         return self._submit(f"/agents/{_agent(name)}/ask", body, wait, wait_timeout)
 
@@ -321,6 +322,7 @@ class Client:
     ) -> RequestRecord:
         """Send ``target`` the prompt plus ``source``'s last complete answer, verbatim."""
         check_prompt(prompt)
+        _check_timeouts(timeout, wait_timeout)
         body = {"from": source, "to": target, "prompt": prompt, "timeout": timeout}
         return self._submit("/relay", body, wait, wait_timeout)
 
@@ -347,6 +349,7 @@ class Client:
         self, prompt: str, *, exclude: Iterable[str] = (), timeout: float | None = None
     ) -> list[RequestRecord]:
         check_prompt(prompt)
+        _check_timeouts(timeout, None)
         body = {"prompt": prompt, "exclude": list(exclude), "timeout": timeout}
         return [request_from_json(r) for r in self._call("POST", "/broadcast", body=body)]
 
@@ -355,6 +358,7 @@ class Client:
 
     def wait(self, request_id: str, timeout: float | None = None) -> RequestRecord:
         """Wait for the request to end; WaitTimeout after ``timeout`` s (nothing is cancelled)."""
+        check_seconds(timeout, what="wait timeout", zero=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         path = f"/requests/{_request(request_id)}/wait"
         while True:
@@ -461,6 +465,7 @@ class Client:
 
     def wait_run(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Wait for the run to end; WaitTimeout after ``timeout`` s (nothing is cancelled)."""
+        check_seconds(timeout, what="wait timeout", zero=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         path = f"/runs/{_run(run_id)}/wait"
         while True:
@@ -550,3 +555,9 @@ def _rebuild(error: dict[str, Any], status: int) -> PodiumError:
     import podium.orchestration  # noqa: F401
 
     return error_from_dict(error)
+
+
+def _check_timeouts(timeout: float | None, wait_timeout: float | None) -> None:
+    # Refused here, before anything is sent: JSON has no Infinity or NaN.
+    check_seconds(timeout)
+    check_seconds(wait_timeout, what="wait timeout", zero=True)

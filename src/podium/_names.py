@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 
 from ._backend_info import backend_info
-from ._errors import InvalidModel, InvalidName, InvalidPrompt
+from ._errors import InvalidModel, InvalidName, InvalidPrompt, UsageError
 
 __all__ = [
     "MAX_NAME_LENGTH",
@@ -15,8 +16,10 @@ __all__ = [
     "check_model",
     "check_name",
     "check_prompt",
+    "check_seconds",
     "new_request_id",
     "parse_request_id",
+    "unencodable",
 ]
 
 MAX_NAME_LENGTH = 64
@@ -41,7 +44,7 @@ def check_name(name: str, *, what: str = "agent name") -> str:
             f"{what} {name[:20]!r}... is {len(name)} characters; the limit is {MAX_NAME_LENGTH}",
             name=name[:MAX_NAME_LENGTH],
         )
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidName(
             f"{what} {name!r} is not allowed: use lowercase letters, digits, '-' and '_', "
             "starting with a letter",
@@ -60,14 +63,14 @@ def check_model(model: str | None, *, backend: str | None = None) -> str | None:
     if model is None:
         return None
     if backend is not None and backend_info(backend).open_model_names:
-        if isinstance(model, str) and _OPEN_MODEL.match(model):
+        if isinstance(model, str) and _OPEN_MODEL.fullmatch(model):
             return model
         raise InvalidModel(
             f"model name {model!r} is not allowed: use letters, digits and . _ : / @ - "
             "(at most 128 characters), as the server names it",
             model=model,
         )
-    if model in MODEL_ALIASES or _MODEL_ID.match(model):
+    if model in MODEL_ALIASES or _MODEL_ID.fullmatch(model):
         return model
     raise InvalidModel(
         f"unknown model {model!r}: use one of {', '.join(sorted(MODEL_ALIASES))} "
@@ -76,13 +79,47 @@ def check_model(model: str | None, *, backend: str | None = None) -> str | None:
     )
 
 
+def unencodable(text: str) -> str | None:
+    """Why ``text`` cannot be stored or sent as UTF-8 (a lone surrogate), or None.
+
+    Such strings come from ``"\\ud800"`` in JSON or from bytes that are not UTF-8
+    on a command line; accepted, they fail later in the store or the JSON writer.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"holds a lone surrogate (U+{ord(text[exc.start]):04X}) at character {exc.start}, "
+            "which is not valid Unicode text (invalid UTF-8 bytes, or a half of a "
+            "\\uXXXX surrogate pair)"
+        )
+    return None
+
+
 def check_prompt(prompt: str) -> str:
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidPrompt("prompt is empty")
-    size = len(prompt.encode("utf-8", "surrogatepass"))
+    problem = unencodable(prompt)
+    if problem is not None:
+        raise InvalidPrompt(f"prompt {problem}")
+    size = len(prompt.encode("utf-8"))
     if size > MAX_PROMPT_BYTES:
         raise InvalidPrompt(f"prompt is {size} bytes; the limit is {MAX_PROMPT_BYTES}")
     return prompt
+
+
+def check_seconds(
+    value: float | None, *, what: str = "timeout", zero: bool = False, **context: object
+) -> float | None:
+    """A duration in seconds: a finite number > 0 (``zero``: >= 0), or None for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UsageError(f"{what} must be a finite number of seconds, got {value!r}", **context)
+    if value < 0 or (value == 0 and not zero):
+        bound = "0 or more" if zero else "positive"
+        raise UsageError(f"{what} must be {bound}, got {value:g}", **context)
+    return float(value)
 
 
 def new_request_id(agent: str, seq: int) -> str:
@@ -91,7 +128,7 @@ def new_request_id(agent: str, seq: int) -> str:
 
 
 def parse_request_id(request_id: str) -> tuple[str, int] | None:
-    match = _REQUEST_ID.match(request_id or "")
+    match = _REQUEST_ID.fullmatch(request_id or "")
     if match is None:
         return None
     return match["agent"], int(match["seq"])

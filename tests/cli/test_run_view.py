@@ -269,3 +269,18 @@ def test_runs_table_rows() -> None:
     assert "run-20240102-120000-0000" in text
     assert "0/0" in text
     assert "crew" in text
+
+
+def test_interrupted_tasks_are_not_counted_as_done() -> None:
+    # The daemon stopped under "docs": a resume runs it again, so it has not ended.
+    run = make_run(state=RunState.INTERRUPTED)
+    tasks = tuple(
+        t.replace(state=TaskState.INTERRUPTED, finished_at=T0 + 60) if t.task_id == "docs" else t
+        for t in run.tasks
+    )
+    run = make_run(state=RunState.INTERRUPTED, tasks=tasks)
+    assert tasks_done(run) == (3, 4)
+    assert "3/4" in render(runs_table([run]))
+    only_interrupted = make_run(tasks=tuple(t.replace(state=TaskState.INTERRUPTED) for t in tasks))
+    assert tasks_done(only_interrupted) == (0, 4)
+    assert "0/4" in render(runs_table([only_interrupted]))

@@ -16,6 +16,7 @@ from podium.orchestration._plan import (
     Plan,
     PlanError,
     PlannedTask,
+    _cycles,
     extract_json,
     load_plan_file,
     parse_plan,
@@ -441,3 +442,73 @@ def test_plan_file_must_be_strict_json(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
     path.write_text(f"```json\n{PLAN_JSON}\n```", encoding="utf-8")
     assert file_error(path).errors[0].startswith("not JSON: ")
+
+
+# --- big plans cost little to refuse -------------------------------------------------
+
+
+class _Untouchable(dict[str, Any]):
+    """A task that fails the test if validation looks inside it."""
+
+    def _touched(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a plan over the task limit was validated task by task")
+
+    __getitem__ = get = items = keys = values = __iter__ = __contains__ = _touched  # type: ignore[assignment]
+
+
+def test_a_plan_over_the_limit_is_refused_before_its_tasks_are_read() -> None:
+    tasks = [_Untouchable(task_id=f"t{i}") for i in range(10_000)]
+    limit = f"tasks: has 10000 tasks; the limit is {MAX_PLAN_TASKS}"
+    assert errors_of({"tasks": tasks}) == (limit,)
+
+
+class _CountingEdges(dict[str, list[str]]):
+    """Counts how often the graph checks read a task's dependencies."""
+
+    reads = 0
+
+    def __getitem__(self, key: str) -> list[str]:
+        type(self).reads += 1
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("closed", [False, True])
+def test_cycle_search_reads_each_task_a_bounded_number_of_times(closed: bool) -> None:
+    # A chain t0 <- t1 <- ... (optionally closed into one ring): the old search read
+    # every task once per task (quadratic); the check must stay linear.
+    n = 3000
+    edges = _CountingEdges({f"t{i}": [f"t{i + 1}"] if i + 1 < n else [] for i in range(n)})
+    if closed:
+        edges[f"t{n - 1}"] = ["t0"]
+    _CountingEdges.reads = 0
+    cycles = _cycles(edges)
+    assert _CountingEdges.reads <= 10 * n
+    if closed:
+        assert len(cycles) == 1
+        assert cycles[0][0] == cycles[0][-1] == "t0"
+        assert len(cycles[0]) == n + 1
+    else:
+        assert cycles == []
+
+
+def test_topological_order_and_depth_of_a_long_reversed_chain() -> None:
+    # Each task depends on the next one in plan order: the deepest task comes last.
+    n = MAX_PLAN_TASKS
+    plan = Plan(
+        tasks=tuple(
+            PlannedTask(
+                task_id=f"t{i}",
+                worker="marie",
+                description="x",
+                dependencies=(f"t{i + 1}",) if i + 1 < n else (),
+            )
+            for i in range(n)
+        )
+    )
+    assert plan.topological_order() == tuple(f"t{i}" for i in reversed(range(n)))
+    assert plan.depth()["t0"] == n - 1
+
+
+def test_a_task_id_with_a_trailing_newline_is_refused() -> None:
+    (error,) = errors_of([task("scan\n")])
+    assert error.startswith("tasks[0].task_id: task id 'scan\\n' is not allowed")

@@ -169,6 +169,31 @@ async def test_cancel_interrupts_the_run_and_resume_continues_it(
     assert (await runs_api.post(f"/v1/runs/{run_id}/cancel")).json()["state"] == "cancelled"
 
 
+async def test_a_resumed_run_leaves_no_lead_of_an_earlier_go_alive(
+    runs_api: httpx.AsyncClient, team: Path, engine: RunEngine
+) -> None:
+    started = await submit(runs_api, team, plan=SLOW_PLAN)
+    run_id = started["id"]
+    await until_task_runs(runs_api, run_id)
+    assert (await runs_api.post(f"/v1/runs/{run_id}/cancel")).json()["state"] == "cancelled"
+    # What a daemon killed during synthesis leaves behind: the run's lead, hibernated
+    # (the new daemon reaps its process but keeps the agent), never retired.
+    leftover = await engine.runtime.spawn(f"{run_id}_lead", cwd=str(team.parent))
+    assert leftover.status.value != "killed"
+
+    resumed = await runs_api.post(f"/v1/runs/{run_id}/resume")
+    assert resumed.status_code == 200, resumed.text
+    await until_task_runs(runs_api, run_id)
+    assert (await runs_api.post(f"/v1/runs/{run_id}/cancel")).json()["state"] == "cancelled"
+
+    live = [
+        a.name
+        for a in await engine.runtime.list_agents()
+        if a.name.startswith(run_id) and a.status.value != "killed"
+    ]
+    assert live == []
+
+
 async def test_a_complete_run_cannot_be_resumed(runs_api: httpx.AsyncClient, team: Path) -> None:
     started = await submit(runs_api, team)
     await wait_done(runs_api, started["id"])
@@ -247,6 +272,43 @@ async def test_invalid_plan_names_every_problem(runs_api: httpx.AsyncClient, tea
     assert error["code"] == "invalid_plan"
     assert "carol" in error["message"]
     assert "zzz" in error["message"]
+
+
+async def test_a_huge_chain_plan_is_refused_and_the_daemon_keeps_answering(
+    runs_api: httpx.AsyncClient, team: Path
+) -> None:
+    # 10,000 tasks, each depending on the next: once the daemon spent its event loop
+    # analysing the graph before refusing it.
+    tasks = [
+        {"task_id": f"t{i}", "worker": "alice", "description": "x", "dependencies": [f"t{i + 1}"]}
+        for i in range(10_000)
+    ]
+    tasks[-1]["dependencies"] = []
+    body = {"request": "x", "team": str(team), "plan": {"tasks": tasks}}
+    refused, listed = await asyncio.gather(
+        runs_api.post("/v1/runs", json=body), runs_api.get("/v1/runs")
+    )
+    assert refused.status_code == 400, refused.text
+    error = error_of(refused)
+    assert error["code"] == "invalid_plan"
+    assert "has 10000 tasks; the limit is 100" in error["message"]
+    assert listed.status_code == 200
+    assert (await runs_api.get("/v1/runs")).json() == []
+
+
+@pytest.mark.parametrize("budget", [True, "1", "Infinity"])
+async def test_a_budget_must_be_a_finite_number(
+    runs_api: httpx.AsyncClient, team: Path, budget: object
+) -> None:
+    body = json.dumps({"request": "x", "team": str(team), "plan": PLAN, "budget_usd": budget})
+    if budget == "Infinity":
+        body = body.replace('"Infinity"', "Infinity")  # what Python's JSON reader accepts
+    response = await runs_api.post(
+        "/v1/runs", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert "budget_usd" in error_of(response)["message"]
+    assert (await runs_api.get("/v1/runs")).json() == []
 
 
 async def test_bad_team_file_is_a_usage_error(runs_api: httpx.AsyncClient, tmp_path: Path) -> None:

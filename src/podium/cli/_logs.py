@@ -68,6 +68,10 @@ def logs(
                 after = page[-1].id
             if len(page) < _PAGE:
                 break
+        if name is not None and after == 0:
+            # No event names it: unless a live agent has none yet, it is a typo, not an
+            # empty log (AgentNotFound: exit 2). A killed agent keeps its events.
+            client.info(name)
         if tail is not None and tail <= 0:
             backlog.clear()
         for event in backlog:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .._names import check_seconds
 from .._records import RequestRecord, RequestState
 from ._app import (
     EXIT_ERROR,
@@ -80,6 +81,8 @@ def ask(
 ) -> None:
     """Send PROMPT to NAME and print the answer (exit 1 if the request fails)."""
     text = read_prompt(prompt)
+    # Before the request is sent: a bad wait limit must not leave a request behind.
+    check_seconds(wait_timeout, what="wait timeout", zero=True)
     with connect() as client:
         request = client.ask(name, text, timeout=timeout)
         if run_async:
@@ -129,7 +132,7 @@ def _is_run_id(value: str) -> bool:
         return False
     from ..orchestration._artifacts import RUN_ID_PATTERN
 
-    return RUN_ID_PATTERN.match(value) is not None
+    return RUN_ID_PATTERN.fullmatch(value) is not None
 
 
 def _cancel_run(run_id: str, json_out: bool) -> None:

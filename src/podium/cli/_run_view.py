@@ -101,8 +101,9 @@ def _run_elapsed(run: RunRecord, now: float) -> float:
 
 
 def tasks_done(run: RunRecord) -> tuple[int, int]:
-    """(tasks that ended, all tasks)."""
-    return sum(1 for t in run.tasks if t.done), len(run.tasks)
+    """(tasks that ended, all tasks). An interrupted task has not ended: a resume runs it."""
+    ended = sum(1 for t in run.tasks if t.done and t.state is not TaskState.INTERRUPTED)
+    return ended, len(run.tasks)
 
 
 def _budget(run: RunRecord) -> str:

@@ -192,7 +192,7 @@ def _check_limits(spec: IsolationSpec, agent: str) -> None:
             raise IsolationError(
                 f"container {key} must be positive, got {value!r}", agent=agent, field=key
             )
-    if not _IMAGE.match(spec.image or ""):
+    if not _IMAGE.fullmatch(spec.image or ""):
         raise IsolationError(
             f"container image {spec.image!r} is not an image reference "
             "(letters, digits and . _ / : @ -, not starting with '-')",
@@ -272,7 +272,7 @@ def container_argv(
     for name, value in chosen.items():
         argv += ["-e", f"{name}={value}"]
     for name in dict.fromkeys(passthrough_env):
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             raise IsolationError(f"{name!r} is not an environment variable name", agent=agent)
         if name not in chosen:
             argv += ["-e", name]

@@ -137,7 +137,7 @@ def _allow_hosts(key: str, value: Any) -> None:
 
 
 def _image(key: str, value: Any) -> None:
-    if not isinstance(value, str) or not _IMAGE.match(value):
+    if not isinstance(value, str) or not _IMAGE.fullmatch(value):
         raise IsolationSettingError(
             key,
             "must be a container image reference such as 'podium-worker:latest', "

@@ -182,6 +182,19 @@ class ActiveRun:
         self.prewarmed.clear()
         for name in sorted(self.agents):
             await self.retire(name)
+        await self._retire_leads()
+
+    async def _retire_leads(self) -> None:
+        """Retire every lead this run ever had, not only this go's.
+
+        A daemon that died during planning or synthesis leaves the lead hibernated;
+        a resumed go that does not reuse it (an agentic run spawns a fresh one, a
+        go that ends before synthesis never asks it) would leave it behind for good.
+        """
+        lead = re.compile(re.escape(f"{self.record.id}_lead") + r"(?:_\d+)?")
+        for agent in await self.runtime.list_agents():
+            if lead.fullmatch(agent.name) and agent.status is not AgentStatus.KILLED:
+                await self.retire(agent.name)
 
     async def retire_leftovers(self) -> None:
         """Retire the task agents an earlier go at this run left behind.

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InvalidName, PodiumError
+from .._home import private_dir
 from .._names import check_name
 
 __all__ = [
@@ -175,7 +176,7 @@ def new_run_id(now: float | None = None) -> str:
 
 def check_run_id(run_id: str) -> str:
     """Return ``run_id`` if it is well formed, else raise :class:`InvalidName` (a UsageError)."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
         shown = run_id[:80] if isinstance(run_id, str) else run_id
         raise InvalidName(
             f"invalid run id {shown!r}: expected run-YYYYMMDD-HHMMSS-xxxx", run_id=shown
@@ -196,7 +197,7 @@ def list_run_ids(runs_root: Path) -> list[str]:
     ids = [
         entry.name
         for entry in entries
-        if RUN_ID_PATTERN.match(entry.name)
+        if RUN_ID_PATTERN.fullmatch(entry.name)
         and entry.is_dir()
         and os.path.isfile(os.path.join(entry.path, RunDir.RUN_FILE))
     ]
@@ -257,8 +258,8 @@ class RunDir:
     def create(self) -> None:
         """Create the run directory; an existing one is an error (ids are never reused)."""
         try:
-            self.runs_root.mkdir(parents=True, exist_ok=True)
-            self.path.mkdir()
+            private_dir(self.runs_root)
+            self.path.mkdir(mode=0o700)
         except FileExistsError:
             raise ArtifactError(
                 f"{self.path}: run directory already exists",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import PodiumError, UsageError, WaitTimeout
+from .._home import private_dir
 from .._names import check_prompt
 from .._records import EventKind
 from ..runtime import Runtime
@@ -67,7 +68,7 @@ class RunEngine:
 
     async def start(self) -> None:
         """Mark runs a crash left in progress as interrupted (``--resume`` continues them)."""
-        self.runs_root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.runs_root)
         self._turns = Turns(self.runtime, self.limiter)
         for run_id in list_run_ids(self.runs_root):
             run_dir = RunDir(self.runs_root, run_id)

@@ -9,6 +9,7 @@ one error. A :class:`Plan` that exists is always a DAG of unique task ids.
 from __future__ import annotations
 
 import difflib
+import heapq
 import json
 import math
 import re
@@ -186,13 +187,22 @@ class Plan:
 
     def topological_order(self) -> tuple[str, ...]:
         """Dependencies first; among tasks free at the same time, plan order."""
-        # Quadratic, but plans hold at most 100 tasks and this stays obviously right.
-        order: dict[str, None] = {}
-        while len(order) < len(self.tasks):
-            for t in self.tasks:
-                if t.task_id not in order and all(d in order for d in t.dependencies):
-                    order[t.task_id] = None
-                    break
+        position = {t.task_id: i for i, t in enumerate(self.tasks)}
+        waiting = {t.task_id: len(set(t.dependencies)) for t in self.tasks}
+        dependents: dict[str, list[str]] = {t.task_id: [] for t in self.tasks}
+        for t in self.tasks:
+            for dep in dict.fromkeys(t.dependencies):
+                dependents[dep].append(t.task_id)
+        ready = [position[tid] for tid, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        order: list[str] = []
+        while ready:
+            tid = self.tasks[heapq.heappop(ready)].task_id
+            order.append(tid)
+            for nxt in dependents[tid]:
+                waiting[nxt] -= 1
+                if waiting[nxt] == 0:
+                    heapq.heappush(ready, position[nxt])
         return tuple(order)
 
     def critical_path(self, durations: Mapping[str, float]) -> tuple[float, tuple[str, ...]]:
@@ -290,13 +300,19 @@ def plan_from_data(data: Any, workers: Collection[str], *, source: str = "plan")
             [f'top level: must be a JSON object {{"tasks": [...]}}, got {show(data)}'],
             source=source,
         )
+    tasks = data.get("tasks")
+    if isinstance(tasks, list) and len(tasks) > MAX_PLAN_TASKS:
+        # Refused before any per-task or graph check: those would only cost time
+        # (a daemon validating 10,000 tasks answers nothing else meanwhile).
+        raise PlanError(
+            [f"tasks: has {len(tasks)} tasks; the limit is {MAX_PLAN_TASKS}"], source=source
+        )
     problems: list[tuple[int, str]] = []
     bad: set[str] = set()
     for err in _VALIDATOR.iter_errors(data):
         where = _path(err.absolute_path)
         bad.add(where)
         problems.extend((_task_of(err.absolute_path), f"{where}: {m}") for m in _describe(err))
-    tasks = data.get("tasks")
     if isinstance(tasks, list):
         problems.extend(_task_problems(tasks, workers, bad))
     problems.sort(key=lambda p: p[0])
@@ -386,6 +402,12 @@ def _task_problems(
         if isinstance(timeout, float) and not math.isfinite(timeout) and f"{at}.timeout" not in bad:
             out.append((i, f"{at}.timeout: must be a finite number of seconds"))
         tid = task.get("task_id")
+        if isinstance(tid, str) and f"{at}.task_id" not in bad:
+            # The schema's pattern is searched with "$", which lets a final newline through.
+            try:
+                check_name(tid, what="task id")
+            except InvalidName as exc:
+                out.append((i, f"{at}.task_id: {exc.message}"))
         deps = task.get("dependencies")
         if isinstance(deps, list) and f"{at}.dependencies" not in bad:
             deps = list(dict.fromkeys(d for d in deps if isinstance(d, str)))
@@ -429,16 +451,22 @@ def _cycles(edges: Mapping[str, Sequence[str]]) -> list[list[str]]:
 
     Each loop is the shortest one through the tangle's earliest task, so the
     message shows a real chain the user can break, not the whole tangle.
-    Plans are small (<= 100 tasks), so plain reachability sets are enough.
+    Linear in tasks plus dependencies: a tangle is a strongly connected
+    component, and each loop is searched for inside its own component only.
     """
-    reach = {tid: _reachable(edges, tid) for tid in edges}
-    done: set[str] = set()
+    component = _components(edges)
+    size: dict[int, int] = {}
+    for c in component.values():
+        size[c] = size.get(c, 0) + 1
+    done: set[int] = set()
     cycles: list[list[str]] = []
     for start in edges:
-        if start in done or start not in reach[start]:
+        tangle = component[start]
+        # Self-dependencies never reach ``edges``: a tangle needs two tasks or more.
+        if tangle in done or size[tangle] < 2:
             continue
-        done |= {tid for tid in reach[start] if start in reach[tid]}
-        came_from = _reachable(edges, start, stop=start)
+        done.add(tangle)
+        came_from = _reachable(edges, start, stop=start, within=(component, tangle))
         chain = [start, came_from[start]]
         while chain[-1] != start:
             chain.append(came_from[chain[-1]])
@@ -446,13 +474,64 @@ def _cycles(edges: Mapping[str, Sequence[str]]) -> list[list[str]]:
     return cycles
 
 
-def _reachable(edges: Mapping[str, Sequence[str]], start: str, stop: str = "") -> dict[str, str]:
-    """Breadth first: every task reachable in one step or more -> the task it was reached from."""
+def _components(edges: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Each task -> its strongly connected component (Tarjan's algorithm, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    component: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    count = 0
+    for root in edges:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            nexts = edges[node]
+            if i < len(nexts):
+                work.append((node, i + 1))
+                nxt = nexts[i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component[member] = count
+                    if member == node:
+                        break
+                count += 1
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return component
+
+
+def _reachable(
+    edges: Mapping[str, Sequence[str]],
+    start: str,
+    stop: str = "",
+    within: tuple[Mapping[str, int], int] | None = None,
+) -> dict[str, str]:
+    """Breadth first: every task reachable in one step or more -> the task it was reached from.
+
+    ``within`` (component map, component) keeps the search inside one component.
+    """
     came_from: dict[str, str] = {}
     queue = deque([start])
     while queue and stop not in came_from:
         node = queue.popleft()
         for nxt in edges[node]:
+            if within is not None and within[0][nxt] != within[1]:
+                continue
             if nxt not in came_from:
                 came_from[nxt] = node
                 queue.append(nxt)

@@ -343,7 +343,7 @@ class _Loader:
                 raise self.fail(
                     where, f"must be a profile path, a profile name or a table, got {show(entry)}"
                 )
-            if spec.api_key_env is not None and not _ENV_NAME.match(spec.api_key_env):
+            if spec.api_key_env is not None and not _ENV_NAME.fullmatch(spec.api_key_env):
                 raise self.fail(
                     f"{where}.api_key_env",
                     f"{show(spec.api_key_env)} is not an environment variable name",

@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BackendError, PodiumError, ProcessDied
+from .._home import private_dir
 from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
 from ..backends import BackendSession, SessionSpec, StartMode, TurnResult
 from ..isolation._credentials import DEFAULT_SECRETS
@@ -340,7 +341,7 @@ class AgentActor:
             await self._stop_session()
         runtime = self.runtime
         state_dir = runtime.config.agent_dir(agent.name, agent.session_id)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(state_dir)
         await runtime.ensure_workspace(agent)
         spec = SessionSpec(
             agent=agent.name,

@@ -13,7 +13,8 @@ from typing import Any
 
 from .._backend_info import BackendName, backend_info
 from .._errors import AgentExists, InvalidName, NoAnswerYet, PodiumError, UsageError, WaitTimeout
-from .._names import check_name, check_prompt, parse_request_id
+from .._home import private_dir
+from .._names import check_name, check_prompt, check_seconds, parse_request_id
 from .._options import AgentOptions, AgentSpec
 from .._records import (
     AgentRecord,
@@ -87,7 +88,7 @@ class Runtime:
     async def start(self) -> None:
         if self._started:
             return
-        self.config.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.config.home)
         if self._store is None:
             self._store = SQLiteStore(self.config.db_path, events_log=self.config.events_log)
         self._started = True
@@ -501,8 +502,7 @@ class Runtime:
     ) -> RequestRecord:
         """Queue a prompt for an agent; returns at once with the queued request."""
         check_prompt(prompt)
-        if timeout is not None and timeout <= 0:
-            raise UsageError(f"timeout must be positive, got {timeout}", agent=name)
+        check_seconds(timeout, agent=name)
         agent = await self.store.get_agent(name)
         request = await self.store.add_request(
             agent=agent.name,
@@ -528,6 +528,7 @@ class Runtime:
 
     async def wait(self, request_id: str, timeout: float | None = None) -> RequestRecord:
         """Wait for a request to end. A timeout raises WaitTimeout and cancels nothing."""
+        check_seconds(timeout, what="wait timeout", zero=True, request_id=request_id)
         request = await self.poll(request_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not request.done:
@@ -604,6 +605,7 @@ class Runtime:
         self, prompt: str, *, exclude: Iterable[str] = (), timeout: float | None = None
     ) -> list[RequestRecord]:
         check_prompt(prompt)
+        check_seconds(timeout)
         excluded = set(exclude)
         for name in excluded:
             await self.store.get_agent(name)

@@ -61,6 +61,8 @@ __all__ = ["AppState", "create_app", "error_responses"]
 # Long polls are cut into slices no longer than this, so no HTTP call hangs for
 # hours and a vanished client frees its handler soon.
 MAX_EVENT_WAIT = 300.0
+# SQLite's largest integer: a greater event id cannot be compared with, only refused.
+_MAX_ID = 2**63 - 1
 
 
 @dataclass(kw_only=True)
@@ -345,7 +347,7 @@ async def poll(request_id: str, runtime: RuntimeDep) -> JSONResponse:
 async def wait(
     request_id: str,
     runtime: RuntimeDep,
-    timeout: Annotated[float | None, Query(ge=0)] = None,
+    timeout: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
 ) -> JSONResponse:
     return _ok(request_to_json(await runtime.wait(request_id, timeout)))
 
@@ -397,7 +399,7 @@ _SSE_DOC = (
 async def events(
     request: Request,
     runtime: RuntimeDep,
-    after: Annotated[int, Query(ge=0, description="events with a greater id")] = 0,
+    after: Annotated[int, Query(ge=0, le=_MAX_ID, description="events with a greater id")] = 0,
     agent: Annotated[str | None, Query(description="only this agent's events")] = None,
     run_id: Annotated[
         str | None, Query(description="only this run's events (and its requests')")

@@ -16,6 +16,7 @@ checks pass, and so an oversized body is refused while it is still streaming in.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._errors import DaemonError
+from .._errors import DaemonError, UsageError
 from ._http_errors import error_response
 
 __all__ = ["MAX_BODY_BYTES", "Guard", "GuardSettings", "loopback_names"]
@@ -36,6 +37,9 @@ _OPEN_PATHS = frozenset({"/v1/health"})
 # The dashboard's static files: readable without the token (Host and Origin still checked).
 _STATIC_PATHS = frozenset({"/", "/dashboard"})
 _STATIC_PREFIX = "/dashboard/"
+# Routing matches with ``$``, which also matches before a final newline: without
+# this check ``/v1/agents/alpha%0A`` would reach agent ``alpha``.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +110,13 @@ class Guard:
                 "token from $PODIUM_HOME/token)",
                 "unauthorized",
                 **{"WWW-Authenticate": "Bearer"},
+            )
+        if _CONTROL.search(scope["path"]):
+            return error_response(
+                400,
+                UsageError.code,
+                f"path {scope['path'][:200]!r} holds a control character",
+                {"reason": "bad_path"},
             )
         length = headers.get("content-length")
         if length is not None and not length.isdigit():

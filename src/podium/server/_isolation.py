@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .._errors import AgentNotFound, PodiumError
 from .._names import check_name
@@ -30,7 +30,7 @@ from ..isolation import (
 from ..runtime import Runtime
 from ._app import AppState, error_responses
 from ._http_errors import error_response
-from ._models import ErrorOut
+from ._models import ErrorOut, unstorable
 
 __all__ = ["CleanBody", "CleanOut", "DiffOut", "MergeBody", "MergeOut", "router"]
 
@@ -39,6 +39,14 @@ router = APIRouter(prefix="/v1", tags=["agents"])
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        problem = unstorable(data)
+        if problem is not None:
+            raise ValueError(problem)
+        return data
 
 
 class MergeBody(_Body):

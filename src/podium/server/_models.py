@@ -12,11 +12,13 @@ match ``podium._wire`` and ``RunRecord.to_dict``, which stay the source of truth
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from .._backend_info import BackendName
+from .._names import unencodable
 from .._records import AgentStatus, EventKind, RequestSource, RequestState
 from ..orchestration._run_records import RunState, TaskState
 
@@ -39,6 +41,7 @@ __all__ = [
     "RunWaitOut",
     "SpawnBody",
     "StatusOut",
+    "unstorable",
 ]
 
 
@@ -46,12 +49,57 @@ class _Body(BaseModel):
     # A misspelt field is an error, not a silently ignored option.
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        problem = unstorable(data)
+        if problem is not None:
+            raise ValueError(problem)
+        return data
+
+
+def unstorable(data: Any, where: str = "") -> str | None:
+    """What in a parsed JSON body could not be stored or answered, or None.
+
+    Python's JSON reader accepts ``NaN``/``Infinity`` and ``"\\ud800"``; once in a
+    record, either makes every later answer holding it fail. Checked for the
+    whole body (nested options and plans too), so no field can let one through.
+    """
+    todo: list[tuple[str, Any]] = [(where, data)]
+    while todo:
+        at, value = todo.pop()
+        if isinstance(value, str):
+            problem = unencodable(value)
+            if problem is not None:
+                return f"{at or 'body'}: text {problem}"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{at or 'body'}: {value} is not a finite number"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{at}.{key}" if at else str(key)
+                if isinstance(key, str) and unencodable(key) is not None:
+                    return f"{at or 'body'}: a key {unencodable(key)}"
+                todo.append((path, item))
+        elif isinstance(value, list):
+            todo.extend((f"{at}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def _path_text(value: str | None) -> str | None:
+    # The OS cannot take a NUL in a path; say so instead of failing deep inside.
+    if value is not None and "\x00" in value:
+        raise ValueError("a path cannot hold a NUL character")
+    return value
+
+
+PathText = Annotated[str | None, AfterValidator(_path_text)]
+
 
 class SpawnBody(_Body):
     name: str
     model: str | None = None
     system_prompt: str | None = None
-    cwd: str | None = None
+    cwd: PathText = None
     backend: str = BackendName.CLAUDE_CODE.value
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -72,10 +120,16 @@ class ForkBody(_Body):
 
 
 class _Submit(_Body):
-    timeout: float | None = Field(default=None, gt=0, description="turn limit in seconds")
+    # strict: true and "5" are not numbers of seconds.
+    timeout: float | None = Field(
+        default=None, gt=0, strict=True, description="turn limit in seconds"
+    )
     wait: bool = Field(default=False, description="answer with the finished request")
     wait_timeout: float | None = Field(
-        default=None, ge=0, description="with wait: give up waiting (not the request) after this"
+        default=None,
+        ge=0,
+        strict=True,
+        description="with wait: give up waiting (not the request) after this",
     )
 
 
@@ -92,19 +146,21 @@ class RelayBody(_Submit):
 class BroadcastBody(_Body):
     prompt: str
     exclude: list[str] = Field(default_factory=list)
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, strict=True)
 
 
 class RunBody(_Body):
     # Budget and plan are checked by the run engine, like prompts by the runtime.
     request: str
-    team: str = Field(description="team file (podium.toml) or its directory, absolute")
-    cwd: str | None = None
+    team: Annotated[str, AfterValidator(_path_text)] = Field(
+        description="team file (podium.toml) or its directory, absolute"
+    )
+    cwd: PathText = None
     plan: dict[str, Any] | list[Any] | None = Field(
         default=None, description="a plan to run instead of asking the orchestrator"
     )
-    plan_file: str | None = None
-    budget_usd: float | None = None
+    plan_file: PathText = None
+    budget_usd: float | None = Field(default=None, strict=True)
     mode: Literal["planned", "agentic"] = Field(
         default="planned",
         description=(

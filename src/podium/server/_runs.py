@@ -156,7 +156,7 @@ async def resume_run(run_id: RunId, engine: EngineDep) -> JSONResponse:
 async def wait_run(
     run_id: RunId,
     engine: EngineDep,
-    timeout: Annotated[float | None, Query(ge=0)] = None,
+    timeout: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
 ) -> JSONResponse:
     # One slice of a long wait: a run may take hours, an HTTP call should not.
     # Running out of time is a normal answer here ("done": false), not an error.

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .._home import private_dir, private_file
+
 __all__ = [
     "DaemonInfo",
     "daemon_file",
@@ -96,8 +98,7 @@ def start_lock_file(home: Path) -> Path:
 
 def ensure_home(home: Path) -> Path:
     # 0700: the directory holds the token and every agent's transcripts.
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return home
+    return private_dir(home)
 
 
 # --- daemon.json ---------------------------------------------------------------------------
@@ -174,7 +175,7 @@ def load_or_create_token(home: Path) -> str:
 
 def try_lock(path: Path) -> IO[bytes] | None:
     """Take an exclusive flock without waiting; the open file is the lock (close to release)."""
-    handle = path.open("ab")
+    handle = private_file(path).open("ab")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -197,7 +198,7 @@ def run_lock(home: Path, *, wait: float) -> IO[bytes] | None:
 @contextlib.contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
     """Block until we hold ``path``'s flock (serialises concurrent ``podium up``)."""
-    with path.open("ab") as handle:
+    with private_file(path).open("ab") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import AgentExists, AgentNotFound, RequestNotFound
+from .._home import private_file
 from .._names import new_request_id
 from .._records import AgentRecord, AgentStatus, Event, EventKind, RequestRecord, RequestState
 from .._wire import agent_from_json, agent_to_json, request_from_json, request_to_json
@@ -73,7 +74,8 @@ class SQLiteStore:
 
     def __init__(self, path: Path, *, events_log: Path | None = None) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Made 0600 before SQLite opens it: its -wal and -shm files copy its mode.
+        private_file(path)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -81,7 +83,9 @@ class SQLiteStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._events_log = events_log
-        self._log_file = events_log.open("a", encoding="utf-8") if events_log else None
+        self._log_file = (
+            private_file(events_log).open("a", encoding="utf-8") if events_log else None
+        )
 
     async def close(self) -> None:
         with self._lock:
