@@ -309,7 +309,8 @@ class ClaudeCodeSession:
         text = message.result if message.result is not None else "\n".join(texts)
         error: str | None = None
         if message.is_error or message.subtype != "success":
-            parts = [f"subtype={message.subtype}"]
+            # "success" with is_error is how the CLI reports most failures: noise.
+            parts = [] if message.subtype == "success" else [f"subtype={message.subtype}"]
             if message.api_error_status is not None:
                 parts.append(f"api_error_status={message.api_error_status}")
             if message.errors:
@@ -317,6 +318,15 @@ class ClaudeCodeSession:
             if text:
                 parts.append(text[:2000])
             error = "Claude Code reported an error: " + ", ".join(parts)
+            if "Not logged in" in text:
+                # The login went away since spawn (logged out, expired): say how to fix it.
+                spec = self.spec
+                seen = {**self._env, **spec.env}
+                error = not_logged_in_message(
+                    spec.agent,
+                    config_mode(spec.options),
+                    config_root(spec.options, spec.state_dir, seen),
+                )
         return TurnResult(
             text=text or "",
             is_error=bool(message.is_error) or message.subtype != "success",
