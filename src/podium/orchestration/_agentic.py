@@ -181,7 +181,9 @@ async def drive_agentic(active: ActiveRun) -> tuple[RunState, str | None]:
         raise
     await tasks.stop()
     await tasks.settle("the orchestrator finished without waiting for it")
-    report = run_summary_markdown(active.record, synthesis=answer, note=error)
+    report = run_summary_markdown(
+        active.record, synthesis=answer, note=error, billing=await active.billing_pools()
+    )
     active.dir.write_report(report)
     active.save(report_path=active.dir.relative(active.dir.report_file), error=error)
     return (RunState.FAILED if error else RunState.COMPLETE), error
