@@ -16,9 +16,13 @@ from pathlib import Path
 import pytest
 
 from podium import Client
-from podium.testing import FakeAnthropic, Rule, fake_api_env, message_text
+from podium.pricing import default_price_table
+from podium.testing import FakeAnthropic, Rule, ToolCall, fake_api_env, message_text
 
 pytestmark = pytest.mark.cli
+
+# A model podium's price table knows, so a cost read back from a transcript is checked.
+PRICED_MODEL = "claude-sonnet-4-6"
 
 
 @pytest.fixture
@@ -150,6 +154,111 @@ def test_daemon_sigkill_then_restart_keeps_agents_sessions_and_leaves_no_orphans
         history = "\n".join(message_text(m) for m in call.messages)
         assert "remember ZEBRA-9" in history
         assert "remembered" in history
+    finally:
+        client.close()
+        podium(env, "down", check=False)
+    wait_until(lambda: processes_under(home) == [])
+
+
+def _kill_daemon_mid_turn(home: Path, client: Client, fake: FakeAnthropic, prompt: str) -> int:
+    """SIGKILL the daemon once the agent's CLI has sent ``prompt`` to the model;
+    return the CLI's pid (an orphan from then on)."""
+    wait_until(lambda: bool(fake.requests_matching(prompt)))
+    daemon_pid = json.loads((home / "daemon.json").read_text())["pid"]
+    agent_pid = client.get_agent("payer").pid
+    assert agent_pid is not None
+    client.close()
+    os.kill(daemon_pid, signal.SIGKILL)
+    wait_until(lambda: not alive(daemon_pid))
+    return agent_pid
+
+
+def test_turn_finished_by_an_orphan_after_a_daemon_kill_is_recovered_with_its_answer_and_cost(
+    env: dict[str, str], fake: FakeAnthropic, workdir: Path, home: Path
+) -> None:
+    fake.add_rule(Rule(content="warm up", text="warm"))
+    fake.add_rule(Rule(content="slow question", text="the late answer", delay=3))
+    podium(env, "up")
+    client = Client.from_home(home, autostart=False)
+    try:
+        client.spawn("payer", model=PRICED_MODEL, cwd=workdir)
+        warm = client.ask("payer", "warm up", wait=True)
+        running = client.ask("payer", "slow question")
+        orphan = _kill_daemon_mid_turn(home, client, fake, "slow question")
+        # Nobody listens any more, but the model answers and the turn is paid for:
+        # the CLI writes it to its transcript and exits when it sees its stdin gone.
+        wait_until(lambda: not alive(orphan), timeout=60)
+
+        podium(env, "up")
+        client = Client.from_home(home, autostart=False)
+        recovered = client.poll(running.id)
+        assert recovered.state.value == "complete", recovered.error
+        assert recovered.result == "the late answer"
+        assert recovered.usage.output_tokens > 0
+        price = default_price_table().cost(PRICED_MODEL, recovered.usage)
+        assert price is not None
+        assert price > 0
+        assert recovered.cost_usd == pytest.approx(price)
+        agent = client.get_agent("payer")
+        assert agent.cost_usd == pytest.approx(warm.cost_usd + price)
+        assert agent.last_request_id == running.id
+
+        # The session goes on from the recovered turn.
+        again = client.ask("payer", "and now?", wait=True)
+        assert again.state.value == "complete", again.error
+        [call] = fake.requests_matching("and now")
+        assert "the late answer" in "\n".join(message_text(m) for m in call.messages)
+    finally:
+        client.close()
+        podium(env, "down", check=False)
+    wait_until(lambda: processes_under(home) == [])
+
+
+# The CLI refuses a plain long `sleep`; this runs as long without being one.
+LONG_COMMAND = "python3 -c 'import time; time.sleep(60)'"
+
+
+def test_turn_cut_by_a_daemon_kill_shows_it_may_have_completed_with_the_cost_recorded(
+    env: dict[str, str], fake: FakeAnthropic, workdir: Path, home: Path
+) -> None:
+    # The model's first call asks for a long tool run; the daemon dies meanwhile,
+    # and the restart reaps the CLI before the turn ends.
+    fake.add_rule(
+        Rule(
+            content="long chore",
+            tool_calls=[ToolCall(name="Bash", input={"command": LONG_COMMAND, "timeout": 120000})],
+        )
+    )
+    podium(env, "up")
+    client = Client.from_home(home, autostart=False)
+    try:
+        client.spawn(
+            "payer",
+            model=PRICED_MODEL,
+            cwd=workdir,
+            options={"tools": ["Bash"], "allowed_tools": ["Bash"]},
+        )
+        running = client.ask("payer", "long chore")
+        orphan = _kill_daemon_mid_turn(home, client, fake, "long chore")
+        wait_until(lambda: bool(list(home.glob("agents/payer/*/claude/projects/*/*.jsonl"))))
+        [transcript] = home.glob("agents/payer/*/claude/projects/*/*.jsonl")
+        # The first call's answer (the tool use) is in the transcript.
+        wait_until(lambda: '"tool_use"' in transcript.read_text(), timeout=30)
+        assert alive(orphan)
+
+        podium(env, "up")
+        wait_until(lambda: not alive(orphan), timeout=5)
+        client = Client.from_home(home, autostart=False)
+        cut = client.poll(running.id)
+        assert cut.state.value == "interrupted"
+        assert cut.error is not None
+        assert "may have completed" in cut.error
+        assert cut.usage.input_tokens > 0
+        price = default_price_table().cost(PRICED_MODEL, cut.usage)
+        assert price is not None
+        assert price > 0
+        assert cut.cost_usd == pytest.approx(price)
+        assert client.get_agent("payer").cost_usd == pytest.approx(price)
     finally:
         client.close()
         podium(env, "down", check=False)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BackendError, PodiumError, ProcessDied
 from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
 from ..backends import BackendSession, SessionSpec, StartMode, TurnResult
 from ..isolation._credentials import DEFAULT_SECRETS
+from ._faults import describe_failure
 
 if TYPE_CHECKING:
     from ._host import Runtime
@@ -20,6 +23,8 @@ __all__ = ["AgentActor"]
 # After an interrupt, how long the turn gets to report its result before the
 # process is stopped outright.
 _INTERRUPT_GRACE = 15.0
+
+_log = logging.getLogger("podium.runtime")
 
 
 class AgentActor:
@@ -75,16 +80,24 @@ class AgentActor:
                 try:
                     item = await asyncio.wait_for(self.mailbox.get(), timeout)
                 except TimeoutError:
-                    await self._hibernate()
+                    await self._guarded(self._hibernate())
                     continue
                 if item is None:
                     return
                 if isinstance(item, str):
-                    await self._serve(item)
+                    await self._guarded(self._serve(item))
                 else:
-                    await self._serve_start(item)
+                    await self._guarded(self._serve_start(item))
         finally:
             await self._stop_session()
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        # Whatever fails (a full disk, a bug), the mailbox behind it is still owed:
+        # an actor that died would strand it until a restart.
+        try:
+            await work
+        except Exception:
+            _log.exception("agent %s: unexpected error in its actor", self.name)
 
     async def _serve_start(self, waiter: asyncio.Future[None]) -> None:
         try:
@@ -98,6 +111,36 @@ class AgentActor:
             waiter.set_result(None)
 
     async def _serve(self, request_id: str) -> None:
+        try:
+            await self._serve_request(request_id)
+        except Exception as exc:
+            await self._fail_unexpected(request_id, exc)
+
+    async def _fail_unexpected(self, request_id: str, exc: Exception) -> None:
+        """End a request that an unexpected error (a full disk, a bug) broke off."""
+        message = describe_failure(exc, self.runtime.config.home)
+        _log.error("agent %s: request %s failed: %s", self.name, request_id, message)
+        store = self.runtime.store
+        try:
+            request = await store.get_request(request_id)
+            if not request.done:
+                await self._finish(request, RequestState.FAILED, error=message)
+                return
+        except Exception:
+            _log.exception("agent %s: could not record the failure of %s", self.name, request_id)
+        # Whatever could be recorded: the request's end at least, then its waiters.
+        with contextlib.suppress(Exception):
+            request = await store.get_request(request_id)
+            if not request.done:
+                request = await store.update_request(
+                    request_id,
+                    state=RequestState.FAILED,
+                    error=DEFAULT_SECRETS.redact(message),
+                    completed_at=time.time(),
+                )
+            self.runtime.request_finished(request)
+
+    async def _serve_request(self, request_id: str) -> None:
         store = self.runtime.store
         request = await store.get_request(request_id)
         if request.state is not RequestState.QUEUED:
@@ -110,13 +153,17 @@ class AgentActor:
         try:
             await self._serve_turn(agent, request)
         except asyncio.CancelledError:
-            # The runtime is shutting down under this turn.
-            await self._stop_session()
-            await self._finish(
-                await store.get_request(request_id),
-                RequestState.INTERRUPTED,
-                error="podium stopped while the request was running",
-            )
+            # The runtime is shutting down under this turn; the shutdown goes on
+            # whatever fails here.
+            try:
+                await self._stop_session()
+                await self._finish(
+                    await store.get_request(request_id),
+                    RequestState.INTERRUPTED,
+                    error="podium stopped while the request was running",
+                )
+            except Exception:
+                _log.exception("agent %s: could not record the end of %s", self.name, request_id)
             raise
         finally:
             self.current = None
@@ -142,6 +189,19 @@ class AgentActor:
         fallbacks: list[dict[str, Any]] = []
 
         async def on_event(kind: str, data: dict[str, Any]) -> None:
+            # An event that cannot be recorded must not break off a turn being paid for.
+            try:
+                await record_event(kind, data)
+            except Exception as exc:
+                _log.error(
+                    "agent %s: could not record a %s event of %s: %s",
+                    self.name,
+                    kind,
+                    request.id,
+                    describe_failure(exc, runtime.config.home),
+                )
+
+        async def record_event(kind: str, data: dict[str, Any]) -> None:
             nonlocal retries
             if kind == "api_retry":
                 retries += 1
@@ -180,8 +240,10 @@ class AgentActor:
             result, failure = None, str(exc)
         except Exception as exc:
             # A backend's bug or an SDK's refusal must end the request, never leave
-            # it running with nobody serving it.
-            result, failure = None, f"{type(exc).__name__}: {exc}"
+            # it running with nobody serving it. Where the process stands is then
+            # unknown (a turn may go on in it): the next request starts it afresh.
+            result, failure = None, describe_failure(exc, runtime.config.home)
+            await self._stop_session()
 
         error: str | None
         if request.id in self._cancel_requested:
@@ -321,8 +383,11 @@ class AgentActor:
             if error is exc:
                 raise
             raise error from exc
+        # Owned from here on, before any write that can fail: a process nobody
+        # holds would outlive the request.
         self.session = session
         self._stopping_session = False
+        self._watcher = asyncio.create_task(self._watch(session))
         await runtime.store.update_agent(
             self.name,
             status=AgentStatus.IDLE,
@@ -331,7 +396,6 @@ class AgentActor:
         )
         kind = EventKind.RESTARTED if mode is StartMode.RESUME else EventKind.PROCESS_STARTED
         await runtime.emit(kind, agent=self.name, data={"pid": session.pid, "mode": mode.value})
-        self._watcher = asyncio.create_task(self._watch(session))
         return session
 
     async def _watch(self, session: BackendSession) -> None:

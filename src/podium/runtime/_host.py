@@ -39,7 +39,7 @@ from ._actor import AgentActor
 from ._config import RuntimeConfig
 from ._fork import fork_record
 from ._fork import visible_conversation as conversation_of
-from ._recovery import recover_state
+from ._recovery import recover_state, transcript_reader
 
 __all__ = ["Runtime", "relay_prompt"]
 
@@ -128,7 +128,10 @@ class Runtime:
 
     async def _recover(self) -> None:
         """Make the state consistent after a crash of whoever ran before us."""
-        for request in await recover_state(self.store, self.emit):
+        owed = await recover_state(
+            self.store, self.emit, read_turn=transcript_reader(self), home=self.config.home
+        )
+        for request in owed:
             self._actor(request.agent).submit(request.id)
 
     # --- plumbing the actors use --------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -40,9 +41,16 @@ from ._config import (
     config_root,
     not_logged_in_message,
 )
+from ._recover import RecoveredTurn, read_turn
 from ._transport import CLIProcessTransport
 
-__all__ = ["ClaudeCodeBackend", "ClaudeCodeSession", "bundled_cli_path", "transcript_path"]
+__all__ = [
+    "ClaudeCodeBackend",
+    "ClaudeCodeSession",
+    "bundled_cli_path",
+    "transcript_has_message",
+    "transcript_path",
+]
 
 # Variables the CLI sets for its own children; inherited, they make a nested CLI
 # believe it is a sub-process of another session.
@@ -69,6 +77,34 @@ def transcript_path(config: Path, cwd: Path, session_id: str) -> Path:
     """Where the CLI keeps a session's transcript: under its configuration directory
     ``config`` (see :func:`config_root`), in the folder of the cwd it ran in."""
     return config / "projects" / _project_folder(cwd) / f"{session_id}.jsonl"
+
+
+def transcript_has_message(transcript: Path) -> bool:
+    """True if the CLI can resume from this transcript: it holds a conversation message.
+
+    The CLI creates the file at the start of its first turn and writes the prompt
+    only later; a process killed in between leaves a file that ``--resume``
+    refuses with "No conversation found".
+    """
+    try:
+        lines = transcript.open("rb")
+    except OSError:
+        return False
+    with lines:
+        for line in lines:
+            if b'"message"' not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a kill
+            if (
+                isinstance(record, dict)
+                and record.get("type") in ("user", "assistant")
+                and isinstance(record.get("message"), dict)
+            ):
+                return True
+    return False
 
 
 def restored_cost(transcript: Path, session_id: str) -> float:
@@ -201,6 +237,7 @@ class ClaudeCodeSession:
         return self._model
 
     async def start(self) -> None:
+        self._set_aside_empty_transcript()
         spec = self.spec
         seen = {**self._env, **spec.env}
         home = config_root(spec.options, spec.state_dir, seen)
@@ -233,6 +270,21 @@ class ClaudeCodeSession:
                 f"Claude Code failed to start for {spec.agent!r}: {tail or exc}",
                 agent=spec.agent,
             ) from exc
+
+    def _set_aside_empty_transcript(self) -> None:
+        """A process that died in its first turn before writing the prompt leaves a
+        transcript without a message: the CLI neither resumes it ("No conversation
+        found") nor starts a new session under its id ("already in use"). It holds
+        nothing to keep, so the session starts anew under the same id."""
+        spec = self.spec
+        root = config_root(spec.options, spec.state_dir, {**self._env, **spec.env})
+        transcript = transcript_path(root, spec.cwd, spec.session_id)
+        if not transcript.exists() or transcript_has_message(transcript):
+            return
+        # Kept beside it (not as .jsonl, which the CLI would list as a session).
+        transcript.replace(transcript.with_name(transcript.name + ".no-message"))
+        if spec.mode is StartMode.RESUME:
+            self.spec = dataclasses.replace(spec, mode=StartMode.NEW)
 
     async def run_turn(self, prompt: str, on_event: EventSink) -> TurnResult:
         client, transport = self._client, self._transport
@@ -432,7 +484,14 @@ class ClaudeCodeBackend:
         return config_root(spec.options, spec.state_dir, {**self._env, **spec.env})
 
     def session_exists(self, spec: SessionSpec) -> bool:
-        return transcript_path(self.config_root(spec), spec.cwd, spec.session_id).exists()
+        transcript = transcript_path(self.config_root(spec), spec.cwd, spec.session_id)
+        return transcript_has_message(transcript)
+
+    def recover_turn(self, spec: SessionSpec, *, prompt: str, since: float) -> RecoveredTurn | None:
+        """What the transcript shows of the turn ``prompt`` started at or after ``since``:
+        for a turn whose process outlived the daemon that was waiting for it."""
+        transcript = transcript_path(self.config_root(spec), spec.cwd, spec.session_id)
+        return read_turn(transcript, prompt, since=since)
 
     def export_session(self, spec: SessionSpec) -> bytes | None:
         """The session's transcript (whole lines only), to carry it to another host."""
