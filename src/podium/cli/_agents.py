@@ -53,6 +53,15 @@ def _model(agent: AgentRecord) -> str:
     return agent.resolved_model or agent.model or "default"
 
 
+def _short_billing(billing: str | None) -> str:
+    """A table cell's worth: ``key`` or ``sub`` (a subscription's Agent SDK credit)."""
+    if billing is None:
+        return "-"
+    if billing == "api-key":
+        return "key"
+    return "sub" if billing.startswith("subscription") else billing.split(" ", 1)[0]
+
+
 def _usd(value: Any) -> str:
     return f"${float(value or 0):.4f}"
 
@@ -334,23 +343,26 @@ def list_(json_out: JsonFlag = False) -> None:
     if not agents:
         typer.echo("no agents")
         return
-    table = Table("name", "status", "model", "requests", "cost", "billed to", "pid", "forked from")
+    # "billed": key (an API key) or sub (a subscription's Agent SDK credit), when known.
+    billed = any(agent.billing for agent in agents)
+    headings = ["name", "status", "model", "requests", "cost", "pid", "forked from"]
+    if billed:
+        headings.insert(5, "billed")
+    table = Table(*headings)
     for agent in agents:
-        table.add_row(
-            *(
-                Text(str(value))  # Text, not str: names and models are not rich markup
-                for value in (
-                    agent.name,
-                    agent.status.value,
-                    _model(agent),
-                    agent.request_count,
-                    agent_cost(agent.cost_usd, agent.unpriced_requests, agent.request_count),
-                    agent.billing or "-",
-                    agent.pid or "-",
-                    agent.forked_from or "-",
-                )
-            )
-        )
+        values: list[object] = [
+            agent.name,
+            agent.status.value,
+            _model(agent),
+            agent.request_count,
+            agent_cost(agent.cost_usd, agent.unpriced_requests, agent.request_count),
+            agent.pid or "-",
+            agent.forked_from or "-",
+        ]
+        if billed:
+            values.insert(5, _short_billing(agent.billing))
+        # Text, not str: names and models are not rich markup.
+        table.add_row(*(Text(str(value)) for value in values))
     Console().print(table)
 
 
