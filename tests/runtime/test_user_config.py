@@ -195,3 +195,25 @@ async def test_eight_agents_at_once_leave_the_users_config_intact(
         assert (await rt.get_agent("a0")).cost_usd == pytest.approx(total)
     assert hashlib.sha256(creds.read_bytes()).hexdigest() == before
     json.loads((user_home / ".claude.json").read_text())  # still valid JSON
+
+
+async def test_a_run_nobody_can_log_in_for_is_refused_before_it_starts(
+    home: Path, fake: FakeAnthropic, workdir: Path
+) -> None:
+    from podium.orchestration import RunEngine
+    from tests.mcp._mcp_helpers import plain_team
+
+    team = plain_team(workdir)
+    plan = {"tasks": [{"task_id": "t1", "worker": "helper", "description": "Say hi."}]}
+    async with Runtime(RuntimeConfig(home=home, env=no_key_env(fake))) as rt:
+        engine = RunEngine(rt)
+        await engine.start()
+        try:
+            with pytest.raises(NotLoggedIn, match="team plain: its lead cannot start") as no:
+                await engine.submit("Say hi.", team=team, cwd=workdir, plan=plan)
+            assert "claude /login" in no.value.message
+            assert await rt.list_agents() == []
+            assert not (home / "runs").exists() or not any((home / "runs").iterdir())
+        finally:
+            await engine.close()
+    assert fake.requests == []

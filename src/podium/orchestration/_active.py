@@ -39,7 +39,7 @@ from ._run_records import RunError, RunRecord, RunState, TaskRecord, TaskState
 from ._scheduler import Node, NodeState, Outcome, Scheduler
 from ._team import Team
 from ._turns import Turns
-from ._worker_agent import profile_agent_spec
+from ._worker_agent import lead_agent_spec
 
 __all__ = ["ActiveRun"]
 
@@ -220,7 +220,7 @@ class ActiveRun:
                     self.turns.bind(name, self._lead_model())
                     return name
         profile = self.team.orchestrator
-        spec = profile_agent_spec(profile, model=self._lead_model())
+        spec = lead_agent_spec(self.team)
         name = await self.new_agent(f"{self.record.id}_lead", spec, results=profile.name)
         self.save(orchestrator_agent=name)
         return name

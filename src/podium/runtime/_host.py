@@ -347,6 +347,33 @@ class Runtime:
         status = await backend.check_auth(spec)
         return record.replace(options=record.options.replace(billing=status.billing))
 
+    async def check_login(self, name: str, spec: AgentSpec, *, cwd: Path) -> str | None:
+        """Who an agent of ``spec`` named ``name`` would be billed to, without making it:
+        how a run checks every worker before it starts. :class:`NotLoggedIn` if nobody
+        is logged in for it; ``None`` for a backend that cannot tell."""
+        check_name(name)
+        if not isinstance(self.backends.get(spec.backend.value), AuthenticatingBackend):
+            return None
+        self._key_from_env(name, spec.options, {**self.config.env, **spec.options.env})
+        now = time.time()
+        probe = AgentRecord(
+            name=name,
+            backend=spec.backend.value,
+            model=spec.model,
+            resolved_model=None,
+            system_prompt=spec.system_prompt,
+            cwd=str(cwd),
+            session_id=str(uuid.uuid4()),
+            has_session=False,
+            forked_from=None,
+            forked_from_session=None,
+            status=AgentStatus.HIBERNATED,
+            created_at=now,
+            updated_at=now,
+            options=spec.options,
+        )
+        return (await self._preflight(probe)).options.billing
+
     def _key_from_env(
         self, name: str, options: AgentOptions, env: Mapping[str, str]
     ) -> dict[str, str]:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -466,10 +467,15 @@ class ClaudeCodeBackend:
         :class:`NotLoggedIn` when nobody is, naming the ways to log in."""
         self.check()
         seen = {**self._env, **spec.env}
-        own = {**spec.env, **config_env(spec.options, spec.state_dir, seen)}
-        status = await auth_status(
-            str(self.cli_path), clean_environment(self._env, own), cwd=spec.cwd
-        )
+        with tempfile.TemporaryDirectory(prefix="podium-auth-") as scratch:
+            # An isolated configuration does not exist before the agent's first start
+            # (and holds no login then): ask in an empty one, leave nothing behind.
+            isolated = config_mode(spec.options) is ConfigMode.ISOLATED
+            state_dir = Path(scratch) if isolated else spec.state_dir
+            own = {**spec.env, **config_env(spec.options, state_dir, seen)}
+            status = await auth_status(
+                str(self.cli_path), clean_environment(self._env, own), cwd=spec.cwd
+            )
         if not status.ok:
             root = config_root(spec.options, spec.state_dir, seen)
             raise NotLoggedIn(
