@@ -186,7 +186,25 @@ class Client:
         """Create an agent. ``cwd`` defaults to this process's directory, not the daemon's.
 
         ``options``: an :class:`AgentOptions` or a mapping of its keys; the daemon
-        checks them before anything is written."""
+        checks them before anything is written. The Claude Code CLI's own flags, as
+        ``podium spawn`` takes them:
+
+        - ``tools`` (``--tools``): the only built-in tools, a list or ``"Read,Grep"``;
+          ``[]``: none.
+        - ``allowed_tools`` / ``disallowed_tools`` (``--allowedTools`` /
+          ``--disallowedTools``): tools or rules such as ``"Bash(git diff:*)"``.
+        - ``permission_mode``: ``default``, ``acceptEdits``, ``plan``,
+          ``bypassPermissions``, ``dontAsk`` or ``auto``. A headless agent writes
+          files only with ``"acceptEdits"`` or ``allowed_tools=["Write", ...]``.
+        - ``max_turns``: model calls per request (``--max-turns``).
+        - ``append_system_prompt``: text after the system prompt.
+        - ``mcp_config``: a JSON object (or its text) with ``mcpServers``, or a file.
+        - ``settings`` (``--settings``): a JSON object (or its text) of Claude Code
+          settings, or the absolute path of a settings file, which must exist.
+
+        Others: ``agents``, ``fallback_model``, ``setting_sources``, ``max_budget_usd``,
+        ``env``, ``api_key_env``, ``isolation`` and the API backends' ``base_url``,
+        ``fallback``, ``batch``, ``cache``, ``stream``, ``max_tokens``, ``max_retries``."""
         if isinstance(options, AgentOptions):
             options = options.to_dict()
         body = {

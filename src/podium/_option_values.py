@@ -39,6 +39,7 @@ __all__ = [
     "read_json_object",
     "read_mcp_config",
     "read_number",
+    "read_settings",
     "read_text",
     "read_tools",
     "show_value",
@@ -169,6 +170,29 @@ def read_mcp_config(key: str, value: object) -> str:
     servers = json.loads(read_json_object(key, text)).get("mcpServers")
     if not isinstance(servers, dict):
         raise option_error(key, 'must be a JSON object with "mcpServers" (a mapping of servers)')
+    return text
+
+
+def read_settings(key: str, value: object, *, given: bool) -> str:
+    """The CLI's ``--settings``: a JSON object (its text, or a mapping), or a settings
+    file's path. A path given now must be absolute (the agent's process starts in
+    another directory) and name an existing file; ``given=False`` (a stored value)
+    checks no file system: a file removed since is the CLI's to report."""
+    if isinstance(value, Mapping):
+        return read_json_object(key, value)
+    text = read_text(key, value)
+    if text.lstrip().startswith("{"):
+        return read_json_object(key, text)
+    if not text.strip():
+        raise option_error(key, "must be a JSON object or a settings file's path, got ''")
+    if given:
+        path = Path(text)
+        if not path.is_absolute():
+            raise option_error(key, f"must be an absolute path, got {show_value(text, 200)}")
+        if not path.exists():
+            raise option_error(key, f"names {show_value(text, 200)}, which does not exist")
+        if not path.is_file():
+            raise option_error(key, f"names {show_value(text, 200)}, which is not a file")
     return text
 
 

@@ -44,6 +44,7 @@ from ._option_values import (
     read_int,
     read_mcp_config,
     read_number,
+    read_settings,
     read_text,
     read_tools,
     show_value,
@@ -92,12 +93,15 @@ class AgentOptions:
     fallback_model: str | None = None
     setting_sources: tuple[str, ...] | None = None
     mcp_config: str | None = None
+    """``--mcp-config``: a JSON object with ``mcpServers``, or a file's path."""
     config_dir: str | None = None
     """The Claude Code configuration it runs with: ``user`` (the user's own login,
     settings, CLAUDE.md, agents, plugins, MCP servers), ``isolated`` (one of its own
     under its state directory) or a prepared directory's path. ``None``: ``user``,
     except in a container, whose CLI cannot reach the user's files (``isolated``)."""
-    """``--mcp-config``: a JSON object with ``mcpServers``, or a file's path."""
+    settings: str | None = None
+    """``--settings``: a JSON object of Claude Code settings, or a settings file's
+    absolute path (checked to be a file when given)."""
 
     # --- the HTTP API backends ---------------------------------------------------------------
     base_url: str | None = None
@@ -324,6 +328,8 @@ _READERS: dict[str, Callable[[Any, str | None], Any]] = {
     "setting_sources": _setting_sources,
     "mcp_config": lambda v, _b: read_mcp_config("mcp_config", v),
     "config_dir": lambda v, _b: read_config_dir("config_dir", v),
+    # Stored (no backend): the file is not looked for again; the CLI reports it gone.
+    "settings": lambda v, b: read_settings("settings", v, given=b is not None),
     "base_url": lambda v, _b: check_base_url(v),
     "fallback": _fallback_chain,
     "batch": lambda v, _b: read_flag("batch", v),

@@ -92,6 +92,12 @@ BAD_OPTIONS = [
     ({"env": {"bad name": "x"}}, "env"),
     ({"api_key_env": "sk-ant-123"}, "api_key_env"),
     ({"mcp_config": "{not json"}, "mcp_config"),
+    ({"settings": "{not json"}, "settings"),
+    ({"settings": 5}, "settings"),
+    # A path: absolute (the agent starts elsewhere), existing, a file.
+    ({"settings": "settings.json"}, "settings"),
+    ({"settings": "/no/such/settings.json"}, "settings"),
+    ({"settings": "/"}, "settings"),
     ({"agents": "[1]"}, "agents"),
     ({"setting_sources": ["everywhere"]}, "setting_sources"),
     ({"isolation": "chroot"}, "isolation"),

@@ -24,6 +24,8 @@ def full(tmp_path: Path) -> AgentOptions:
         fallback_model="haiku",
         setting_sources=("project",),
         mcp_config='{"mcpServers":{}}',
+        # Stored: read back without looking for the file (the CLI reports one gone).
+        settings=str(tmp_path / "removed-since.json"),
         api_key_env="MY_KEY",
         env={"LANG": "C.UTF-8"},
         isolation=IsolationSpec(mode=IsolationMode.WORKTREE, base="dev"),
@@ -71,3 +73,15 @@ def test_an_old_record_with_a_bad_value_stays_readable(caplog: pytest.LogCapture
     options = AgentOptions.from_stored(old)
     assert options == AgentOptions(tools=("Read",))
     assert "max_turns" in caplog.text
+
+
+def test_settings_are_a_json_object_or_an_existing_file(tmp_path: Path) -> None:
+    as_mapping = AgentOptions.from_dict({"settings": {"model": "haiku"}}, backend="claude-code")
+    assert as_mapping.settings == '{"model":"haiku"}'
+    text = '{"permissions": {"allow": ["Write"]}}'
+    assert AgentOptions.from_dict({"settings": text}, backend="claude-code").settings == text
+    path = tmp_path / "settings.json"
+    path.write_text("{}")
+    from_file = AgentOptions.from_dict({"settings": str(path)}, backend="claude-code")
+    assert from_file.settings == str(path)
+    assert from_file.to_dict() == {"settings": str(path)}

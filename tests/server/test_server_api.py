@@ -260,6 +260,10 @@ async def test_fork_and_lineage(api: httpx.AsyncClient) -> None:
         ({"launcher": ["sh", "-c", "id"]}, "launcher"),
         ({"no_such_option": 1}, "no_such_option"),
         ({"isolation": {"mode": "worktree", "memory_mb": 5}}, "isolation"),
+        ({"settings": "relative/settings.json"}, "settings"),
+        ({"settings": "/no/such/settings.json"}, "settings"),
+        ({"settings": "[1]"}, "settings"),
+        ({"settings": ["a"]}, "settings"),
     ],
 )
 async def test_bad_spawn_options_are_422_and_leave_no_agent(
@@ -291,10 +295,21 @@ async def test_spawn_options_keep_their_json_shape(api: httpx.AsyncClient, tmp_p
         "max_budget_usd": 0.5,
         "env": {"LANG": "C.UTF-8"},
         "append_system_prompt": "Be brief.",
+        "settings": '{"permissions": {"allow": ["Write"]}}',
     }
     created = await spawn(api, "shaped", cwd=str(tmp_path), options=given)
     assert created["options"] == given
     assert (await api.get("/v1/agents/shaped")).json()["options"] == given
+
+
+async def test_settings_name_a_file_or_are_an_object(api: httpx.AsyncClient, tmp_path: Any) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text("{}")
+    created = await spawn(api, "filed", cwd=str(tmp_path), options={"settings": str(path)})
+    assert created["options"] == {"settings": str(path)}
+    inline = {"settings": {"model": "haiku"}}
+    created = await spawn(api, "inline", cwd=str(tmp_path), options=inline)
+    assert created["options"] == {"settings": '{"model":"haiku"}'}
 
 
 async def test_kill_all(api: httpx.AsyncClient) -> None:

@@ -16,6 +16,17 @@ from .._errors import UsageError
 from .._records import AgentRecord
 from .._wire import agent_to_json
 from ._app import JsonFlag, app, connect, print_json, read_text_file
+from ._claude_flags import (
+    AllowedToolsFlag,
+    AppendSystemPromptFlag,
+    DisallowedToolsFlag,
+    MaxTurnsFlag,
+    McpConfigFlag,
+    PermissionModeFlag,
+    SettingFlag,
+    ToolsFlag,
+    claude_options,
+)
 from ._isolation import isolation_option
 
 __all__ = ["BACKEND_HELP", "LIST_FIELDS", "agent_cost", "list_entry", "request_cost"]
@@ -132,6 +143,14 @@ def spawn(
     backend: Annotated[
         str, typer.Option("--backend", help=BACKEND_HELP)
     ] = BackendName.CLAUDE_CODE.value,
+    tools: ToolsFlag = None,
+    allowed_tools: AllowedToolsFlag = None,
+    disallowed_tools: DisallowedToolsFlag = None,
+    permission_mode: PermissionModeFlag = None,
+    max_turns: MaxTurnsFlag = None,
+    append_system_prompt: AppendSystemPromptFlag = None,
+    mcp_config: McpConfigFlag = None,
+    setting: SettingFlag = None,
     isolation: Annotated[
         str | None,
         typer.Option(
@@ -255,7 +274,18 @@ def spawn(
         raise UsageError("use --system-prompt or --system-prompt-file, not both")
     if system_prompt_file is not None:
         system_prompt = read_text_file(system_prompt_file, what="system prompt file")
-    options = _api_options(
+    options = claude_options(
+        backend=backend,
+        tools=tools,
+        allowed_tools=allowed_tools,
+        disallowed_tools=disallowed_tools,
+        permission_mode=permission_mode,
+        max_turns=max_turns,
+        append_system_prompt=append_system_prompt,
+        mcp_config=mcp_config,
+        setting=setting,
+    )
+    options |= _api_options(
         base_url=base_url,
         fallback=fallback,
         batch=batch,

@@ -24,6 +24,7 @@ from .._errors import PodiumError
 from .._version import __version__
 from ._attach import SERVER_NAME
 from ._settings import McpSettings
+from ._spawn_options import McpPermissionMode
 from ._tools import PodiumTools
 
 __all__ = ["TOOL_NAMES", "create_server", "error_result", "ok_result"]
@@ -52,6 +53,11 @@ and its agent takes no more work; kill it and spawn another."""
 
 _Name = Annotated[str, Field(description="Agent name: lowercase letters, digits, '-' and '_'.")]
 _Prompt = Annotated[str, Field(description="The complete instruction for the agent.")]
+_Tools = Annotated[
+    list[str] | str | None,
+    Field(description="Tool names (or rules such as 'Bash(git diff:*)'), a list or a "
+                      "comma-separated string."),
+]  # fmt: skip
 _Seconds = Annotated[float, Field(gt=0, le=86_400, description="How long to wait, in seconds.")]
 _CallBudget = Annotated[
     float | None,
@@ -158,10 +164,31 @@ def create_server(settings: McpSettings, tools: PodiumTools | None = None) -> MC
                 ),
             ),
         ] = None,
+        tools: Annotated[
+            _Tools, Field(description="The only built-in tools it has (e.g. Read,Grep); [] none.")
+        ] = None,
+        allowed_tools: Annotated[
+            _Tools, Field(description="Tools it may use without asking (e.g. Write); others "
+                                      "needing permission are refused.")
+        ] = None,
+        disallowed_tools: Annotated[_Tools, Field(description="Tools it may never use.")] = None,
+        permission_mode: Annotated[
+            McpPermissionMode | None,
+            Field(description="acceptEdits: it may edit and write files in its directory."),
+        ] = None,
+        max_turns: Annotated[
+            int | None, Field(ge=1, description="At most this many model calls per request.")
+        ] = None,
+        append_system_prompt: Annotated[
+            str | None, Field(description="Text added after its system prompt.")
+        ] = None,
     ) -> CallToolResult:
         """Start a new agent: fresh (system_prompt or a team worker) or a fork of you.
         Limits: max agents, max spawn depth, per-call and per-run budget. The agent's
-        process is capped at max_budget_usd (default: the per-call cap, or what is left)."""
+        process is capped at max_budget_usd (default: the per-call cap, or what is left).
+        tools, allowed_tools, disallowed_tools, permission_mode, max_turns and
+        append_system_prompt shape a fresh agent (not a worker, whose profile sets them,
+        nor a fork). A fresh agent with neither acceptEdits nor allowed_tools cannot write."""
         return await _run(
             impl.spawn_agent,
             name=name,
@@ -171,6 +198,14 @@ def create_server(settings: McpSettings, tools: PodiumTools | None = None) -> MC
             fork=fork,
             allow_spawn=allow_spawn,
             max_budget_usd=max_budget_usd,
+            options={
+                "tools": tools,
+                "allowed_tools": allowed_tools,
+                "disallowed_tools": disallowed_tools,
+                "permission_mode": permission_mode,
+                "max_turns": max_turns,
+                "append_system_prompt": append_system_prompt,
+            },
         )
 
     @server.tool()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,7 @@ from ._limits import (
 )
 from ._settings import McpSettings
 from ._shapes import agent_json, request_json, run_json
+from ._spawn_options import spawn_options
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -247,8 +249,11 @@ class PodiumTools:
         fork: bool = False,
         allow_spawn: bool = False,
         max_budget_usd: float | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """``options``: any of :data:`MCP_SPAWN_OPTIONS` (tools, permissions, turns)."""
         check_name(name)
+        given = spawn_options(options, worker=worker, fork=fork)
         if fork and (worker is not None or system_prompt is not None):
             raise UsageError(
                 "a fork inherits the caller's settings: give no worker or system_prompt"
@@ -269,7 +274,7 @@ class PodiumTools:
             return self._fork(view, name, model)
         cap = self._call_cap(view, max_budget_usd, "spawn")
         if worker is None:
-            spec = AgentSpec.build(model=model, system_prompt=system_prompt)
+            spec = AgentSpec.build(model=model, system_prompt=system_prompt, options=given)
         else:
             from ..orchestration._worker_agent import worker_agent_spec
 
@@ -294,7 +299,7 @@ class PodiumTools:
             leave=allow_spawn,
             worker=worker,
         )
-        options = spec.options.replace(
+        chosen = spec.options.replace(
             mcp=placed,
             max_budget_usd=None if cap is None else round(cap, 6),
             # Set by podium on the daemon's side; the lane is the worker's own.
@@ -302,14 +307,14 @@ class PodiumTools:
         )
         if allow_spawn:
             child = settings.with_overrides(agent=name, scope=caller.scope)
-            options = attach_options(options, child)
+            chosen = attach_options(chosen, child)
         agent = self.client.spawn(
             name,
             model=spec.model,
             system_prompt=spec.system_prompt,
             cwd=caller.cwd,
             backend=spec.backend,
-            options=options,
+            options=chosen,
         )
         view.ledger.add_agent(agent.name)
         return {"agent": agent_json(agent), "max_budget_usd": cap}

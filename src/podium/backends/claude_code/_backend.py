@@ -197,6 +197,8 @@ def build_argv(cli: str, spec: SessionSpec) -> list[str]:
         argv += ["--setting-sources", ",".join(opts.setting_sources)]
     if opts.mcp_config:
         argv += ["--mcp-config", opts.mcp_config]
+    if opts.settings:
+        argv += ["--settings", opts.settings]
     return argv
 
 
