@@ -187,7 +187,9 @@ async def run_demo(console: Console | None = None, home: Path | None = None) -> 
                 f"[dim]fake Anthropic API at {fake.base_url} (no key, nothing leaves "
                 "this machine); real Claude Code CLI[/]"
             )
-            config = RuntimeConfig(home=home or root / "state", env=fake_api_env(fake.base_url))
+            # A throwaway Claude Code configuration: the demo never touches yours.
+            env = {**fake_api_env(fake.base_url), "CLAUDE_CONFIG_DIR": str(root / "claude")}
+            config = RuntimeConfig(home=home or root / "state", env=env)
             async with Runtime(config) as rt:
                 await _walkthrough(rt, console, workdir)
                 console.rule("Part 2: an orchestrated review (plan, parallel workers, report)")

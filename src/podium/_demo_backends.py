@@ -80,7 +80,12 @@ async def run_backends_demo(console: Console, root: Path) -> bool:
         FakeAnthropic(_anthropic_rules(), auto_cache=True) as anthropic,
         FakeOpenAI(_openai_rules()) as openai,
     ):
-        env = {**fake_api_env(anthropic.base_url), "OPENAI_BASE_URL": openai.base_url}
+        env = {
+            **fake_api_env(anthropic.base_url),
+            "OPENAI_BASE_URL": openai.base_url,
+            # A throwaway Claude Code configuration: the demo never touches yours.
+            "CLAUDE_CONFIG_DIR": str(root / "claude"),
+        }
         backends: dict[str, Backend] = {
             "claude-code": ClaudeCodeBackend(),
             "anthropic-api": AnthropicAPIBackend(batch_window=0.3, batch_poll=0.1),

@@ -6,6 +6,7 @@
     │   ├── InvalidModel             an unknown model alias or id
     │   ├── InvalidPrompt            empty prompt
     │   ├── InvalidOptions           an agent option that is unknown, podium's own, or ill-typed
+    │   ├── NotLoggedIn              nobody is logged in for an agent's configuration
     │   ├── AgentNotFound
     │   ├── AgentExists
     │   ├── RequestNotFound
@@ -34,6 +35,7 @@ __all__ = [
     "InvalidOptions",
     "InvalidPrompt",
     "NoAnswerYet",
+    "NotLoggedIn",
     "PodiumError",
     "PriceTableError",
     "ProcessDied",
@@ -100,6 +102,13 @@ class InvalidOptions(UsageError):
     ``context["option"]`` names it. Nothing was created."""
 
     code = "invalid_options"
+
+
+class NotLoggedIn(UsageError):
+    """Nobody is logged in to the model provider for an agent's configuration, and
+    its environment holds no key: refused before anything is made or spent."""
+
+    code = "not_logged_in"
 
 
 class AgentNotFound(UsageError):

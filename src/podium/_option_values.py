@@ -18,6 +18,7 @@ from ._errors import InvalidOptions
 from ._names import check_model
 
 __all__ = [
+    "CONFIG_MODES",
     "MAX_ARG_TEXT",
     "MCP_KEY",
     "PERMISSION_MODES",
@@ -30,6 +31,7 @@ __all__ = [
     "parse_fallback",
     "parse_tools",
     "read_agents",
+    "read_config_dir",
     "read_env",
     "read_env_name",
     "read_flag",
@@ -223,6 +225,25 @@ def read_env_name(key: str, value: object) -> str:
     if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
         raise option_error(key, f"must name an environment variable, got {show_value(value)}")
     return value
+
+
+CONFIG_MODES = ("user", "isolated")
+
+
+def read_config_dir(key: str, value: object) -> str:
+    """``user``, ``isolated``, or the absolute path of a Claude config directory the
+    user prepared (``~`` expanded); a path must exist."""
+    text = read_text(key, value, limit=4096)
+    if text in CONFIG_MODES:
+        return text
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise option_error(
+            key, f"must be user, isolated or an absolute directory path, got {show_value(text)}"
+        )
+    if not path.is_dir():
+        raise option_error(key, f"names {path}, which is not a directory")
+    return str(path.resolve())
 
 
 def check_base_url(url: object, *, what: str = "base_url") -> str:

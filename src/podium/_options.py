@@ -37,6 +37,7 @@ from ._option_values import (
     parse_fallback,
     parse_tools,
     read_agents,
+    read_config_dir,
     read_env,
     read_env_name,
     read_flag,
@@ -93,6 +94,11 @@ class AgentOptions:
     setting_sources: tuple[str, ...] | None = None
     mcp_config: str | None = None
     """``--mcp-config``: a JSON object with ``mcpServers``, or a file's path."""
+    config_dir: str | None = None
+    """The Claude Code configuration it runs with: ``user`` (the user's own login,
+    settings, CLAUDE.md, agents, plugins, MCP servers), ``isolated`` (one of its own
+    under its state directory) or a prepared directory's path. ``None``: ``user``,
+    except in a container, whose CLI cannot reach the user's files (``isolated``)."""
     settings: str | None = None
     """``--settings``: a JSON object of Claude Code settings, or a settings file's
     absolute path (checked to be a file when given)."""
@@ -124,6 +130,9 @@ class AgentOptions:
     mcp: McpPlacement | None = None
     """Its place under podium's MCP server (scope, depth, leave to spawn)."""
     carried_conversation: bool = False
+    billing: str | None = None
+    """Which pool its turns draw from, found when it was spawned: ``api-key``,
+    ``subscription (Agent SDK credit)``, ..."""
     """A fork from another backend: its first turn carries the parent's conversation."""
 
     # --- reading --------------------------------------------------------------------------
@@ -206,6 +215,11 @@ class AgentOptions:
             )
         if self.fallback_model is not None:
             check_model(self.fallback_model, backend=backend)
+        if self.config_dir is not None and info.name is not BackendName.CLAUDE_CODE:
+            raise InvalidOptions(
+                f"config_dir applies to claude-code agents, not {info.name.value}",
+                option="config_dir",
+            )
         return self if fallback == self.fallback else self.replace(fallback=fallback)
 
     def to_dict(self) -> dict[str, Any]:
@@ -313,6 +327,7 @@ _READERS: dict[str, Callable[[Any, str | None], Any]] = {
     "fallback_model": _model_option("fallback_model"),
     "setting_sources": _setting_sources,
     "mcp_config": lambda v, _b: read_mcp_config("mcp_config", v),
+    "config_dir": lambda v, _b: read_config_dir("config_dir", v),
     # Stored (no backend): the file is not looked for again; the CLI reports it gone.
     "settings": lambda v, b: read_settings("settings", v, given=b is not None),
     "base_url": lambda v, _b: check_base_url(v),
@@ -332,6 +347,7 @@ _INTERNAL_READERS: dict[str, Callable[[Any], Any]] = {
     "workspace": lambda v: Workspace.from_dict(dict(v)),
     "profile": lambda v: read_text("profile", v, limit=256),
     "carried_conversation": lambda v: read_flag("carried_conversation", v),
+    "billing": lambda v: read_text("billing", v, limit=256),
 }
 
 PUBLIC_OPTIONS: tuple[str, ...] = tuple(_READERS)

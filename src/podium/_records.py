@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._backend_info import BACKENDS
 from ._options import AgentOptions
 
 __all__ = [
@@ -153,11 +154,22 @@ class AgentRecord:
     def replace(self, **changes: Any) -> AgentRecord:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def billing(self) -> str | None:
+        """The pool its turns draw from: ``api-key``, ``subscription ... (Agent SDK
+        credit)``, ...; ``None`` if podium could not tell."""
+        if self.options.billing is not None:
+            return self.options.billing
+        # The HTTP API backends only ever send a key.
+        info = BACKENDS.get(self.backend)  # type: ignore[call-overload]
+        return "api-key" if info is not None and info.api else None
+
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["status"] = self.status.value
         data["usage"] = self.usage.to_dict()
         data["options"] = self.options.to_dict()
+        data["billing"] = self.billing
         return data
 
 

@@ -35,6 +35,7 @@ LIST_KEYS = {
     "pid",
     "cost_usd",
     "unpriced_requests",
+    "billing",
 }
 REQUEST_KEYS = {
     "id",

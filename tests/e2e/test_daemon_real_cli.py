@@ -240,8 +240,10 @@ def test_turn_cut_by_a_daemon_kill_shows_it_may_have_completed_with_the_cost_rec
         )
         running = client.ask("payer", "long chore")
         orphan = _kill_daemon_mid_turn(home, client, fake, "long chore")
-        wait_until(lambda: bool(list(home.glob("agents/payer/*/claude/projects/*/*.jsonl"))))
-        [transcript] = home.glob("agents/payer/*/claude/projects/*/*.jsonl")
+        # The user's own Claude Code configuration (the default): HOME is the test's.
+        projects = Path(env["HOME"]) / ".claude" / "projects"
+        wait_until(lambda: bool(list(projects.glob("*/*.jsonl"))))
+        [transcript] = projects.glob("*/*.jsonl")
         # The first call's answer (the tool use) is in the transcript.
         wait_until(lambda: '"tool_use"' in transcript.read_text(), timeout=30)
         assert alive(orphan)

@@ -342,9 +342,9 @@ async def test_transcripts_written_inside_are_found_where_the_host_looks(
 
     await _prepare(isolator, dirs)
     state = dirs["state"].resolve()
-    inside = transcript_path(state, Path("/workspace"), "s1")
+    inside = transcript_path(state / "claude", Path("/workspace"), "s1")
     inside.write_text('{"type":"user"}\n')
-    outside = transcript_path(state, dirs["project"].resolve(), "s1")
+    outside = transcript_path(state / "claude", dirs["project"].resolve(), "s1")
     assert outside.read_text() == '{"type":"user"}\n'
     assert os.readlink(outside.parent) == "-workspace"  # relative: valid in the container too
     # Preparing again (a restarted daemon) keeps the link and what it holds.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -462,6 +463,38 @@ async def test_runtime_spawns_a_sandboxed_agent_from_its_spec(
         assert relay.tunnels >= 1  # the answer came through the relay, the only way out
     finally:
         await runtime.kill("boxed")
+
+
+@pytest.mark.cli
+async def test_a_sandboxed_agent_runs_on_the_users_own_login(
+    home: Path, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    """The user's Claude Code configuration is shown to the sandbox (and only it): the
+    login, CLAUDE.md and the transcript live there, as they would outside."""
+    if UNAVAILABLE is not None:
+        pytest.skip(UNAVAILABLE)
+    from podium.runtime import RuntimeConfig
+    from tests.runtime.test_user_config import ACCESS, MEMORY, log_in, no_key_env
+
+    user_config = Path(os.environ["HOME"]) / ".claude"
+    creds = log_in(user_config.parent)
+    before = creds.read_bytes()
+    project = tmp_path / "project"
+    project.mkdir()
+    fake.add_rule(Rule(content="ping", text="pong on your login"))
+    async with Runtime(RuntimeConfig(home=home, env=no_key_env(fake))) as rt:
+        agent = await rt.spawn("boxed", cwd=project, isolation=SPEC, options={"tools": []})
+        try:
+            assert agent.options.billing == "subscription max (Agent SDK credit)"
+            done = await rt.wait((await rt.ask("boxed", "ping")).id, timeout=90)
+            assert done.result == "pong on your login", done.error
+            assert list(user_config.glob("projects/*/*.jsonl"))
+        finally:
+            await rt.kill("boxed")
+    [call] = fake.requests_matching("ping")
+    assert call.headers.get("authorization") == f"Bearer {ACCESS}"
+    assert MEMORY in json.dumps(call.body)
+    assert creds.read_bytes() == before
 
 
 SANDBOX_TEAM = """\

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from podium._client import Client
-from podium._errors import InvalidOptions
+from podium._errors import InvalidOptions, UsageError
 from podium.cli import app
 from podium.isolation import (
     IsolationError,
@@ -608,15 +608,12 @@ async def test_run_names_a_missing_api_key_variable(
     team = write_team(tmp_path / "team")
     plan = {"tasks": [PAIR_PLAN["tasks"][0]]}
 
-    run = await engine.wait(
-        (await engine.submit("Write.", team=team, cwd=project, plan=plan)).id, timeout=60
-    )
-
-    assert run.state is RunState.FAILED
-    (task,) = run.tasks
-    assert task.state is TaskState.FAILED
-    assert "MARIE_API_KEY" in (task.reason or "")
-    assert "not set" in (task.reason or "")
+    # Checked for every worker before the run starts: nothing is made or spent.
+    with pytest.raises(UsageError) as refused:
+        await engine.submit("Write.", team=team, cwd=project, plan=plan)
+    assert "MARIE_API_KEY" in refused.value.message
+    assert "not set" in refused.value.message
+    assert await engine.runtime.list_agents() == []
 
 
 @pytest.mark.cli

@@ -687,3 +687,35 @@ def test_paths_and_symlinks_inside_the_project_still_load(project: Path) -> None
     team = load_team(path)
     assert team.workers["typed"].profile.output_schema == {"type": "object"}
     assert team.workers["alias"].profile.system_prompt == "You are Marie."
+
+
+# --- config_dir: which Claude Code configuration a worker's agents run with ------------------
+
+
+def test_config_dir_from_worker_profile_or_defaults(project: Path) -> None:
+    from podium.orchestration._worker_agent import lead_agent_spec, worker_agent_spec
+
+    second = project / "second-account"
+    second.mkdir()
+    write(project / "boxed.md", "---\nname: boxed\nconfig_dir: isolated\n---\nYou are boxed.\n")
+    team = load_team(
+        with_minimal(
+            project,
+            'anga = { profile = "marie.md", config_dir = "second-account" }\n'
+            'bob = "boxed.md"\n'
+            "[defaults]\n"
+            'config_dir = "user"\n',
+        )
+    )
+    assert team.workers["anga"].config_dir == str(second.resolve())
+    assert team.workers["bob"].config_dir == "isolated"  # its profile says so
+    assert worker_agent_spec(team.workers["anga"]).options.config_dir == str(second.resolve())
+    assert worker_agent_spec(team.workers["bob"]).options.config_dir == "isolated"
+    assert lead_agent_spec(team).options.config_dir == "user"
+
+
+def test_config_dir_that_is_no_directory_names_the_key(project: Path) -> None:
+    path = with_minimal(project, 'anga = { profile = "marie.md", config_dir = "nowhere" }\n')
+    err = team_error(path)
+    assert_names(err, path, "workers.anga.config_dir")
+    assert "not a directory" in str(err)

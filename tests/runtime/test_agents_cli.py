@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import os
 from pathlib import Path
 
 import pytest
@@ -103,9 +104,9 @@ async def test_fork_carries_parent_history_under_new_model_and_leaves_parent_unt
     r1 = await runtime.wait((await runtime.ask("orchestrator", role)).id, timeout=60)
     assert r1.result == "READY"
 
-    parent_file = transcript_path(
-        runtime.config.agent_dir("orchestrator", parent.session_id), workdir, parent.session_id
-    )
+    # The user's own Claude Code configuration (the default): HOME is the test's.
+    user_config = Path(os.environ["HOME"]) / ".claude"
+    parent_file = transcript_path(user_config, workdir, parent.session_id)
     before = hashlib.sha256(parent_file.read_bytes()).hexdigest()
 
     child = await runtime.fork("orchestrator", "fetcher", "haiku")

@@ -24,9 +24,9 @@ async def _kill_when_transcript_appears(runtime: Runtime, name: str) -> Path:
     the CLI writes the prompt there only a little later."""
     agent = await runtime.get_agent(name)
     assert agent.pid is not None
-    transcript = transcript_path(
-        runtime.config.agent_dir(agent.name, agent.session_id), Path(agent.cwd), agent.session_id
-    )
+    # The user's own Claude Code configuration (the default): HOME is the test's.
+    user_config = Path(os.environ["HOME"]) / ".claude"
+    transcript = transcript_path(user_config, Path(agent.cwd), agent.session_id)
     for _ in range(30_000):
         if transcript.exists():
             break

@@ -13,6 +13,8 @@ from .._backend_info import (
     backend_info,
 )
 from ._protocol import (
+    AuthenticatingBackend,
+    AuthStatus,
     Backend,
     BackendSession,
     ChatMessage,
@@ -28,6 +30,8 @@ __all__ = [
     "API_BACKENDS",
     "BACKENDS",
     "BACKEND_NAMES",
+    "AuthStatus",
+    "AuthenticatingBackend",
     "Backend",
     "BackendInfo",
     "BackendName",

@@ -12,6 +12,8 @@ from .._options import AgentOptions
 from .._records import Usage
 
 __all__ = [
+    "AuthStatus",
+    "AuthenticatingBackend",
     "Backend",
     "BackendSession",
     "ChatMessage",
@@ -145,6 +147,45 @@ class Backend(Protocol):
 
         Returns False if the parent has nothing to inherit yet.
         """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthStatus:
+    """What ``claude auth status`` says for one agent's configuration and environment."""
+
+    ok: bool
+    method: str
+    """``claude.ai`` (a login), ``oauth_token`` (setup-token), ``api_key``,
+    ``api_key_helper``, ``none``, ..."""
+    billing: str
+    """The pool its turns draw from."""
+    config_dir: str
+    subscription: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "method": self.method,
+            "billing": self.billing,
+            "config_dir": self.config_dir,
+            "subscription": self.subscription,
+        }
+
+
+@runtime_checkable
+class AuthenticatingBackend(Protocol):
+    """A backend whose agents log in through a configuration of their own (Claude
+    Code): it can say where that configuration is and who is logged in there."""
+
+    def shared_config(self, options: AgentOptions, env: Mapping[str, str]) -> Path | None:
+        """The configuration directory outside the agent's state directory its process
+        reads and writes (the user's own), or ``None``."""
+        ...
+
+    async def check_auth(self, spec: SessionSpec) -> AuthStatus:
+        """Who the agent's process would be logged in as; never reads a credential.
+        Raises :class:`~podium._errors.NotLoggedIn` when nobody is."""
         ...
 
 

@@ -44,6 +44,7 @@ LIST_FIELDS = (
     "pid",
     "cost_usd",
     "unpriced_requests",
+    "billing",
 )
 
 BACKEND_HELP = (
@@ -61,6 +62,15 @@ def list_entry(agent: AgentRecord) -> dict[str, Any]:
 
 def _model(agent: AgentRecord) -> str:
     return agent.resolved_model or agent.model or "default"
+
+
+def _short_billing(billing: str | None) -> str:
+    """A table cell's worth: ``key`` or ``sub`` (a subscription's Agent SDK credit)."""
+    if billing is None:
+        return "-"
+    if billing == "api-key":
+        return "key"
+    return "sub" if billing.startswith("subscription") else billing.split(" ", 1)[0]
 
 
 def _usd(value: Any) -> str:
@@ -245,6 +255,18 @@ def spawn(
             help="API backends: read the key from the daemon's environment variable NAME.",
         ),
     ] = None,
+    config_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--config-dir",
+            metavar="user|isolated|PATH",
+            help="claude-code: which Claude Code configuration the agent runs with: user "
+            "(default: your login, settings, CLAUDE.md, agents, plugins, MCP servers), "
+            "isolated (its own; needs ANTHROPIC_API_KEY, --api-key-env or "
+            "CLAUDE_CODE_OAUTH_TOKEN in the daemon's environment) or a directory you "
+            "prepared (e.g. a second account's).",
+        ),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Create an agent and start its process."""
@@ -284,6 +306,12 @@ def spawn(
     )
     if chosen is not None:
         options["isolation"] = chosen
+    if config_dir is not None:
+        # A path is the caller's, relative to here; the daemon checks it exists.
+        keep = config_dir in ("user", "isolated")
+        options["config_dir"] = (
+            config_dir if keep else str(Path(config_dir).expanduser().absolute())
+        )
     with connect() as client:
         agent = client.spawn(
             name,
@@ -297,9 +325,10 @@ def spawn(
         print_json(agent_to_json(agent))
         return
     on = "" if agent.backend == BackendName.CLAUDE_CODE else f"backend {agent.backend}, "
+    billing = f", billed to {agent.options.billing}" if agent.options.billing else ""
     typer.echo(
         f"spawned {agent.name} ({on}model {_model(agent)}, status {agent.status.value}, "
-        f"cwd {agent.cwd})"
+        f"cwd {agent.cwd}{billing})"
     )
 
 
@@ -344,22 +373,26 @@ def list_(json_out: JsonFlag = False) -> None:
     if not agents:
         typer.echo("no agents")
         return
-    table = Table("name", "status", "model", "requests", "cost", "pid", "forked from")
+    # "billed": key (an API key) or sub (a subscription's Agent SDK credit), when known.
+    billed = any(agent.billing for agent in agents)
+    headings = ["name", "status", "model", "requests", "cost", "pid", "forked from"]
+    if billed:
+        headings.insert(5, "billed")
+    table = Table(*headings)
     for agent in agents:
-        table.add_row(
-            *(
-                Text(str(value))  # Text, not str: names and models are not rich markup
-                for value in (
-                    agent.name,
-                    agent.status.value,
-                    _model(agent),
-                    agent.request_count,
-                    agent_cost(agent.cost_usd, agent.unpriced_requests, agent.request_count),
-                    agent.pid or "-",
-                    agent.forked_from or "-",
-                )
-            )
-        )
+        values: list[object] = [
+            agent.name,
+            agent.status.value,
+            _model(agent),
+            agent.request_count,
+            agent_cost(agent.cost_usd, agent.unpriced_requests, agent.request_count),
+            agent.pid or "-",
+            agent.forked_from or "-",
+        ]
+        if billed:
+            values.insert(5, _short_billing(agent.billing))
+        # Text, not str: names and models are not rich markup.
+        table.add_row(*(Text(str(value)) for value in values))
     Console().print(table)
 
 
@@ -396,6 +429,8 @@ def info(
                 data.get("cost_usd"), data.get("unpriced_requests"), data.get("request_count")
             ),
         ),
+        ("billed to", data.get("billing") or "-"),
+        ("config", (data.get("options") or {}).get("config_dir") or "default"),
         ("created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(data["created_at"]))),
         ("current request", data.get("current_request") or "-"),
         ("state dir", data.get("state_dir")),

@@ -399,8 +399,10 @@ def _link_transcripts(state_dir: Path, project: Path, user: str) -> None:
     """Make the host's transcript folder for ``project`` the container's ``-workspace``."""
     from ..backends.claude_code import transcript_path
 
-    inside = transcript_path(state_dir, Path(CONTAINER_WORKSPACE), "x").parent
-    outside = transcript_path(state_dir, project, "x").parent
+    # A container's CLI runs with an isolated configuration: the state dir's "claude".
+    config = state_dir / "claude"
+    inside = transcript_path(config, Path(CONTAINER_WORKSPACE), "x").parent
+    outside = transcript_path(config, project, "x").parent
     inside.mkdir(parents=True, exist_ok=True)
     (state_dir / "home").mkdir(parents=True, exist_ok=True)
     if outside != inside:
@@ -455,8 +457,17 @@ class ContainerIsolator:
         results_dir: Path,
         spec: IsolationSpec,
         api_base_url: str | None,
+        config_dir: Path | None = None,
     ) -> Workspace:
         _check_limits(spec, agent)
+        if config_dir is not None:
+            raise IsolationError(
+                f"a container agent runs with a Claude Code configuration of its own, not "
+                f"{config_dir}: spawn it with config_dir isolated and a key or token "
+                "(ANTHROPIC_API_KEY, api_key_env or CLAUDE_CODE_OAUTH_TOKEN)",
+                agent=agent,
+                path=str(config_dir),
+            )
         engine = find_engine(spec.engine)
         project = project.expanduser().resolve()
         if not project.is_dir():

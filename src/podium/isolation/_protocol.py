@@ -245,8 +245,13 @@ class Isolator(Protocol):
         results_dir: Path,
         spec: IsolationSpec,
         api_base_url: str | None,
+        config_dir: Path | None = None,
     ) -> Workspace:
-        """Make the agent's workspace ready; raise :class:`IsolationError` when it cannot."""
+        """Make the agent's workspace ready; raise :class:`IsolationError` when it cannot.
+
+        ``config_dir``: a configuration directory outside ``state_dir`` that the
+        agent's process reads and writes (the user's own Claude Code configuration),
+        which a sandbox must show it and a container cannot."""
         ...
 
     async def finish_task(self, ws: Workspace, *, message: str) -> str | None:

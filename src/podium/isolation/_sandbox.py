@@ -297,6 +297,7 @@ def sandbox_argv(
     network: SandboxNetwork,
     spec: IsolationSpec,
     extra_ro: Sequence[str | Path] = (),
+    config_dir: Path | None = None,
 ) -> list[str]:
     """The launcher: bwrap, then the network helper; the CLI argv is appended to it."""
     mounts = _Mounts()
@@ -308,6 +309,10 @@ def sandbox_argv(
     mounts.add("--ro-bind", str(socket_path.parent), str(socket_path.parent))
     mounts.add("--bind", str(results_dir), str(results_dir))
     mounts.add("--bind", str(state_dir), str(state_dir))
+    if config_dir is not None:
+        # The user's own Claude Code configuration: the CLI writes its transcripts
+        # and state there, as it would outside.
+        mounts.add("--bind", str(config_dir), str(config_dir))
     env_ops: list[str] = []
     for name in _PROXY_VARS:
         if name not in network.env:
@@ -448,6 +453,7 @@ class SandboxIsolator:
         results_dir: Path,
         spec: IsolationSpec,
         api_base_url: str | None,
+        config_dir: Path | None = None,
     ) -> Workspace:
         bwrap = await self._bwrap_path()
         project = project.expanduser().resolve()
@@ -465,6 +471,9 @@ class SandboxIsolator:
             )
         results_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "home").mkdir(parents=True, exist_ok=True)
+        if config_dir is not None:
+            config_dir = config_dir.expanduser().resolve()
+            config_dir.mkdir(parents=True, exist_ok=True)
         network = sandbox_network(api_base_url, spec.allow_hosts)
         socket_path = _relay_socket(state_dir)
         launcher = sandbox_argv(
@@ -477,6 +486,7 @@ class SandboxIsolator:
             network=network,
             spec=spec,
             extra_ro=self.extra_ro,
+            config_dir=config_dir,
         )
         await self._relays.ensure(
             socket_path, network.allow, before_start=lambda: _private_dir(socket_path.parent)
@@ -487,7 +497,11 @@ class SandboxIsolator:
             project=project,
             results_dir=results_dir,
             launcher=tuple(launcher),
-            env=dict(network.env),
+            env={
+                **network.env,
+                # HOME inside is the state dir's: name the configuration outright.
+                **({"CLAUDE_CONFIG_DIR": str(config_dir)} if config_dir is not None else {}),
+            },
         )
 
     async def finish_task(self, ws: Workspace, *, message: str) -> str | None:

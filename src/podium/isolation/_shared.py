@@ -27,6 +27,7 @@ class SharedIsolator:
         results_dir: Path,
         spec: IsolationSpec,
         api_base_url: str | None,
+        config_dir: Path | None = None,
     ) -> Workspace:
         return Workspace(mode=self.mode, cwd=project, project=project, results_dir=results_dir)
 

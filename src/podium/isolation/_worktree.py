@@ -219,6 +219,7 @@ class WorktreeIsolator:
         results_dir: Path,
         spec: IsolationSpec,
         api_base_url: str | None,
+        config_dir: Path | None = None,
     ) -> Workspace:
         project = project.resolve()
         top = await _toplevel(project)

@@ -39,7 +39,7 @@ from ._run_records import RunError, RunRecord, RunState, TaskRecord, TaskState
 from ._scheduler import Node, NodeState, Outcome, Scheduler
 from ._team import Team
 from ._turns import Turns
-from ._worker_agent import profile_agent_spec
+from ._worker_agent import lead_agent_spec
 
 __all__ = ["ActiveRun"]
 
@@ -152,6 +152,15 @@ class ActiveRun:
         self.turns.bind(name, spec.model)
         return name
 
+    async def billing_pools(self) -> dict[str, int]:
+        """How many of the run's agents drew from each pool (API key, subscription)."""
+        pools: dict[str, int] = {}
+        # Retired agents count too: the run's work is done by the time it reports.
+        for agent in await self.runtime.store.list_agents(include_killed=True):
+            if agent.name in self.agents and agent.billing is not None:
+                pools[agent.billing] = pools.get(agent.billing, 0) + 1
+        return pools
+
     async def _name_taken(self, name: str) -> bool:
         store = self.runtime.store
         if await store.find_agent(name) is not None:
@@ -224,7 +233,7 @@ class ActiveRun:
                     self.turns.bind(name, self._lead_model())
                     return name
         profile = self.team.orchestrator
-        spec = profile_agent_spec(profile, model=self._lead_model())
+        spec = lead_agent_spec(self.team)
         name = await self.new_agent(f"{self.record.id}_lead", spec, results=profile.name)
         self.save(orchestrator_agent=name)
         return name
@@ -489,7 +498,9 @@ class ActiveRun:
             # Not an error of its own (the tasks' states say how the run ended),
             # but the reader must know why the report has no synthesis.
             note = f"no synthesis: {refused or self.stop_reason or 'the run budget is spent'}"
-        report = run_summary_markdown(self.record, synthesis=synthesis, note=note)
+        report = run_summary_markdown(
+            self.record, synthesis=synthesis, note=note, billing=await self.billing_pools()
+        )
         self.dir.write_report(report)
         self.save(report_path=self.dir.relative(self.dir.report_file), error=error)
 

@@ -28,7 +28,7 @@ from ._agentic_tasks import AgenticTasks
 from ._prompts import _quote
 from ._report import run_summary_markdown
 from ._run_records import RunState
-from ._worker_agent import profile_agent_spec
+from ._worker_agent import lead_agent_spec
 
 __all__ = ["AGENTIC", "MODES", "PLANNED", "agentic_prompt", "check_mode", "drive_agentic"]
 
@@ -132,9 +132,8 @@ async def _lead(active: ActiveRun) -> tuple[str, McpSettings]:
     record, runtime = active.record, active.runtime
     name = await _free_name(active, f"{record.id}_lead")
     settings = _settings(active, name)
-    profile = active.team.orchestrator
     meta = McpPlacement(agent=name, scope=record.id, run_id=record.id, leave=True)
-    spec = profile_agent_spec(profile, model=active._lead_model())
+    spec = lead_agent_spec(active.team)
     options = attach_options(spec.options.replace(mcp=meta), settings)
     if record.budget_usd is not None:
         left = round(max(record.budget_usd - record.cost_usd, 0.000001), 6)
@@ -181,7 +180,9 @@ async def drive_agentic(active: ActiveRun) -> tuple[RunState, str | None]:
         raise
     await tasks.stop()
     await tasks.settle("the orchestrator finished without waiting for it")
-    report = run_summary_markdown(active.record, synthesis=answer, note=error)
+    report = run_summary_markdown(
+        active.record, synthesis=answer, note=error, billing=await active.billing_pools()
+    )
     active.dir.write_report(report)
     active.save(report_path=active.dir.relative(active.dir.report_file), error=error)
     return (RunState.FAILED if error else RunState.COMPLETE), error

@@ -38,6 +38,7 @@ from ._run_records import (
 from ._task_runner import run_task
 from ._team import Team, load_team
 from ._turns import Turns
+from ._worker_agent import lead_agent_spec, worker_agent_spec
 
 __all__ = ["RunEngine"]
 
@@ -204,6 +205,7 @@ class RunEngine:
             given = load_plan_file(plan_file, loaded.workers)
         elif plan is not None:
             given = plan_from_data(plan, loaded.workers, source="the given plan")
+        await self._check_logins(loaded, workdir, given)
 
         run_id = new_run_id()
         while RunDir(self.runs_root, run_id).path.exists():
@@ -333,6 +335,24 @@ class RunEngine:
         self._active[record.id] = active
         active.driver = asyncio.create_task(self._drive(active), name=f"run {record.id}")
         return active.record
+
+    async def _check_logins(self, team: Team, workdir: Path, plan: Plan | None) -> None:
+        """Before anything is made or spent: everyone the run will start (the lead, and
+        the plan's workers, or every worker when the lead plans) can log in."""
+        used = {t.worker for t in plan.tasks} if plan is not None else set(team.workers)
+        specs = {"lead": lead_agent_spec(team)}
+        specs |= {name: worker_agent_spec(team.workers[name]) for name in sorted(used)}
+        checks = [self.runtime.check_login(n, spec, cwd=workdir) for n, spec in specs.items()]
+        outcomes = await asyncio.gather(*checks, return_exceptions=True)
+        for name, outcome in zip(specs, outcomes, strict=True):
+            if isinstance(outcome, PodiumError):
+                raise type(outcome)(
+                    f"team {team.name}: {'its lead' if name == 'lead' else f'worker {name}'} "
+                    f"cannot start: {outcome.message}",
+                    **outcome.context,
+                )
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _drive(self, active: ActiveRun) -> None:
         final: RunState = RunState.FAILED

@@ -25,8 +25,9 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Field, ValidationError
 
 from .._backend_info import BACKEND_NAMES, BackendName
-from .._errors import InvalidModel, InvalidName, UsageError
+from .._errors import InvalidModel, InvalidName, InvalidOptions, UsageError
 from .._names import check_model, check_name
+from .._option_values import CONFIG_MODES, read_config_dir
 from .._options import (
     PERMISSION_MODES,
     AgentOptions,
@@ -93,6 +94,7 @@ _EXPECT = {
     "fallback": "a list of models: NAME, BACKEND=NAME or {backend, model, base_url}",
     "base_url": "an http(s) URL of the API (anthropic-api and openai backends)",
     "prompt": "a non-empty string",
+    "config_dir": "user, isolated or a Claude Code configuration directory",
 }
 
 _Tools = str | list[str]
@@ -118,6 +120,7 @@ class _Frontmatter(Strict):
     fallback_model: str | None = None
     fallback: list[str | dict[str, Any]] | None = None
     base_url: str | None = None
+    config_dir: str | None = None
 
 
 class _SubAgentEntry(Strict):
@@ -177,6 +180,8 @@ class Profile:
     """Where a turn goes when the model is overloaded, in order (see the backends)."""
     base_url: str | None = None
     """The API endpoint of an anthropic-api or openai worker (e.g. a local Ollama)."""
+    config_dir: str | None = None
+    """claude-code: ``user``, ``isolated`` or a configuration directory (absolute)."""
 
     def agent_options(self) -> AgentOptions:
         """The options of an agent following this profile; unset settings stay unset."""
@@ -201,6 +206,7 @@ class Profile:
             base_url=self.base_url,
             agents=agents,
             profile=self.name,
+            config_dir=self.config_dir,
         )
 
 
@@ -310,6 +316,7 @@ def _build(
         ),
         fallback=_fallback(fm.fallback, shown, backend),
         base_url=_base_url(fm.base_url, shown, backend),
+        config_dir=_config_dir(fm.config_dir, path, shown, backend),
     )
 
 
@@ -330,6 +337,24 @@ def _base_url(value: str | None, shown: str, backend: str) -> str | None:
         return AgentOptions(base_url=check_base_url(value)).checked(backend).base_url
     except UsageError as exc:
         raise fail(shown, f"key 'base_url': {exc.message}", "base_url") from None
+
+
+def _config_dir(value: str | None, path: Path, shown: str, backend: str) -> str | None:
+    if value is None:
+        return None
+    key = "config_dir"
+    if backend != BackendName.CLAUDE_CODE:
+        raise fail(shown, f"key {key!r} applies to claude-code profiles, not {backend}", key)
+    if value in CONFIG_MODES:
+        return value
+    # Relative to the profile, like its output_schema.
+    given = Path(value).expanduser()
+    try:
+        return read_config_dir(key, str(given if given.is_absolute() else path.parent / given))
+    except InvalidOptions as exc:
+        raise fail(
+            shown, f"key {key!r} {exc.message.removeprefix(f'option {key!r} ')}", key
+        ) from None
 
 
 def _backend(value: str | None, shown: str) -> BackendName:

@@ -7,6 +7,8 @@ or was not affordable.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ._run_records import RunRecord, TaskState
 
 __all__ = ["money", "run_summary_markdown"]
@@ -20,7 +22,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def run_summary_markdown(run: RunRecord, *, synthesis: str, note: str | None = None) -> str:
+def run_summary_markdown(
+    run: RunRecord,
+    *,
+    synthesis: str,
+    note: str | None = None,
+    billing: Mapping[str, int] | None = None,
+) -> str:
+    """``billing``: how many of the run's agents drew from each pool (API key,
+    subscription credit), shown next to the cost."""
     lines = [f"# Run {run.id}", ""]
     if synthesis:
         lines += [synthesis.rstrip(), ""]
@@ -63,6 +73,11 @@ def run_summary_markdown(run: RunRecord, *, synthesis: str, note: str | None = N
         lines.append(f"- Worker {worker}: {money(cost)}")
     for model, cost in sorted(run.cost_by_model.items()):
         lines.append(f"- Model {model}: {money(cost)}")
+    if billing:
+        pools = ", ".join(
+            f"{pool} ({n} agent{'s' if n != 1 else ''})" for pool, n in sorted(billing.items())
+        )
+        lines.append(f"- Billed to: {pools}")
     return "\n".join(lines) + "\n"
 
 

@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from .._backend_info import backend_info
-from .._errors import InvalidModel, InvalidName, UsageError
+from .._errors import InvalidModel, InvalidName, InvalidOptions, UsageError
 from .._names import check_model, check_name
+from .._option_values import CONFIG_MODES, read_config_dir
 from .._paths import inside
 from ..isolation import IsolationSpec
 from ..isolation._settings import IsolationSettingError, read_isolation_setting
@@ -74,6 +75,8 @@ class Defaults:
     retries: int | None = None
     isolation: str | IsolationSpec = "shared"
     """A mode name, or the spec a table of settings gave."""
+    config_dir: str | None = None
+    """Which Claude Code configuration its agents run with (``None``: the user's own)."""
     on_check_failure: str = "retry"
 
 
@@ -114,6 +117,8 @@ class WorkerSpec:
     timeout: float
     retries: int
     api_key_env: str | None = None
+    config_dir: str | None = None
+    """``user``, ``isolated`` or a configuration directory (absolute); ``None``: user."""
     check: tuple[str, ...] | None = None
     """Quality-gate command (an argv list, never a shell string), if any."""
 
@@ -192,6 +197,7 @@ class _Loader:
             timeout=defaults_s.timeout,
             retries=defaults_s.retries,
             isolation="shared" if defaults_iso is None else defaults_iso,
+            config_dir=self._config_dir(defaults_s.config_dir, "defaults.config_dir"),
             on_check_failure=defaults_s.on_check_failure,
         )
         limits = self._limits(limits_s)
@@ -382,9 +388,31 @@ class _Loader:
                 timeout=timeout,
                 retries=retries,
                 api_key_env=spec.api_key_env,
+                config_dir=next(
+                    (
+                        c
+                        for c in (
+                            self._config_dir(spec.config_dir, f"{where}.config_dir"),
+                            profile.config_dir,
+                            defaults.config_dir,
+                        )
+                        if c is not None
+                    ),
+                    None,
+                ),
                 check=checks.get(name),
             )
         return workers
+
+    def _config_dir(self, value: str | None, key: str) -> str | None:
+        """``user``, ``isolated`` or a directory (relative to the team file's)."""
+        if value is None or value in CONFIG_MODES:
+            return value
+        path = Path(value).expanduser()
+        try:
+            return read_config_dir(key, str(path if path.is_absolute() else self.base / path))
+        except InvalidOptions as exc:
+            raise self.fail(key, exc.message.removeprefix(f"option {key!r} ")) from None
 
     def _isolation(self, value: Any, key: str) -> str | IsolationSpec | None:
         """A mode name or a table of settings; ``None`` when the key is absent."""

@@ -36,6 +36,7 @@ EXPECT = {
     "model": "a string (haiku, sonnet, opus or a claude-... id)",
     "api_key_env": "the name of an environment variable",
     "isolation": "one of " + ", ".join(ISOLATION_MODES),
+    "config_dir": "user, isolated or a Claude Code configuration directory",
     "timeout": "a positive number of seconds",
     "task_timeout": "a positive number of seconds",
     "retries": "an integer >= 0",
@@ -65,6 +66,7 @@ class WorkerTable(Strict):
     model: str | None = None
     api_key_env: str | None = None
     isolation: IsolationMode | None = None
+    config_dir: str | None = None
     timeout: _PosFloat | None = None
     retries: _NonNegInt | None = None
 
@@ -74,6 +76,7 @@ class DefaultsSection(Strict):
     timeout: _PosFloat | None = None
     retries: _NonNegInt | None = None
     isolation: IsolationMode = "shared"
+    config_dir: str | None = None
     on_check_failure: CheckFailurePolicy = "retry"
 
 

@@ -78,6 +78,8 @@ async def fork_record(
         mode=StartMode.RESUME,
         cwd=Path(parent.cwd),
         state_dir=runtime.config.agent_dir(parent.name, parent.session_id),
+        options=parent.options,
+        env=runtime.agent_env(parent),
     )
     child_spec = SessionSpec(
         agent=new,
@@ -89,6 +91,12 @@ async def fork_record(
     # A fork works in its parent's directory (a worktree's too) but does not own the
     # workspace: diff, merge and clean go through the parent.
     options = parent.options.replace(isolation=None, workspace=None)
+    in_container = parent.options.workspace is not None and (
+        parent.options.workspace.mode is IsolationMode.CONTAINER
+    )
+    if in_container and options.config_dir is None:
+        # Its parent's configuration is the container's own (see the claude-code backend).
+        options = options.replace(config_dir="isolated")
     if target == parent.backend:
         inherited = await parent_backend.prepare_fork(
             parent=parent_spec,
@@ -110,7 +118,12 @@ async def fork_record(
         carried = None
         # Endpoint settings, fallback chains and batching belong to the parent's backend.
         options = options.replace(
-            carried_conversation=True, base_url=None, api_key_env=None, fallback=(), batch=False
+            carried_conversation=True,
+            base_url=None,
+            api_key_env=None,
+            fallback=(),
+            batch=False,
+            config_dir=None,
         )
     if base_url is not None:
         options = options.replace(base_url=check_base_url(base_url))

@@ -25,7 +25,14 @@ from .._records import (
     RequestSource,
     RequestState,
 )
-from ..backends import Backend, ChatMessage, default_backends
+from ..backends import (
+    AuthenticatingBackend,
+    Backend,
+    ChatMessage,
+    SessionSpec,
+    StartMode,
+    default_backends,
+)
 from ..isolation import IsolationMode, IsolationSpec, Workspace, isolator_for
 from ..isolation._credentials import DEFAULT_SECRETS
 from ..store import SQLiteStore, Store
@@ -275,7 +282,12 @@ class Runtime:
         workspace: Workspace | None = None
         if opts.isolation is not None and opts.workspace is None:
             workspace = await self._prepare_workspace(
-                name, session_id, workdir, opts.isolation, results_dir
+                name,
+                session_id,
+                workdir,
+                opts.isolation,
+                results_dir,
+                config_dir=self._shared_config(spec.backend, opts),
             )
             opts = opts.replace(workspace=workspace)
         if opts.workspace is not None:
@@ -300,6 +312,7 @@ class Runtime:
         if secret_env:
             self.set_secret_env(name, secret_env)
         try:
+            record = await self._preflight(record)
             return await self._register(record, EventKind.SPAWNED, start=start)
         except BaseException:
             self._secret_env.pop(name, None)
@@ -308,6 +321,59 @@ class Runtime:
                 with contextlib.suppress(PodiumError, OSError):
                     await isolator_for(workspace.mode).release(workspace)
             raise
+
+    def _shared_config(self, backend: str, options: AgentOptions) -> Path | None:
+        found = self.backends.get(backend)
+        if not isinstance(found, AuthenticatingBackend):
+            return None
+        return found.shared_config(options, {**self.config.env, **options.env})
+
+    async def _preflight(self, record: AgentRecord) -> AgentRecord:
+        """Refuse an agent nobody is logged in for, before anything is written or
+        spent; note which pool its turns will draw from (API key, subscription)."""
+        backend = self.backends.get(record.backend)
+        if not isinstance(backend, AuthenticatingBackend):
+            return record
+        spec = SessionSpec(
+            agent=record.name,
+            session_id=record.session_id,
+            mode=StartMode.NEW,
+            cwd=Path(record.cwd),
+            state_dir=self.config.agent_dir(record.name, record.session_id),
+            model=record.model,
+            options=record.options,
+            env=self.agent_env(record),
+            launcher=record.options.launcher,
+        )
+        status = await backend.check_auth(spec)
+        return record.replace(options=record.options.replace(billing=status.billing))
+
+    async def check_login(self, name: str, spec: AgentSpec, *, cwd: Path) -> str | None:
+        """Who an agent of ``spec`` named ``name`` would be billed to, without making it:
+        how a run checks every worker before it starts. :class:`NotLoggedIn` if nobody
+        is logged in for it; ``None`` for a backend that cannot tell."""
+        check_name(name)
+        if not isinstance(self.backends.get(spec.backend.value), AuthenticatingBackend):
+            return None
+        self._key_from_env(name, spec.options, {**self.config.env, **spec.options.env})
+        now = time.time()
+        probe = AgentRecord(
+            name=name,
+            backend=spec.backend.value,
+            model=spec.model,
+            resolved_model=None,
+            system_prompt=spec.system_prompt,
+            cwd=str(cwd),
+            session_id=str(uuid.uuid4()),
+            has_session=False,
+            forked_from=None,
+            forked_from_session=None,
+            status=AgentStatus.HIBERNATED,
+            created_at=now,
+            updated_at=now,
+            options=spec.options,
+        )
+        return (await self._preflight(probe)).options.billing
 
     def _key_from_env(
         self, name: str, options: AgentOptions, env: Mapping[str, str]
@@ -335,6 +401,8 @@ class Runtime:
         project: Path,
         spec: IsolationSpec,
         results_dir: str | Path | None,
+        *,
+        config_dir: Path | None = None,
     ) -> Workspace:
         state_dir = self.config.agent_dir(name, session_id)
         results = (
@@ -354,6 +422,7 @@ class Runtime:
                 results_dir=results,
                 spec=spec,
                 api_base_url=api_base_url,
+                config_dir=config_dir,
             )
         except PodiumError as exc:
             exc.context.setdefault("agent", name)

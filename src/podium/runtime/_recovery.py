@@ -20,6 +20,7 @@ from .._records import (
     RequestSource,
     RequestState,
 )
+from ..backends import SessionSpec, StartMode
 from ..backends.claude_code import RecoveredTurn
 from ..pricing import PriceTable, load_price_table
 from ..store import Store
@@ -109,13 +110,20 @@ def transcript_reader(runtime: Runtime) -> TurnReader:
         reader = getattr(runtime.backends.get(agent.backend), "recover_turn", None)
         if reader is None or request.started_at is None:
             return None
-        turn: RecoveredTurn | None = reader(
-            state_dir=runtime.config.agent_dir(agent.name, agent.session_id),
-            cwd=runtime.agent_cwd(agent),
+        try:
+            env = runtime.agent_env(agent)
+        except PodiumError:
+            env = {}  # a key variable gone since: the transcript's place does not need it
+        spec = SessionSpec(
+            agent=agent.name,
             session_id=agent.session_id,
-            prompt=request.prompt,
-            since=request.started_at,
+            mode=StartMode.RESUME,
+            cwd=runtime.agent_cwd(agent),
+            state_dir=runtime.config.agent_dir(agent.name, agent.session_id),
+            options=agent.options,
+            env=env,
         )
+        turn: RecoveredTurn | None = reader(spec, prompt=request.prompt, since=request.started_at)
         return turn
 
     return read

@@ -233,6 +233,11 @@ class AgentOut(BaseModel):
     pid: int | None
     last_request_id: str | None
     options: dict[str, Any]
+    billing: str | None = Field(
+        default=None,
+        description="the pool its turns draw from: api-key, subscription ... (Agent SDK "
+        "credit), cloud provider (...); null if unknown",
+    )
 
 
 class RequestSummaryOut(BaseModel):

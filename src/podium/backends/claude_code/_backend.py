@@ -12,7 +12,8 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,20 @@ from claude_agent_sdk import (
 )
 
 from ..._backend_info import BackendName
-from ..._errors import BackendError, CLINotFound, PodiumError, ProcessDied
+from ..._errors import BackendError, CLINotFound, NotLoggedIn, PodiumError, ProcessDied
 from ..._options import AgentOptions
 from ..._records import Usage
 from ...isolation._sandbox import is_sandbox_launcher, sandbox_environment
 from .._history import read_history, render_conversation, write_history
-from .._protocol import ChatMessage, EventSink, SessionSpec, StartMode, TurnResult
+from .._protocol import AuthStatus, ChatMessage, EventSink, SessionSpec, StartMode, TurnResult
+from ._config import (
+    ConfigMode,
+    auth_status,
+    config_env,
+    config_mode,
+    config_root,
+    not_logged_in_message,
+)
 from ._recover import RecoveredTurn, read_turn
 from ._transport import CLIProcessTransport
 
@@ -60,17 +69,15 @@ def _project_folder(cwd: Path) -> str:
     return re.sub(r"[^A-Za-z0-9]", "-", str(cwd))
 
 
-def config_dir(state_dir: Path) -> Path:
-    return state_dir / "claude"
-
-
 def seed_dir(state_dir: Path) -> Path:
     """Where a conversation handed over from another backend waits for the first turn."""
     return state_dir / "inherited"
 
 
-def transcript_path(state_dir: Path, cwd: Path, session_id: str) -> Path:
-    return config_dir(state_dir) / "projects" / _project_folder(cwd) / f"{session_id}.jsonl"
+def transcript_path(config: Path, cwd: Path, session_id: str) -> Path:
+    """Where the CLI keeps a session's transcript: under its configuration directory
+    ``config`` (see :func:`config_root`), in the folder of the cwd it ran in."""
+    return config / "projects" / _project_folder(cwd) / f"{session_id}.jsonl"
 
 
 def transcript_has_message(transcript: Path) -> bool:
@@ -235,9 +242,10 @@ class ClaudeCodeSession:
     async def start(self) -> None:
         self._set_aside_empty_transcript()
         spec = self.spec
-        home = config_dir(spec.state_dir)
+        seen = {**self._env, **spec.env}
+        home = config_root(spec.options, spec.state_dir, seen)
         home.mkdir(parents=True, exist_ok=True)
-        own = {**spec.env, "CLAUDE_CONFIG_DIR": str(home), "PWD": str(spec.cwd)}
+        own = {**spec.env, **config_env(spec.options, spec.state_dir, seen), "PWD": str(spec.cwd)}
         env = clean_environment(self._env, own)
         if is_sandbox_launcher(spec.launcher):
             # The daemon's environment may hold any secret of its user: a sandbox
@@ -251,7 +259,7 @@ class ClaudeCodeSession:
         )
         self._client = ClaudeSDKClient(ClaudeAgentOptions(), transport=self._transport)
         self._cost_baseline = restored_cost(
-            transcript_path(spec.state_dir, spec.cwd, spec.session_id), spec.session_id
+            transcript_path(home, spec.cwd, spec.session_id), spec.session_id
         )
         try:
             await asyncio.wait_for(self._client.connect(), _START_TIMEOUT)
@@ -272,7 +280,8 @@ class ClaudeCodeSession:
         found") nor starts a new session under its id ("already in use"). It holds
         nothing to keep, so the session starts anew under the same id."""
         spec = self.spec
-        transcript = transcript_path(spec.state_dir, spec.cwd, spec.session_id)
+        root = config_root(spec.options, spec.state_dir, {**self._env, **spec.env})
+        transcript = transcript_path(root, spec.cwd, spec.session_id)
         if not transcript.exists() or transcript_has_message(transcript):
             return
         # Kept beside it (not as .jsonl, which the CLI would list as a session).
@@ -355,7 +364,8 @@ class ClaudeCodeSession:
         text = message.result if message.result is not None else "\n".join(texts)
         error: str | None = None
         if message.is_error or message.subtype != "success":
-            parts = [f"subtype={message.subtype}"]
+            # "success" with is_error is how the CLI reports most failures: noise.
+            parts = [] if message.subtype == "success" else [f"subtype={message.subtype}"]
             if message.api_error_status is not None:
                 parts.append(f"api_error_status={message.api_error_status}")
             if message.errors:
@@ -363,6 +373,15 @@ class ClaudeCodeSession:
             if text:
                 parts.append(text[:2000])
             error = "Claude Code reported an error: " + ", ".join(parts)
+            if "Not logged in" in text:
+                # The login went away since spawn (logged out, expired): say how to fix it.
+                spec = self.spec
+                seen = {**self._env, **spec.env}
+                error = not_logged_in_message(
+                    spec.agent,
+                    config_mode(spec.options),
+                    config_root(spec.options, spec.state_dir, seen),
+                )
         return TurnResult(
             text=text or "",
             is_error=bool(message.is_error) or message.subtype != "success",
@@ -438,19 +457,53 @@ class ClaudeCodeBackend:
         self.check()
         return ClaudeCodeSession(spec, str(self.cli_path), self._env)
 
-    def session_exists(self, spec: SessionSpec) -> bool:
-        return transcript_has_message(transcript_path(spec.state_dir, spec.cwd, spec.session_id))
+    def shared_config(self, options: AgentOptions, env: Mapping[str, str]) -> Path | None:
+        """The user's own (or a prepared) configuration: outside any state directory."""
+        if config_mode(options) is ConfigMode.ISOLATED:
+            return None
+        return config_root(options, Path("/nonexistent"), {**self._env, **env})
 
-    def recover_turn(
-        self, *, state_dir: Path, cwd: Path, session_id: str, prompt: str, since: float
-    ) -> RecoveredTurn | None:
+    async def check_auth(self, spec: SessionSpec) -> AuthStatus:
+        """``claude auth status`` run as the agent's process would be (its config dir and
+        environment): about 0.2 s, and it never reads a credential into podium.
+        :class:`NotLoggedIn` when nobody is, naming the ways to log in."""
+        self.check()
+        seen = {**self._env, **spec.env}
+        with tempfile.TemporaryDirectory(prefix="podium-auth-") as scratch:
+            # An isolated configuration does not exist before the agent's first start
+            # (and holds no login then): ask in an empty one, leave nothing behind.
+            isolated = config_mode(spec.options) is ConfigMode.ISOLATED
+            state_dir = Path(scratch) if isolated else spec.state_dir
+            own = {**spec.env, **config_env(spec.options, state_dir, seen)}
+            status = await auth_status(
+                str(self.cli_path), clean_environment(self._env, own), cwd=spec.cwd
+            )
+        if not status.ok:
+            root = config_root(spec.options, spec.state_dir, seen)
+            raise NotLoggedIn(
+                not_logged_in_message(spec.agent, config_mode(spec.options), root),
+                agent=spec.agent,
+                config_dir=str(root),
+            )
+        return status
+
+    def config_root(self, spec: SessionSpec) -> Path:
+        """The configuration directory ``spec``'s CLI runs with (see ``_config``)."""
+        return config_root(spec.options, spec.state_dir, {**self._env, **spec.env})
+
+    def session_exists(self, spec: SessionSpec) -> bool:
+        transcript = transcript_path(self.config_root(spec), spec.cwd, spec.session_id)
+        return transcript_has_message(transcript)
+
+    def recover_turn(self, spec: SessionSpec, *, prompt: str, since: float) -> RecoveredTurn | None:
         """What the transcript shows of the turn ``prompt`` started at or after ``since``:
         for a turn whose process outlived the daemon that was waiting for it."""
-        return read_turn(transcript_path(state_dir, cwd, session_id), prompt, since=since)
+        transcript = transcript_path(self.config_root(spec), spec.cwd, spec.session_id)
+        return read_turn(transcript, prompt, since=since)
 
     def export_session(self, spec: SessionSpec) -> bytes | None:
         """The session's transcript (whole lines only), to carry it to another host."""
-        path = transcript_path(spec.state_dir, spec.cwd, spec.session_id)
+        path = transcript_path(self.config_root(spec), spec.cwd, spec.session_id)
         if not path.exists():
             return None
         data = path.read_bytes()
@@ -460,7 +513,7 @@ class ClaudeCodeBackend:
         """Put a transcript where this host's CLI resumes ``session_id`` from: under the
         project folder of ``spec.cwd`` in the agent's config dir. ``None`` removes it
         (what is stored elsewhere is newer than any local leftover)."""
-        path = transcript_path(spec.state_dir, spec.cwd, session_id)
+        path = transcript_path(self.config_root(spec), spec.cwd, session_id)
         if data is None:
             path.unlink(missing_ok=True)
             return
@@ -486,16 +539,22 @@ class ClaudeCodeBackend:
         child_state_dir: Path,
         child_cwd: Path,
     ) -> bool:
-        source = transcript_path(parent.state_dir, parent.cwd, parent.session_id)
+        source = transcript_path(self.config_root(parent), parent.cwd, parent.session_id)
         if not source.exists():
             return False
+        # The child runs with its parent's configuration setting.
+        child_root = config_root(parent.options, child_state_dir, {**self._env, **parent.env})
+        target = transcript_path(child_root, child_cwd, parent.session_id)
+        if target == source:
+            # One configuration and cwd (the user's own): the CLI forks from the
+            # parent's transcript itself (--fork-session) and never writes to it.
+            return True
         # The CLI resumes only from its own config dir and the cwd's project folder;
         # a copy there is the snapshot the fork starts from, and the parent's file is
         # never touched by the child. Only whole lines are taken: the parent may be
         # appending to it right now.
         data = source.read_bytes()
         data = data[: data.rfind(b"\n") + 1]
-        target = transcript_path(child_state_dir, child_cwd, parent.session_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(data)

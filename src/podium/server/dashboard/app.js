@@ -318,6 +318,7 @@ function renderAgents() {
       h("td", { "data-field": "model", class: "model" }, agent.model ?? "default"),
       h("td", { "data-field": "requests", class: "num" }, String(agent.request_count)),
       costCell(agent.cost_usd, { "data-field": "cost" }),
+      h("td", { "data-field": "billing", class: "muted" }, agent.billing ?? "–"),
       h("td", { "data-field": "pid", class: "num" }, agent.pid == null ? "–" : String(agent.pid)),
       h(
         "td",
