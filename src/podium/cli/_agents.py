@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from .._backend_info import BackendName
 from .._errors import UsageError
@@ -373,6 +370,11 @@ def list_(json_out: JsonFlag = False) -> None:
     if not agents:
         typer.echo("no agents")
         return
+    # Imported here: scripts read --json, and rich is slow to import.
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     # "billed": key (an API key) or sub (a subscription's Agent SDK credit), when known.
     billed = any(agent.billing for agent in agents)
     headings = ["name", "status", "model", "requests", "cost", "pid", "forked from"]
@@ -407,6 +409,10 @@ def info(
     if json_out:
         print_json(data)
         return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     lineage = [*reversed(data.get("lineage") or []), data["name"]]
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")

@@ -81,11 +81,18 @@ def ask(
     """Send PROMPT to NAME and print the answer (exit 1 if the request fails)."""
     text = read_prompt(prompt)
     with connect() as client:
-        request = client.ask(name, text, timeout=timeout)
         if run_async:
-            _submitted(request, json_out)
+            _submitted(client.ask(name, text, timeout=timeout), json_out)
             return
-        request = _wait_or_explain(client, request.id, wait_timeout)
+        try:
+            # One round trip: the daemon queues the prompt and answers when the turn ends.
+            request = client.ask(name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout)
+        except KeyboardInterrupt:
+            typer.echo(
+                f"\nstopped waiting; the request keeps running (podium info {name} lists it)",
+                err=True,
+            )
+            raise typer.Exit(130) from None
     _finish(request, json_out)
 
 
