@@ -24,37 +24,16 @@ from ._claude_flags import (
     ToolsFlag,
     claude_options,
 )
+from ._fast import LIST_FIELDS, list_entry, list_json
 from ._isolation import isolation_option
 
 __all__ = ["BACKEND_HELP", "LIST_FIELDS", "agent_cost", "list_entry", "request_cost"]
-
-LIST_FIELDS = (
-    "name",
-    "status",
-    "model",
-    "requested_model",
-    "backend",
-    "session_id",
-    "forked_from",
-    "created_at",
-    "request_count",
-    "pid",
-    "cost_usd",
-    "unpriced_requests",
-    "billing",
-)
 
 BACKEND_HELP = (
     "claude-code (default: the Claude Code CLI, with tools and files), anthropic-api "
     "(the Messages API: prompt caching, Batch API) or openai (any OpenAI-compatible "
     "server: OpenAI, Ollama, vLLM, llama.cpp)."
 )
-
-
-def list_entry(agent: AgentRecord) -> dict[str, Any]:
-    """The ``list --json`` shape of one agent (``model``: resolved id if known)."""
-    data = agent_to_json(agent)
-    return {key: data.get(key) for key in LIST_FIELDS}
 
 
 def _model(agent: AgentRecord) -> str:
@@ -362,11 +341,11 @@ def fork(
 @app.command("list")
 def list_(json_out: JsonFlag = False) -> None:
     """List the live agents."""
+    if json_out:
+        list_json()
+        return
     with connect() as client:
         agents = client.list_agents()
-    if json_out:
-        print_json([list_entry(a) for a in agents])
-        return
     if not agents:
         typer.echo("no agents")
         return
