@@ -27,6 +27,7 @@ from ._errors import (
     UsageError,
     WaitTimeout,
     error_from_dict,
+    known_error_code,
 )
 from ._home import default_home
 from ._http import DaemonHTTP, HTTPFailure, HTTPTimeout, Response
@@ -543,8 +544,10 @@ def _error_of(response: Response, url: str) -> PodiumError:
 
 def _rebuild(error: dict[str, Any], status: int) -> PodiumError:
     """The daemon's error as the same class (run, plan and team errors included)."""
-    # Importing the package registers its error codes (cheap: no runtime).
-    import podium.isolation
-    import podium.orchestration  # noqa: F401
+    if not known_error_code(str(error.get("code", ""))):
+        # Importing the packages registers their error codes; the common errors
+        # (an unknown agent, a bad prompt) are known already and need neither.
+        import podium.isolation
+        import podium.orchestration  # noqa: F401
 
     return error_from_dict(error)
