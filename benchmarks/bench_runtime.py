@@ -1,13 +1,16 @@
 """Runtime overheads against the raw CLI, on the same fake API and the same prompt.
 
-    python benchmarks/bench_runtime.py [--turns 30] [--agents 10]
+    python benchmarks/bench_runtime.py [--turns 30] [--agents 10] [--loop 50]
 
-Prints three tables:
+Prints:
 1. warm turn latency: a raw stream-json CLI process written to directly, versus
    ``Runtime.ask`` + ``wait`` in-process, versus the daemon's HTTP API (what
    ``podium ask`` uses), versus the ``podium ask`` command as a whole;
-2. cold spawn-to-answer: ``podium`` spawn + ask versus ``claude -p``;
-3. memory (RSS of every agent process tree) of N warm idle agents versus the
+2. the ``podium ask`` and ``podium list --json`` commands on a warm daemon, and a
+   loop of ``--loop`` ``podium ask --async`` commands against as many HTTP client
+   asks (queued, not waited for);
+3. cold spawn-to-answer: ``podium`` spawn + ask versus ``claude -p``;
+4. memory (RSS of every agent process tree) of N warm idle agents versus the
    same N hibernated.
 Target: warm overhead under 5 % or 20 ms, whichever is larger.
 """
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -101,14 +105,35 @@ async def runtime_turns(rt: Runtime, root: Path, turns: int) -> list[float]:
     return times[2:]
 
 
-def daemon_turns(base_url: str, root: Path, turns: int) -> tuple[list[float], list[float]]:
-    """Through a real daemon: the HTTP client, and the `podium ask` command end to end."""
+@dataclass(frozen=True, kw_only=True)
+class DaemonTimes:
+    http: list[float]  # Client.ask(wait=True), per turn
+    command: list[float]  # the `podium ask` command, per call
+    list_json: list[float]  # the `podium list --json` command, per call
+    loop: int  # asks queued in each loop below
+    # (queued, answered): seconds until `loop` asks were queued / all answered
+    loop_http: tuple[float, float]  # Client.ask, not waited
+    loop_command: tuple[float, float]  # `podium ask --async` commands
+
+
+def daemon_turns(base_url: str, root: Path, turns: int, loop: int) -> DaemonTimes:
+    """Through a real daemon: the HTTP client, and the `podium` commands end to end."""
     from podium import Client
 
     home = root / "daemon-home"
     env = {**os.environ, **fake_api_env(base_url), "PODIUM_HOME": str(home)}
     podium = [sys.executable, "-m", "podium"]
     subprocess.run([*podium, "up"], env=env, check=True, capture_output=True)
+
+    def command(*args: str) -> float:
+        t0 = time.perf_counter()
+        run_command(*args)
+        return time.perf_counter() - t0
+
+    def run_command(*args: str) -> str:
+        done = subprocess.run([*podium, *args], env=env, check=True, capture_output=True)
+        return done.stdout.decode().strip()
+
     try:
         os.environ["PODIUM_HOME"] = str(home)
         client = Client.from_home(home)
@@ -119,14 +144,29 @@ def daemon_turns(base_url: str, root: Path, turns: int) -> tuple[list[float], li
             record = client.ask("warmd", PROMPT, wait=True)
             http.append(time.perf_counter() - t0)
             assert record.result == "PONG"
-        command: list[float] = []
-        for _ in range(min(turns, 10)):
-            t0 = time.perf_counter()
-            subprocess.run(
-                [*podium, "ask", "warmd", PROMPT], env=env, check=True, capture_output=True
-            )
-            command.append(time.perf_counter() - t0)
-        return http[2:], command
+        asks = [command("ask", "warmd", PROMPT) for _ in range(turns)]
+        lists = [command("list", "--json") for _ in range(turns)]
+        # Scripts that fan work out: queue `loop` prompts, then let the agent drain them
+        # before the next loop, so neither loop pays for the other's turns.
+        t0 = time.perf_counter()
+        ids = [client.ask("warmd", PROMPT).id for _ in range(loop)]
+        queued = time.perf_counter() - t0
+        client.wait(ids[-1], 600)
+        loop_http = (queued, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ids = [run_command("ask", "--async", "warmd", PROMPT) for _ in range(loop)]
+        queued = time.perf_counter() - t0
+        client.wait(ids[-1], 600)
+        loop_command = (queued, time.perf_counter() - t0)
+        client.close()
+        return DaemonTimes(
+            http=http[2:],
+            command=asks,
+            list_json=lists,
+            loop=loop,
+            loop_http=loop_http,
+            loop_command=loop_command,
+        )
     finally:
         subprocess.run([*podium, "down"], env=env, check=False, capture_output=True)
 
@@ -203,6 +243,7 @@ async def main() -> None:
     parser.add_argument("--turns", type=int, default=30)
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--cold-rounds", type=int, default=5)
+    parser.add_argument("--loop", type=int, default=50, help="asks per `--async` loop")
     args = parser.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory() as scratch, FakeAnthropic([Rule(text="PONG")]) as fake:
@@ -212,7 +253,8 @@ async def main() -> None:
             RuntimeConfig(home=root / "warm", env=fake_api_env(fake.base_url))
         ) as rt:
             inproc = await runtime_turns(rt, root, args.turns)
-        http, command = await asyncio.to_thread(daemon_turns, fake.base_url, root, args.turns)
+        daemon = await asyncio.to_thread(daemon_turns, fake.base_url, root, args.turns, args.loop)
+        http = daemon.http
 
         base = statistics.median(raw)
         table = Table(
@@ -227,7 +269,7 @@ async def main() -> None:
             ("raw stream-json CLI process", raw),
             ("Runtime.ask + wait (in-process)", inproc),
             ("daemon HTTP API (Client.ask wait=True)", http),
-            ("`podium ask` command (incl. Python start)", command),
+            ("`podium ask` command (incl. Python start)", daemon.command),
         ]:
             over = statistics.median(values) - base
             table.add_row(
@@ -237,6 +279,31 @@ async def main() -> None:
         limit = max(0.05 * base, 0.020)
         verdict = "meets" if statistics.median(http) - base <= limit else "misses"
         console.print(f"target (daemon API): overhead <= {limit * 1000:.1f} ms -> {verdict}")
+
+        table = Table("command (warm daemon)", "median ms", "p90 ms", title="Commands")
+        table.add_row("`podium ask` (waits for the turn)", ms(daemon.command), p90(daemon.command))
+        table.add_row("`podium list --json`", ms(daemon.list_json), p90(daemon.list_json))
+        console.print(table)
+        table = Table(
+            "loop",
+            "all queued s",
+            "per ask ms",
+            "all answered s",
+            "vs HTTP (answered)",
+            title=f"{daemon.loop} asks queued in a loop on one warm agent",
+        )
+        for label, (queued, answered) in [
+            ("HTTP client (Client.ask, not waited)", daemon.loop_http),
+            ("`podium ask --async` commands", daemon.loop_command),
+        ]:
+            table.add_row(
+                label,
+                f"{queued:.2f}",
+                f"{queued / daemon.loop * 1000:.1f}",
+                f"{answered:.2f}",
+                f"{answered / daemon.loop_http[1]:.2f}x",
+            )
+        console.print(table)
 
         podium_cold, raw_cold = await cold(fake.base_url, root, args.cold_rounds)
         table = Table(

@@ -18,8 +18,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
 from ._backend_info import BackendName
 from ._errors import (
     DaemonError,
@@ -29,9 +27,10 @@ from ._errors import (
     UsageError,
     WaitTimeout,
     error_from_dict,
+    known_error_code,
 )
 from ._home import default_home
-from ._http import http_client
+from ._http import DaemonHTTP, HTTPFailure, HTTPTimeout, Response
 from ._names import check_name, check_prompt, check_seconds, parse_request_id
 from ._options import AgentOptions
 from ._records import AgentRecord, Event, RequestRecord
@@ -62,7 +61,7 @@ class Client:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
         self.url = url
         self._timeout = timeout
-        self._http = http_client(url, token=token, timeout=timeout)
+        self._http = DaemonHTTP(url, token=token, timeout=timeout)
 
     @classmethod
     def from_home(cls, home: str | Path | None = None, *, autostart: bool = True) -> Client:
@@ -126,11 +125,11 @@ class Client:
                 headers=headers,
                 timeout=timeout,
             )
-        except httpx.TimeoutException:
+        except HTTPTimeout:
             raise DaemonError(
                 f"daemon at {self.url} did not answer within {timeout:g} s", url=self.url
             ) from None
-        except httpx.HTTPError as exc:
+        except HTTPFailure as exc:
             raise DaemonError(
                 f"daemon not reachable at {self.url}: {str(exc) or type(exc).__name__}; "
                 "run `podium up`",
@@ -533,26 +532,28 @@ def _encode(body: dict[str, Any]) -> bytes:
     return data
 
 
-def _error_of(response: httpx.Response, url: str) -> PodiumError:
+def _error_of(response: Response, url: str) -> PodiumError:
     try:
         error = response.json()["error"]
         if isinstance(error, dict) and "code" in error:
-            return _rebuild(error, response.status_code)
+            return _rebuild(error, response.status)
     except (ValueError, KeyError, TypeError):
         pass
     text = response.text.strip()[:200]
     return DaemonError(
-        f"daemon at {url} answered HTTP {response.status_code}: {text}",
+        f"daemon at {url} answered HTTP {response.status}: {text}",
         url=url,
-        status=response.status_code,
+        status=response.status,
     )
 
 
 def _rebuild(error: dict[str, Any], status: int) -> PodiumError:
     """The daemon's error as the same class (run, plan and team errors included)."""
-    # Importing the package registers its error codes (cheap: no runtime).
-    import podium.isolation
-    import podium.orchestration  # noqa: F401
+    if not known_error_code(str(error.get("code", ""))):
+        # Importing the packages registers their error codes; the common errors
+        # (an unknown agent, a bad prompt) are known already and need neither.
+        import podium.isolation
+        import podium.orchestration  # noqa: F401
 
     return error_from_dict(error)
 

@@ -43,6 +43,8 @@ __all__ = [
     "RequestNotFound",
     "UsageError",
     "WaitTimeout",
+    "error_from_dict",
+    "known_error_code",
 ]
 
 
@@ -180,6 +182,11 @@ class DaemonError(PodiumError):
 
 
 _BY_CODE[PodiumError.code] = PodiumError
+
+
+def known_error_code(code: str) -> bool:
+    """Whether an error class with this code has been imported (registered) yet."""
+    return code in _BY_CODE
 
 
 def error_from_dict(data: dict[str, Any]) -> PodiumError:

@@ -1,28 +1,161 @@
-"""The one place that knows how to reach a daemon URL (TCP or unix socket) with httpx."""
+"""The one place that knows how to reach a daemon URL (TCP or unix socket).
+
+The standard library's ``http.client``, not httpx: every ``podium`` command pays
+for its imports, and httpx (with httpcore, h11, anyio) costs several times what
+a command's whole round trip to a warm daemon does. One connection is kept alive
+for all of a client's calls.
+"""
 
 from __future__ import annotations
 
-import httpx
+import http.client
+import json
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from ._version import __version__
 
-__all__ = ["UNIX_PREFIX", "http_client"]
+__all__ = ["UNIX_PREFIX", "DaemonHTTP", "HTTPFailure", "HTTPTimeout", "Response"]
 
 UNIX_PREFIX = "unix://"
 """A daemon on a unix socket is named ``unix:///abs/path.sock`` in daemon.json."""
 
 
-def http_client(url: str, *, token: str | None, timeout: float) -> httpx.Client:
-    headers = {"User-Agent": f"podium/{__version__}"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    # trust_env=False: a user's HTTP(S)_PROXY must never see loopback traffic or the token.
-    if url.startswith(UNIX_PREFIX):
-        return httpx.Client(
-            base_url="http://localhost",
-            transport=httpx.HTTPTransport(uds=url[len(UNIX_PREFIX) :]),
-            headers=headers,
-            timeout=timeout,
-            trust_env=False,
-        )
-    return httpx.Client(base_url=url, headers=headers, timeout=timeout, trust_env=False)
+class HTTPFailure(Exception):
+    """The daemon could not be reached, or the connection broke mid-call."""
+
+
+class HTTPTimeout(HTTPFailure):
+    """The daemon did not answer in time."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Response:
+    status: int
+    body: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError if it is not."""
+        return json.loads(self.body)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self._path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class DaemonHTTP:
+    """Synchronous HTTP/1.1 to one daemon, over one kept-alive connection."""
+
+    def __init__(self, url: str, *, token: str | None, timeout: float) -> None:
+        self.url = url
+        self._timeout = timeout
+        self._headers = {"User-Agent": f"podium/{__version__}"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._conn: http.client.HTTPConnection | None = None
+        self._used = False  # whether _conn has carried a request (it may have gone stale)
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self.url.startswith(UNIX_PREFIX):
+                self._conn = _UnixConnection(self.url[len(UNIX_PREFIX) :], timeout)
+            else:
+                parts = urlsplit(self.url)
+                if parts.scheme != "http" or not parts.hostname:
+                    raise HTTPFailure(f"not an http:// or unix:// URL: {self.url}")
+                self._conn = http.client.HTTPConnection(
+                    parts.hostname, parts.port or 80, timeout=timeout
+                )
+            self._used = False
+        self._conn.timeout = timeout
+        if self._conn.sock is not None:
+            self._conn.sock.settimeout(timeout)
+        return self._conn
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """One call; HTTPTimeout / HTTPFailure when no answer came back."""
+        if params:
+            path = f"{path}?{urlencode(_query(params), doseq=True)}"
+        all_headers = {**self._headers, **(headers or {})}
+        wait = self._timeout if timeout is None else timeout
+        for attempt in (1, 2):
+            reused = self._used and self._conn is not None
+            try:
+                return self._send(method, path, content, all_headers, wait)
+            except TimeoutError:
+                self.close()
+                raise HTTPTimeout(f"no answer within {wait:g} s") from None
+            except (ConnectionError, http.client.BadStatusLine) as exc:
+                self.close()
+                # The daemon closes an idle kept-alive connection on its side; a request
+                # that met the closed socket was never read: it goes once more, on a new one.
+                if reused and attempt == 1:
+                    continue
+                raise HTTPFailure(str(exc) or type(exc).__name__) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise HTTPFailure(str(exc) or type(exc).__name__) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(
+        self, method: str, path: str, content: bytes | None, headers: dict[str, str], wait: float
+    ) -> Response:
+        conn = self._connection(wait)
+        conn.request(method, path, body=content, headers=headers)
+        reply = conn.getresponse()
+        body = reply.read()
+        self._used = True
+        if reply.will_close:
+            self.close()
+        return Response(status=reply.status, body=body)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> DaemonHTTP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _query(params: dict[str, Any]) -> dict[str, Any]:
+    """Query values as the daemon reads them: booleans as ``true``/``false``."""
+    return {
+        key: ("true" if value else "false") if isinstance(value, bool) else value
+        for key, value in params.items()
+        if value is not None
+    }

@@ -1,48 +1,69 @@
 """The ``podium`` command line: a thin layer over :class:`podium.Client`.
 
 Run ``podium --help`` for the commands and exit codes.
+
+``podium ask`` and ``podium list --json`` in their plain forms run without typer
+(:mod:`._fast`): scripts call them in loops, and typer with its pydantic-based
+parameter coercion costs more than the turn of a warm agent. Everything else, and
+``app``, loads the typer app and every command module on first use.
 """
 
 from __future__ import annotations
 
-import typer
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
 
-from . import (
-    _agents,
-    _cluster,
-    _daemon,
-    _dashboard,
-    _isolation,
-    _logs,
-    _mcp,
-    _prices,
-    _requests,
-    _runs,
-    _team,
-)
-from ._app import EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, app
+from ._common import EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from ._app import app
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_TIMEOUT", "EXIT_USAGE", "app", "main"]
 
 # Imported for their @app.command.
 _COMMAND_MODULES = (
-    _agents,
-    _cluster,
-    _daemon,
-    _dashboard,
-    _isolation,
-    _logs,
-    _mcp,
-    _prices,
-    _requests,
-    _runs,
-    _team,
+    "_agents",
+    "_cluster",
+    "_daemon",
+    "_dashboard",
+    "_isolation",
+    "_logs",
+    "_mcp",
+    "_prices",
+    "_requests",
+    "_runs",
+    "_team",
 )
+
+
+def _typer_app() -> Any:
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+    from ._app import app
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name != "app":
+        raise AttributeError(f"module 'podium.cli' has no attribute {name!r}")
+    value = _typer_app()
+    globals()[name] = value
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script passes it to sys.exit)."""
-    command = typer.main.get_command(app)
+    from ._fast import fast_main
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    code = fast_main(args)
+    if code is not None:
+        return code
+    import typer
+
+    command = typer.main.get_command(_typer_app())
     try:
         command.main(args=argv, prog_name="podium", standalone_mode=True)
     except SystemExit as exc:

@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from .._backend_info import BackendName
 from .._errors import UsageError
@@ -27,37 +24,16 @@ from ._claude_flags import (
     ToolsFlag,
     claude_options,
 )
+from ._fast import LIST_FIELDS, list_entry, list_json
 from ._isolation import isolation_option
 
 __all__ = ["BACKEND_HELP", "LIST_FIELDS", "agent_cost", "list_entry", "request_cost"]
-
-LIST_FIELDS = (
-    "name",
-    "status",
-    "model",
-    "requested_model",
-    "backend",
-    "session_id",
-    "forked_from",
-    "created_at",
-    "request_count",
-    "pid",
-    "cost_usd",
-    "unpriced_requests",
-    "billing",
-)
 
 BACKEND_HELP = (
     "claude-code (default: the Claude Code CLI, with tools and files), anthropic-api "
     "(the Messages API: prompt caching, Batch API) or openai (any OpenAI-compatible "
     "server: OpenAI, Ollama, vLLM, llama.cpp)."
 )
-
-
-def list_entry(agent: AgentRecord) -> dict[str, Any]:
-    """The ``list --json`` shape of one agent (``model``: resolved id if known)."""
-    data = agent_to_json(agent)
-    return {key: data.get(key) for key in LIST_FIELDS}
 
 
 def _model(agent: AgentRecord) -> str:
@@ -365,14 +341,19 @@ def fork(
 @app.command("list")
 def list_(json_out: JsonFlag = False) -> None:
     """List the live agents."""
+    if json_out:
+        list_json()
+        return
     with connect() as client:
         agents = client.list_agents()
-    if json_out:
-        print_json([list_entry(a) for a in agents])
-        return
     if not agents:
         typer.echo("no agents")
         return
+    # Imported here: scripts read --json, and rich is slow to import.
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     # "billed": key (an API key) or sub (a subscription's Agent SDK credit), when known.
     billed = any(agent.billing for agent in agents)
     headings = ["name", "status", "model", "requests", "cost", "pid", "forked from"]
@@ -407,6 +388,10 @@ def info(
     if json_out:
         print_json(data)
         return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     lineage = [*reversed(data.get("lineage") or []), data["name"]]
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")

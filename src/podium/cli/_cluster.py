@@ -6,15 +6,11 @@ defined here too, so ``serve`` and ``up`` read them alike.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from .._errors import UsageError
 from .._home import default_home
@@ -181,6 +177,8 @@ def worker(
     )
     configure_logging(log_level)
 
+    import asyncio
+
     async def main() -> None:
         queue = open_queue(redis)
         runner = Worker(queue, settings)
@@ -221,6 +219,10 @@ def workers(json_out: JsonFlag = False) -> None:
     if not rows:
         typer.echo("no workers registered: start one with podium worker --redis URL")
         return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table("worker", "host", "pid", "lanes", "running", "done", "failed", "heartbeat")
     for row in rows:
         state = "" if row["alive"] else " (lost)"
@@ -264,6 +266,10 @@ def jobs(
     if not rows:
         typer.echo("no jobs")
         return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     now = time.time()
     table = Table("job", "kind", "lane", "state", "attempt", "worker", "age", "error")
     for row in rows:

@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ._app import JsonFlag, app, print_json
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from ..pricing import PriceTable
 
 __all__ = ["price_rows"]
@@ -48,6 +46,8 @@ def price_rows(table: PriceTable) -> list[dict[str, Any]]:
 
 
 def _rate(value: float) -> Text:
+    from rich.text import Text
+
     return Text(f"{value:g}")
 
 
@@ -77,6 +77,11 @@ def prices(
         return
     typer.echo(f"prices from {table.source}, USD per million tokens")
     typer.echo(_OVERRIDE)
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     # Simple borders: with a long model id the table still fits 80 columns uncut.
     out = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     out.add_column("model", no_wrap=True)

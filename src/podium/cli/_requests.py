@@ -6,18 +6,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._names import check_seconds
 from .._records import RequestRecord, RequestState
 from ._app import (
-    EXIT_ERROR,
     JsonFlag,
     app,
     connect,
     echo_text,
     print_json,
     read_prompt,
-    report,
 )
+from ._fast import Interrupted, finish, submitted
+from ._fast import ask as run_ask
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -39,21 +38,9 @@ WaitTimeoutOpt = Annotated[
 
 def _finish(request: RequestRecord, json_out: bool) -> None:
     """Print a finished request; exit 1 unless it completed."""
-    complete = request.state is RequestState.COMPLETE
-    if json_out:
-        print_json(request.to_dict())
-    elif complete:
-        echo_text(request.result or "")
-    if not complete:
-        report(f"request {request.id} {request.state.value}: {request.error or ''}".strip())
-        raise typer.Exit(EXIT_ERROR)
-
-
-def _submitted(request: RequestRecord, json_out: bool) -> None:
-    if json_out:
-        print_json(request.to_dict())
-    else:
-        typer.echo(request.id)
+    code = finish(request, json_out)
+    if code:
+        raise typer.Exit(code)
 
 
 def _wait_or_explain(client: Client, request_id: str, timeout: float | None) -> RequestRecord:
@@ -81,15 +68,19 @@ def ask(
 ) -> None:
     """Send PROMPT to NAME and print the answer (exit 1 if the request fails)."""
     text = read_prompt(prompt)
-    # Before the request is sent: a bad wait limit must not leave a request behind.
-    check_seconds(wait_timeout, what="wait timeout", zero=True)
-    with connect() as client:
-        request = client.ask(name, text, timeout=timeout)
-        if run_async:
-            _submitted(request, json_out)
-            return
-        request = _wait_or_explain(client, request.id, wait_timeout)
-    _finish(request, json_out)
+    try:
+        code = run_ask(
+            name,
+            text,
+            run_async=run_async,
+            timeout=timeout,
+            wait_timeout=wait_timeout,
+            json_out=json_out,
+        )
+    except Interrupted:
+        raise typer.Exit(130) from None
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -193,7 +184,7 @@ def relay(
     with connect() as client:
         request = client.relay(source, target, text, timeout=timeout)
         if not wait_:
-            _submitted(request, json_out)
+            submitted(request, json_out)
             return
         request = _wait_or_explain(client, request.id, wait_timeout)
     _finish(request, json_out)

@@ -16,6 +16,11 @@ Where it is configured: ``isolation`` in a profile's frontmatter, a worker's tab
 table of :class:`IsolationSpec` settings (read by :mod:`._settings`).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from podium.isolation._protocol import (
     IsolationError,
     IsolationMode,
@@ -26,7 +31,9 @@ from podium.isolation._protocol import (
     isolator_for,
     register_isolator,
 )
-from podium.isolation._worktree import diff_workspace, merge_workspace, worktree_path
+
+if TYPE_CHECKING:
+    from podium.isolation._worktree import diff_workspace, merge_workspace, worktree_path
 
 __all__ = [
     "IsolationError",
@@ -41,3 +48,24 @@ __all__ = [
     "register_isolator",
     "worktree_path",
 ]
+
+# The worktree helpers load on first use: they pull in asyncio, and every command
+# line reaches this package (agent records carry an IsolationSpec) without needing them.
+_LAZY = {
+    "diff_workspace": "podium.isolation._worktree",
+    "merge_workspace": "podium.isolation._worktree",
+    "worktree_path": "podium.isolation._worktree",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'podium.isolation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -14,10 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from .._errors import DaemonError, PodiumError
-from .._http import http_client
+from .._http import DaemonHTTP, HTTPFailure
 from ._procs import adopt, descendants, kill_tree, pid_alive, wait_exit
 from ._state import (
     DaemonInfo,
@@ -167,9 +165,9 @@ def _spawn_and_wait(
 
 def _healthy(url: str) -> bool:
     try:
-        with http_client(url, token=None, timeout=2.0) as http:
-            return http.get("/v1/health").status_code == 200
-    except httpx.HTTPError:
+        with DaemonHTTP(url, token=None, timeout=2.0) as http:
+            return http.request("GET", "/v1/health").status == 200
+    except HTTPFailure:
         return False
 
 
@@ -217,7 +215,7 @@ def stop_daemon(home: Path, *, timeout: float = DEFAULT_STOP_TIMEOUT) -> DaemonI
 
 def _ask_shutdown(url: str, token: str | None) -> None:
     try:
-        with http_client(url, token=token, timeout=5.0) as http:
-            http.post("/v1/shutdown")
-    except (httpx.HTTPError, PodiumError):
+        with DaemonHTTP(url, token=token, timeout=5.0) as http:
+            http.request("POST", "/v1/shutdown")
+    except (HTTPFailure, PodiumError):
         pass  # unreachable or hung: the signals below will do

@@ -1,0 +1,162 @@
+"""``podium ask`` and ``podium list --json`` without typer: the commands scripts loop over.
+
+Typer, click and pydantic (typer's parameter coercion) cost a command several times
+what its round trip to a warm daemon does. :func:`fast_main` takes the plain forms of
+these two commands; anything else (``--help``, ``--``, a prompt from standard input,
+an option given twice or a value it does not read plainly) returns None and goes to
+typer, which parses it and reports errors exactly as for every other command. Both
+paths run the same bodies (:func:`ask`, :func:`finish`, :func:`list_json`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from .._errors import PodiumError
+from ._common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    connect,
+    echo,
+    echo_text,
+    exit_code_for,
+    print_json,
+    report,
+)
+
+if TYPE_CHECKING:
+    from .._records import AgentRecord, RequestRecord
+
+__all__ = ["LIST_FIELDS", "ask", "fast_main", "finish", "list_entry", "list_json", "submitted"]
+
+LIST_FIELDS = (
+    "name",
+    "status",
+    "model",
+    "requested_model",
+    "backend",
+    "session_id",
+    "forked_from",
+    "created_at",
+    "request_count",
+    "pid",
+    "cost_usd",
+    "unpriced_requests",
+    "billing",
+)
+
+# Seconds written plainly; anything else (1e3, inf, -1) is typer's to accept or refuse.
+_SECONDS = re.compile(r"\d+(\.\d*)?|\.\d+")
+_ASK_FLAGS = {"--async": "run_async", "--json": "json_out"}
+_ASK_VALUES = {"--timeout": "timeout", "--wait-timeout": "wait_timeout"}
+
+
+class Interrupted(Exception):
+    """Ctrl-C while waiting: the request goes on; exit 130 as a shell would."""
+
+
+def list_entry(agent: AgentRecord) -> dict[str, Any]:
+    """The ``list --json`` shape of one agent (``model``: resolved id if known)."""
+    from .._wire import agent_to_json
+
+    data = agent_to_json(agent)
+    return {key: data.get(key) for key in LIST_FIELDS}
+
+
+def list_json() -> None:
+    with connect() as client:
+        agents = client.list_agents()
+    print_json([list_entry(a) for a in agents])
+
+
+def finish(request: RequestRecord, json_out: bool) -> int:
+    """Print a finished request; EXIT_ERROR unless it completed."""
+    from .._records import RequestState
+
+    complete = request.state is RequestState.COMPLETE
+    if json_out:
+        print_json(request.to_dict())
+    elif complete:
+        echo_text(request.result or "")
+    if not complete:
+        report(f"request {request.id} {request.state.value}: {request.error or ''}".strip())
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def submitted(request: RequestRecord, json_out: bool) -> None:
+    if json_out:
+        print_json(request.to_dict())
+    else:
+        echo(request.id)
+
+
+def ask(
+    name: str,
+    text: str,
+    *,
+    run_async: bool,
+    timeout: float | None,
+    wait_timeout: float | None,
+    json_out: bool,
+) -> int:
+    """``podium ask``'s body; the exit code. Raises PodiumError and :class:`Interrupted`."""
+    with connect() as client:
+        if run_async:
+            submitted(client.ask(name, text, timeout=timeout), json_out)
+            return EXIT_OK
+        try:
+            # One round trip: the daemon queues the prompt and answers when the turn ends.
+            request = client.ask(name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout)
+        except KeyboardInterrupt:
+            echo(
+                f"\nstopped waiting; the request keeps running (podium info {name} lists it)",
+                err=True,
+            )
+            raise Interrupted from None
+    return finish(request, json_out)
+
+
+def _parse_ask(args: list[str]) -> dict[str, Any] | None:
+    """``NAME PROMPT`` and the options in any order, or None for typer to handle."""
+    found: dict[str, Any] = {}
+    positional: list[str] = []
+    it = iter(args)
+    for arg in it:
+        option, eq, inline = arg.partition("=")
+        if arg in _ASK_FLAGS and _ASK_FLAGS[arg] not in found:
+            found[_ASK_FLAGS[arg]] = True
+        elif option in _ASK_VALUES and _ASK_VALUES[option] not in found:
+            value = inline if eq else next(it, None)
+            if value is None or not _SECONDS.fullmatch(value):
+                return None
+            found[_ASK_VALUES[option]] = float(value)
+        elif arg.startswith("-"):
+            return None  # --help, --, '-' (stdin), an unknown or repeated option
+        else:
+            positional.append(arg)
+    if len(positional) != 2:
+        return None
+    found.setdefault("run_async", False)
+    found.setdefault("json_out", False)
+    found.setdefault("timeout", None)
+    found.setdefault("wait_timeout", None)
+    return {"name": positional[0], "text": positional[1], **found}
+
+
+def fast_main(argv: list[str]) -> int | None:
+    """Run ``ask`` or ``list --json`` when ``argv`` is plainly one; None: not handled."""
+    parsed = _parse_ask(argv[1:]) if argv[:1] == ["ask"] else None
+    if parsed is None and argv != ["list", "--json"]:
+        return None
+    try:
+        if parsed is None:
+            list_json()
+            return EXIT_OK
+        return ask(parsed.pop("name"), parsed.pop("text"), **parsed)
+    except PodiumError as exc:
+        report(exc.message)
+        return exit_code_for(exc)
+    except Interrupted:
+        return 130

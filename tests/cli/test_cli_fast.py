@@ -1,0 +1,150 @@
+"""`podium ask` and `podium list --json` stay cheap: no heavy import, same behaviour.
+
+Scripts call these commands in loops, so every module they import is paid on every
+call. The commands run as real processes against a real daemon (its model replaced
+by EchoBackend); what they imported is read from ``sys.modules`` at exit. No timing
+is asserted: the import list is what decides the cost.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from podium.cli import EXIT_ERROR, EXIT_TIMEOUT, EXIT_USAGE, main
+from tests._threaded_daemon import ThreadedDaemon
+
+# Each costs a command tens of milliseconds or more, and none is needed to ask or list.
+HEAVY = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "claude_agent_sdk",
+    "anthropic",
+    "openai",
+    "mcp",
+    "redis",
+    "pydantic",
+    "pydantic_core",
+    "typer",
+    "click",
+    "rich",
+    "httpx",
+    "httpcore",
+    "anyio",
+    "asyncio",
+    "sqlite3",
+    "podium.runtime",
+    "podium.backends",
+    "podium.store",
+    "podium.orchestration",
+    "podium.server._app",
+)
+
+# Runs the command as `python -m podium ARGS` would, then prints the heavy modules loaded.
+HARNESS = """
+import json, runpy, sys
+heavy = json.loads(sys.argv[1])
+sys.argv = ["podium", *sys.argv[2:]]
+try:
+    runpy.run_module("podium", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+loaded = sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in heavy))
+sys.stderr.write("LOADED " + json.dumps(loaded) + "\\n")
+sys.exit(code)
+"""
+
+
+def _command(*args: str) -> tuple[int, str, list[str]]:
+    """Exit code, stdout, and the heavy modules the command imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", HARNESS, json.dumps(HEAVY), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    marker = [line for line in proc.stderr.splitlines() if line.startswith("LOADED ")]
+    assert marker, proc.stderr
+    loaded: list[str] = json.loads(marker[-1][len("LOADED ") :])
+    return proc.returncode, proc.stdout, loaded
+
+
+def test_ask_and_list_import_nothing_heavy(daemon: ThreadedDaemon) -> None:
+    with daemon.client() as client:
+        client.spawn("alpha")
+
+    code, out, loaded = _command("ask", "alpha", "hello", "--json")
+    assert code == 0
+    assert json.loads(out)["result"] == "hello"
+    assert loaded == []
+
+    code, out, loaded = _command("ask", "alpha", "hi there")
+    assert (code, out) == (0, "hi there\n")
+    assert loaded == []
+
+    code, out, loaded = _command("ask", "--async", "alpha", "later")
+    assert code == 0
+    assert out.strip().startswith("alpha-")
+    assert loaded == []
+
+    code, out, loaded = _command("list", "--json")
+    assert code == 0
+    assert [agent["name"] for agent in json.loads(out)] == ["alpha"]
+    assert loaded == []
+
+
+def test_an_unknown_agent_fails_cheaply_too(daemon: ThreadedDaemon) -> None:
+    code, out, loaded = _command("ask", "nobody", "hello")
+    assert code == EXIT_USAGE
+    assert out == ""
+    assert loaded == []
+
+
+def test_help_and_unusual_forms_still_reach_typer(daemon: ThreadedDaemon) -> None:
+    code, out, _ = _command("ask", "--help")
+    assert code == 0
+    assert "--wait-timeout" in out
+    code, _, loaded = _command("ask", "alpha", "hi", "--timeout", "soon")
+    assert code == EXIT_USAGE  # typer's own message for a value it cannot read
+    assert "typer" in loaded
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_fast_path_behaves_as_the_commands_do(
+    daemon: ThreadedDaemon, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert _main(capsys, "ask", "alpha", "hello")[0] == EXIT_USAGE  # no agent yet
+    with daemon.client() as client:
+        client.spawn("alpha", cwd=tmp_path)
+
+    assert _main(capsys, "ask", "alpha", "line one\nline two") == (0, "line one\nline two\n", "")
+    code, out, _ = _main(capsys, "ask", "--json", "alpha", "x", "--timeout=30")
+    assert code == 0
+    assert json.loads(out)["status"] == "complete"
+
+    code, out, err = _main(capsys, "ask", "alpha", "fail:the model broke")
+    assert (code, out) == (EXIT_ERROR, "")
+    assert err.startswith("error: ")
+    assert "the model broke" in err
+
+    code, _, err = _main(capsys, "ask", "alpha", "sleep:1", "--wait-timeout", "0.2")
+    assert code == EXIT_TIMEOUT
+    assert err.startswith("error: ")
+    assert "still" in err
+
+    code, out, _ = _main(capsys, "list", "--json")
+    assert code == 0
+    assert json.loads(out)[0]["name"] == "alpha"
