@@ -68,7 +68,8 @@ def test_nobody_logged_in_is_one_clear_error(
         # (The first command also says it started the daemon.)
         [line] = [x for x in refused.stderr.splitlines() if not x.startswith("started podium")]
         assert line.startswith("error: ")
-        assert "claude /login" in line and "claude setup-token" in line
+        assert "claude /login" in line
+        assert "claude setup-token" in line
         assert "subtype" not in line
         isolated = podium(env, "spawn", "bob", "--config-dir", "isolated", "--cwd", str(workdir))
         assert isolated.returncode == 2
