@@ -71,7 +71,7 @@ LOGIN_HINT = (
 _ENV_LOGIN_HINT = (
     "isolated configurations (containers, --config-dir isolated) log in only from the "
     "environment: `claude setup-token` and export CLAUDE_CODE_OAUTH_TOKEN, or export "
-    "ANTHROPIC_API_KEY (needed only for such agents)"
+    "ANTHROPIC_API_KEY"
 )
 # Variables the CLI sets for its own children: inherited, a nested CLI would think
 # it runs inside another session.
@@ -111,7 +111,13 @@ def _auth_findings(user: ModeAuth, isolated: ModeAuth) -> list[Finding]:
     out = []
     modes = (
         ("user", user, user.config_dir, LOGIN_HINT),
-        ("isolated", isolated, "a fresh configuration", _ENV_LOGIN_HINT),
+        (
+            "isolated",
+            isolated,
+            "a fresh configuration",
+            # A subscriber's own login is enough for every agent but these.
+            _ENV_LOGIN_HINT + (" (needed only for such agents)" if user.ok else ""),
+        ),
     )
     for mode, auth, where, hint in modes:
         if auth.ok:
@@ -120,11 +126,7 @@ def _auth_findings(user: ModeAuth, isolated: ModeAuth) -> list[Finding]:
             continue
         detail = auth.problem or f"nobody is logged in ({where})"
         mark = Mark.WARN if any_ok else Mark.FAIL
-        out.append(
-            Finding(
-                check=f"auth {mode}", mark=mark, detail=detail, hint=hint if any_ok else LOGIN_HINT
-            )
-        )
+        out.append(Finding(check=f"auth {mode}", mark=mark, detail=detail, hint=hint))
     return out
 
 

@@ -167,10 +167,14 @@ def test_nobody_logged_in_fails_and_says_how_to_log_in(run: Run, at_fake: Path) 
     assert report["ok"] is False
     for mode in ("user", "isolated"):
         assert report["auth"][mode]["ok"] is False
-        found = check(report, f"auth {mode}")
-        assert found["mark"] == "fail"
-        for way in LOGIN_WAYS:
-            assert way in found["hint"]
+        assert check(report, f"auth {mode}")["mark"] == "fail"
+    for way in LOGIN_WAYS:
+        assert way in check(report, "auth user")["hint"]
+    # An isolated configuration never sees a /login: only the environment helps there.
+    isolated_hint = check(report, "auth isolated")["hint"]
+    assert "claude setup-token" in isolated_hint
+    assert "ANTHROPIC_API_KEY" in isolated_hint
+    assert "/login" not in isolated_hint
     # What does hold is still reported as holding.
     assert check(report, "claude")["mark"] == "ok"
     assert check(report, "home")["mark"] == "ok"
@@ -253,3 +257,27 @@ def test_the_daemons_api_environment_is_compared_with_this_shells(
         no_secret_in(result.output)
     finally:
         running.stop()
+
+
+async def test_the_report_is_a_typed_record_for_any_front(
+    user_home: Path, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    from podium._doctor import DoctorReport, Mark, run_doctor
+
+    # The environment is an argument: a front can check one other than its own.
+    env = {
+        **os.environ,
+        "ANTHROPIC_BASE_URL": fake.base_url,
+        "CLAUDE_CODE_OAUTH_TOKEN": SETUP_TOKEN,
+    }
+    report = await run_doctor(tmp_path / "state", env)
+    assert isinstance(report, DoctorReport)
+    assert report.ok is True
+    assert report.auth_isolated.ok is True
+    assert report.auth_isolated.billing == "subscription (Agent SDK credit)"
+    assert report.credential_source == "CLAUDE_CODE_OAUTH_TOKEN"
+    assert {f.check for f in report.findings if f.mark is Mark.FAIL} == set()
+    assert "CLAUDE_CODE_OAUTH_TOKEN" not in os.environ  # this process's was not used
+    with pytest.raises(AttributeError):
+        report.auth_user.ok = False  # type: ignore[misc]
+    no_secret_in(json.dumps(report.to_dict()), repr(report))
