@@ -175,10 +175,16 @@ async def probe_api(env: Mapping[str, str]) -> ApiCheck:
             response = await client.get(
                 base.rstrip("/") + "/v1/models", params={"limit": "1"}, headers=headers
             )
-    except httpx.HTTPError as exc:
-        # The exception's text names the error, never a header.
+    except httpx.TransportError as exc:
+        # A connection's error text names the host, not a header; the URL's user:password
+        # (if any) is taken out all the same.
+        text = str(exc).replace(base, shown)
         return ApiCheck(
-            url=shown, credential=source, problem=f"no answer: {type(exc).__name__}: {exc}"[:300]
+            url=shown, credential=source, problem=f"no answer: {type(exc).__name__}: {text}"[:300]
+        )
+    except Exception as exc:  # a bad URL or header value: its text may quote the value
+        return ApiCheck(
+            url=shown, credential=source, problem=f"cannot call it: {type(exc).__name__}"
         )
     return ApiCheck(url=shown, credential=source, status=response.status_code)
 

@@ -78,8 +78,9 @@ def doctor(run: Run, *args: str) -> tuple[Result, dict[str, Any]]:
 
 
 def check(report: dict[str, Any], name: str) -> dict[str, Any]:
-    [found] = [c for c in report["checks"] if c["check"] == name]
-    return found
+    found: list[dict[str, Any]] = [c for c in report["checks"] if c["check"] == name]
+    assert len(found) == 1, (name, report["checks"])
+    return found[0]
 
 
 def no_secret_in(*texts: str) -> None:
@@ -231,6 +232,14 @@ def test_an_unreachable_api_fails_only_when_asked(
     assert check(report, "api")["mark"] == "fail"
     assert "ANTHROPIC_BASE_URL" in check(report, "api")["hint"]
     no_secret_in(result.output)
+
+    # A key that cannot be sent as a header: the error that says so quotes it; not shown.
+    bad_key = API_KEY + "-é"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", bad_key)
+    result, report = doctor(run, "--api")
+    assert report["api"]["reachable"] is False
+    assert report["api"]["problem"]
+    assert API_KEY not in result.output
 
 
 def test_the_daemons_api_environment_is_compared_with_this_shells(
