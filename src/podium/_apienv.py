@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_API_BASE_URL",
     "ApiEnvironment",
     "api_environment",
+    "same_environment",
 ]
 
 CREDENTIAL_VARS: tuple[str, ...] = (
@@ -89,3 +90,11 @@ class ApiEnvironment:
     def describe(self) -> str:
         """``ANTHROPIC_API_KEY at https://...``: for one line of a message."""
         return f"{self.credential_source} at {self.api_base_url or DEFAULT_API_BASE_URL}"
+
+
+def same_environment(env: Mapping[str, str], token: str | None, digest: str | None) -> bool | None:
+    """Whether ``env``'s model API environment is the one a daemon recorded as ``digest``
+    (keyed by its ``token``); ``None``: unknown (no token, or a daemon that kept none)."""
+    if token is None or digest is None:
+        return None
+    return hmac.compare_digest(ApiEnvironment.of(env, token).env_digest, digest)

@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "_cluster",
     "_daemon",
     "_dashboard",
+    "_doctor",
     "_isolation",
     "_logs",
     "_mcp",

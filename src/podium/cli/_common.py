@@ -7,7 +7,6 @@ slowest import; ``podium ask`` and ``podium list --json`` run from here without 
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import re
@@ -88,14 +87,10 @@ def environment_matches(home: Path, info: DaemonInfo) -> bool | None:
 
     Compared by HMAC digest keyed by the daemon's token: no value leaves either side.
     """
-    from .._apienv import ApiEnvironment
+    from .._apienv import same_environment
     from ..server._state import read_token
 
-    token = read_token(home)
-    if token is None or info.env_digest is None:
-        return None  # no token to key it, or a daemon that did not record its digest
-    here = ApiEnvironment.of(os.environ, token).env_digest
-    return hmac.compare_digest(here, info.env_digest)
+    return same_environment(os.environ, read_token(home), info.env_digest)
 
 
 def warn_if_environment_differs(home: Path, info: DaemonInfo) -> None:

@@ -139,6 +139,9 @@ def clean_environment(base: dict[str, str], extra: dict[str, str]) -> dict[str, 
         if not any(k.startswith(marker) for marker in _INHERITED_MARKERS)
     }
     env.update(extra)
+    if not env.get("CLAUDE_CONFIG_DIR"):
+        # Set but empty, the CLI takes its cwd as the configuration: unset is ~/.claude.
+        env.pop("CLAUDE_CONFIG_DIR", None)
     return env
 
 
