@@ -292,7 +292,9 @@ async def one_run(
     team = write_team(root / f"team-{label}", mix)
     backend_type = AnthropicAPIBackend if cache else NoCacheBackend
     backend = backend_type(prices=prices, env={})
-    config = RuntimeConfig(home=root / f"home-{label}", env=fake_api_env(fake.base_url))
+    config = RuntimeConfig(
+        home=root / f"home-{label}", env=fake_api_env(fake.base_url, config_dir=root / "claude")
+    )
     async with Runtime(config, backends={"anthropic-api": backend}) as rt:
         engine = RunEngine(rt)
         await engine.start()

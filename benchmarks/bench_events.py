@@ -105,7 +105,11 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(base_url: str, root: Path, asks: int) -> dict[str, Any]:
     home = root / "home"
-    env = {**os.environ, **fake_api_env(base_url), "PODIUM_HOME": str(home)}
+    env = {
+        **os.environ,
+        **fake_api_env(base_url, config_dir=root / "claude"),
+        "PODIUM_HOME": str(home),
+    }
     podium = [sys.executable, "-m", "podium"]
     subprocess.run([*podium, "up"], env=env, check=True, capture_output=True)
     try:

@@ -215,7 +215,9 @@ async def main() -> None:
         fake.add_rule(Rule(content="PODIUM SYNTHESIS", text="# Benchmark report"))
         team = write_team(root / "team", max_parallel)
         config = RuntimeConfig(
-            home=root / "home", idle_timeout=600.0, env=fake_api_env(fake.base_url)
+            home=root / "home",
+            idle_timeout=600.0,
+            env=fake_api_env(fake.base_url, config_dir=root / "claude"),
         )
         async with Runtime(config) as rt:
             engine = RunEngine(rt)

@@ -121,7 +121,11 @@ def daemon_turns(base_url: str, root: Path, turns: int, loop: int) -> DaemonTime
     from podium import Client
 
     home = root / "daemon-home"
-    env = {**os.environ, **fake_api_env(base_url), "PODIUM_HOME": str(home)}
+    env = {
+        **os.environ,
+        **fake_api_env(base_url, config_dir=root / "claude"),
+        "PODIUM_HOME": str(home),
+    }
     podium = [sys.executable, "-m", "podium"]
     subprocess.run([*podium, "up"], env=env, check=True, capture_output=True)
 
@@ -175,7 +179,9 @@ async def cold(base_url: str, root: Path, rounds: int) -> tuple[list[float], lis
     podium_times: list[float] = []
     for i in range(rounds):
         async with Runtime(
-            RuntimeConfig(home=root / f"cold-{i}", env=fake_api_env(base_url))
+            RuntimeConfig(
+                home=root / f"cold-{i}", env=fake_api_env(base_url, config_dir=root / "claude")
+            )
         ) as rt:
             t0 = time.perf_counter()
             await rt.spawn("cold", cwd=root)

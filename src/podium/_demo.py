@@ -188,7 +188,7 @@ async def run_demo(console: Console | None = None, home: Path | None = None) -> 
                 "this machine); real Claude Code CLI[/]"
             )
             # A throwaway Claude Code configuration: the demo never touches yours.
-            env = {**fake_api_env(fake.base_url), "CLAUDE_CONFIG_DIR": str(root / "claude")}
+            env = fake_api_env(fake.base_url, config_dir=root / "claude")
             config = RuntimeConfig(home=home or root / "state", env=env)
             async with Runtime(config) as rt:
                 await _walkthrough(rt, console, workdir)

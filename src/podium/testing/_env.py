@@ -42,16 +42,23 @@ def cli_env(
     return env
 
 
-def fake_api_env(base_url: str, *, max_retries: int = 1) -> dict[str, str]:
+def fake_api_env(
+    base_url: str, *, max_retries: int = 1, config_dir: str | Path | None = None
+) -> dict[str, str]:
     """What a runtime passes to every agent process so it talks to the fake, and only to it.
 
     ``max_retries`` bounds the CLI's own retries of a scripted 429/5xx, which
-    would otherwise take minutes.
+    would otherwise take minutes. ``config_dir``: a throwaway Claude Code
+    configuration for agents in the default ``user`` mode, so a demo or a
+    benchmark never writes into the real user's ``~/.claude``.
     """
-    return {
+    env = {
         "ANTHROPIC_BASE_URL": base_url,
         "ANTHROPIC_API_KEY": "sk-ant-fake-key",
         "DISABLE_TELEMETRY": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_MAX_RETRIES": str(max_retries),
     }
+    if config_dir is not None:
+        env["CLAUDE_CONFIG_DIR"] = str(config_dir)
+    return env
