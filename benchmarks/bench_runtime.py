@@ -230,7 +230,9 @@ def tree_rss_mb(pid: int) -> float:
 
 
 async def memory(base_url: str, root: Path, agents: int) -> tuple[float, float]:
-    config = RuntimeConfig(home=root / "mem", env=fake_api_env(base_url))
+    config = RuntimeConfig(
+        home=root / "mem", env=fake_api_env(base_url, config_dir=root / "claude")
+    )
     async with Runtime(config) as rt:
         for i in range(agents):
             await rt.spawn(f"idle-{i}", cwd=root)
@@ -256,7 +258,9 @@ async def main() -> None:
         root = Path(scratch)
         raw = await raw_cli_turns(fake.base_url, root, args.turns)
         async with Runtime(
-            RuntimeConfig(home=root / "warm", env=fake_api_env(fake.base_url))
+            RuntimeConfig(
+                home=root / "warm", env=fake_api_env(fake.base_url, config_dir=root / "claude")
+            )
         ) as rt:
             inproc = await runtime_turns(rt, root, args.turns)
         daemon = await asyncio.to_thread(daemon_turns, fake.base_url, root, args.turns, args.loop)
