@@ -2,8 +2,8 @@
 
 The standard library's ``http.client``, not httpx: every ``podium`` command pays
 for its imports, and httpx (with httpcore, h11, anyio) costs several times what
-a command's whole round trip to a warm daemon does. One connection is kept alive
-for all of a client's calls.
+a command's whole round trip to a warm daemon does. Idle connections are kept
+alive for a client's later calls.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -66,7 +67,11 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class DaemonHTTP:
-    """Synchronous HTTP/1.1 to one daemon, over one kept-alive connection."""
+    """Synchronous HTTP/1.1 to one daemon over kept-alive connections.
+
+    Safe to share between threads (the MCP server calls it from a thread pool):
+    each call takes an idle connection, or opens one, and gives it back after.
+    """
 
     def __init__(self, url: str, *, token: str | None, timeout: float) -> None:
         self.url = url
@@ -74,25 +79,32 @@ class DaemonHTTP:
         self._headers = {"User-Agent": f"podium/{__version__}"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._conn: http.client.HTTPConnection | None = None
-        self._used = False  # whether _conn has carried a request (it may have gone stale)
+        self._idle: list[http.client.HTTPConnection] = []  # each has carried a request
+        self._lock = threading.Lock()
 
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        if self._conn is None:
-            if self.url.startswith(UNIX_PREFIX):
-                self._conn = _UnixConnection(self.url[len(UNIX_PREFIX) :], timeout)
-            else:
-                parts = urlsplit(self.url)
-                if parts.scheme != "http" or not parts.hostname:
-                    raise HTTPFailure(f"not an http:// or unix:// URL: {self.url}")
-                self._conn = http.client.HTTPConnection(
-                    parts.hostname, parts.port or 80, timeout=timeout
-                )
-            self._used = False
-        self._conn.timeout = timeout
-        if self._conn.sock is not None:
-            self._conn.sock.settimeout(timeout)
-        return self._conn
+    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self.url.startswith(UNIX_PREFIX):
+            return _UnixConnection(self.url[len(UNIX_PREFIX) :], timeout)
+        parts = urlsplit(self.url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise HTTPFailure(f"not an http:// or unix:// URL: {self.url}")
+        return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+
+    def _take(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection for one call, and whether it has carried a request before."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        reused = conn is not None
+        if conn is None:
+            conn = self._new_connection(timeout)
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        return conn, reused
+
+    def _give_back(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.append(conn)
 
     def request(
         self,
@@ -110,40 +122,46 @@ class DaemonHTTP:
         all_headers = {**self._headers, **(headers or {})}
         wait = self._timeout if timeout is None else timeout
         for attempt in (1, 2):
-            reused = self._used and self._conn is not None
+            conn, reused = self._take(wait)
             try:
-                return self._send(method, path, content, all_headers, wait)
+                return self._send(conn, method, path, content, all_headers)
             except TimeoutError:
-                self.close()
+                conn.close()
                 raise HTTPTimeout(f"no answer within {wait:g} s") from None
             except (ConnectionError, http.client.BadStatusLine) as exc:
-                self.close()
+                conn.close()
                 # The daemon closes an idle kept-alive connection on its side; a request
                 # that met the closed socket was never read: it goes once more, on a new one.
                 if reused and attempt == 1:
                     continue
                 raise HTTPFailure(str(exc) or type(exc).__name__) from None
             except (OSError, http.client.HTTPException) as exc:
-                self.close()
+                conn.close()
                 raise HTTPFailure(str(exc) or type(exc).__name__) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(
-        self, method: str, path: str, content: bytes | None, headers: dict[str, str], wait: float
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        content: bytes | None,
+        headers: dict[str, str],
     ) -> Response:
-        conn = self._connection(wait)
         conn.request(method, path, body=content, headers=headers)
         reply = conn.getresponse()
         body = reply.read()
-        self._used = True
         if reply.will_close:
-            self.close()
+            conn.close()
+        else:
+            self._give_back(conn)
         return Response(status=reply.status, body=body)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     def __enter__(self) -> DaemonHTTP:
         return self

@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -73,3 +75,38 @@ def test_nothing_listening_is_a_failure_not_a_retry_loop() -> None:
         pytest.raises(HTTPFailure),
     ):
         http.request("GET", "/v1/health")
+
+
+def test_one_client_serves_concurrent_calls_from_many_threads() -> None:
+    """The MCP server shares one client across its thread pool: calls in flight at the
+    same time each need their own connection (one connection carries one at a time)."""
+    callers = 4
+    all_in_flight = threading.Barrier(callers, timeout=10)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            all_in_flight.wait()  # answers only once every caller's request arrived
+            body = self.path.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with DaemonHTTP(f"http://127.0.0.1:{httpd.server_port}", token=None, timeout=10) as http:
+            for _round in range(2):  # the second round reuses the kept-alive connections
+                with ThreadPoolExecutor(callers) as pool:
+                    texts = list(
+                        pool.map(lambda i: http.request("GET", f"/call/{i}").text, range(callers))
+                    )
+                assert texts == [f"/call/{i}" for i in range(callers)]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
