@@ -5,9 +5,9 @@ Two ways in:
 * :class:`Runtime` hosts the agents in your own asyncio program;
 * :class:`Client` talks to the ``podium`` daemon (``podium up``) over its local HTTP API.
 
-``Runtime``, ``RuntimeConfig`` and ``Client`` are imported on first use: the CLI
-imports this package on every invocation and the runtime pulls in the model SDK,
-which costs seconds on a slow machine.
+Every public name is imported on first use: the CLI imports this package on every
+invocation, and ``podium ask`` must not pay for the records, the option types or
+the runtime (which pulls in the model SDK and costs seconds on a slow machine).
 """
 
 from __future__ import annotations
@@ -15,39 +15,38 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._errors import (
-    AgentExists,
-    AgentNotFound,
-    BackendError,
-    CLINotFound,
-    DaemonError,
-    InvalidModel,
-    InvalidName,
-    InvalidPrompt,
-    NoAnswerYet,
-    PodiumError,
-    ProcessDied,
-    RequestFailed,
-    RequestNotFound,
-    UsageError,
-    WaitTimeout,
-    error_from_dict,
-)
-from ._records import (
-    TERMINAL_STATES,
-    AgentRecord,
-    AgentStatus,
-    Event,
-    EventKind,
-    RequestRecord,
-    RequestSource,
-    RequestState,
-    Usage,
-)
-from ._version import __version__
-
 if TYPE_CHECKING:
     from ._client import Client
+    from ._errors import (
+        AgentExists,
+        AgentNotFound,
+        BackendError,
+        CLINotFound,
+        DaemonError,
+        InvalidModel,
+        InvalidName,
+        InvalidPrompt,
+        NoAnswerYet,
+        PodiumError,
+        ProcessDied,
+        RequestFailed,
+        RequestNotFound,
+        UsageError,
+        WaitTimeout,
+        error_from_dict,
+    )
+    from ._records import (
+        TERMINAL_STATES,
+        AgentRecord,
+        AgentStatus,
+        Event,
+        EventKind,
+        RequestRecord,
+        RequestSource,
+        RequestState,
+        Usage,
+    )
+    from ._version import __version__
     from .runtime import Runtime, RuntimeConfig
 
 __all__ = [
@@ -82,7 +81,19 @@ __all__ = [
     "error_from_dict",
 ]
 
+_ERRORS = (
+    "AgentExists AgentNotFound BackendError CLINotFound DaemonError InvalidModel InvalidName "
+    "InvalidPrompt NoAnswerYet PodiumError ProcessDied RequestFailed RequestNotFound "
+    "UsageError WaitTimeout error_from_dict"
+)
+_RECORDS = (
+    "TERMINAL_STATES AgentRecord AgentStatus Event EventKind RequestRecord RequestSource "
+    "RequestState Usage"
+)
 _LAZY = {
+    **dict.fromkeys(_ERRORS.split(), "podium._errors"),
+    **dict.fromkeys(_RECORDS.split(), "podium._records"),
+    "__version__": "podium._version",
     "Client": "podium._client",
     "Runtime": "podium.runtime",
     "RuntimeConfig": "podium.runtime",

@@ -1,12 +1,12 @@
-"""The installed package version, read once from its metadata."""
+"""The package version: the one place it is written (the build reads it from here).
+
+A literal, not ``importlib.metadata``: every ``podium`` command sends it as its
+User-Agent, and reading the installed metadata costs more than a warm turn's
+round trip to the daemon.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 __all__ = ["__version__"]
 
-try:
-    __version__ = version("podium")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+__version__ = "0.1.0"

@@ -43,6 +43,13 @@ HEAVY = (
     "podium.store",
     "podium.orchestration",
     "podium.server._app",
+    # podium's own records and option types, with their validation, and the installed
+    # package metadata: the command prints the daemon's JSON as it came.
+    "podium._records",
+    "podium._options",
+    "podium._client",
+    "podium.isolation",
+    "importlib.metadata",
 )
 
 # Runs the command as `python -m podium ARGS` would, then prints the heavy modules loaded.
@@ -148,3 +155,45 @@ def test_the_fast_path_behaves_as_the_commands_do(
     code, out, _ = _main(capsys, "list", "--json")
     assert code == 0
     assert json.loads(out)[0]["name"] == "alpha"
+
+
+def test_ask_json_prints_what_poll_prints(
+    daemon: ThreadedDaemon, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with daemon.client() as client:
+        client.spawn("alpha", cwd=tmp_path)
+        code, out, _ = _main(capsys, "ask", "--json", "alpha", "hello")
+        assert code == 0
+        printed = json.loads(out)
+        assert printed == client.poll(printed["id"]).to_dict()
+        code, out, _ = _main(capsys, "ask", "--async", "--json", "alpha", "later")
+        assert code == 0
+        queued = json.loads(out)
+        assert set(queued) == set(client.poll(queued["id"]).to_dict())
+
+
+def test_the_wire_adds_exactly_the_keys_the_fast_path_drops() -> None:
+    from podium._daemon_api import WIRE_ONLY_REQUEST_KEYS
+    from podium._records import RequestRecord, RequestSource, RequestState, Usage
+    from podium._wire import request_to_json
+
+    request = RequestRecord(
+        id="alpha-000001-0123abcd",
+        agent="alpha",
+        seq=1,
+        prompt="p",
+        state=RequestState.QUEUED,
+        source=RequestSource.USER,
+        relay_from=None,
+        result=None,
+        error=None,
+        usage=Usage(),
+        cost_usd=0.0,
+        model=None,
+        timeout=None,
+        submitted_at=1.0,
+        started_at=None,
+        completed_at=None,
+    )
+    extra = set(request_to_json(request)) - set(request.to_dict())
+    assert extra == set(WIRE_ONLY_REQUEST_KEYS)

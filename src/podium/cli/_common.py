@@ -19,6 +19,7 @@ from .._home import default_home
 
 if TYPE_CHECKING:
     from .._client import Client
+    from .._daemon_api import DaemonAPI
     from ..server._state import DaemonInfo
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
     "connect",
+    "connect_api",
     "echo",
     "echo_text",
     "environment_matches",
@@ -69,6 +71,19 @@ def connect() -> Client:
     """A Client for the local daemon, starting it first unless PODIUM_NO_AUTOSTART is set."""
     # Imported here: --help needs none of it.
     from .._client import Client
+
+    return Client.from_home(_daemon_home(), autostart=False)
+
+
+def connect_api() -> DaemonAPI:
+    """As :func:`connect`, at the level of JSON: no records, no option types to import."""
+    from .._daemon_api import DaemonAPI
+
+    return DaemonAPI.from_home(_daemon_home(), autostart=False)
+
+
+def _daemon_home() -> Path:
+    """The home of the daemon to talk to, started unless PODIUM_NO_AUTOSTART is set."""
     from ..server._daemon import autostart_disabled, running_daemon, start_daemon
 
     home = default_home()
@@ -79,7 +94,7 @@ def connect() -> Client:
             echo(f"started podium daemon at {info.url} (pid {info.pid})", err=True)
     if info is not None and not started:
         warn_if_environment_differs(home, info)
-    return Client.from_home(home, autostart=False)
+    return home
 
 
 def environment_matches(home: Path, info: DaemonInfo) -> bool | None:

@@ -11,13 +11,14 @@ paths run the same bodies (:func:`ask`, :func:`finish`, :func:`list_json`).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .._daemon_api import WIRE_ONLY_REQUEST_KEYS
 from .._errors import PodiumError
 from ._common import (
     EXIT_ERROR,
     EXIT_OK,
-    connect,
+    connect_api,
     echo,
     echo_text,
     exit_code_for,
@@ -25,10 +26,16 @@ from ._common import (
     report,
 )
 
-if TYPE_CHECKING:
-    from .._records import AgentRecord, RequestRecord
-
-__all__ = ["LIST_FIELDS", "ask", "fast_main", "finish", "list_entry", "list_json", "submitted"]
+__all__ = [
+    "LIST_FIELDS",
+    "ask",
+    "fast_main",
+    "finish",
+    "list_entry",
+    "list_json",
+    "poll_shape",
+    "submitted",
+]
 
 LIST_FIELDS = (
     "name",
@@ -56,40 +63,41 @@ class Interrupted(Exception):
     """Ctrl-C while waiting: the request goes on; exit 130 as a shell would."""
 
 
-def list_entry(agent: AgentRecord) -> dict[str, Any]:
-    """The ``list --json`` shape of one agent (``model``: resolved id if known)."""
-    from .._wire import agent_to_json
-
-    data = agent_to_json(agent)
-    return {key: data.get(key) for key in LIST_FIELDS}
+def list_entry(agent: dict[str, Any]) -> dict[str, Any]:
+    """The ``list --json`` shape of one agent's JSON (``model``: resolved id if known)."""
+    return {key: agent.get(key) for key in LIST_FIELDS}
 
 
 def list_json() -> None:
-    with connect() as client:
-        agents = client.list_agents()
+    with connect_api() as api:
+        agents = api.list_agents_json()
     print_json([list_entry(a) for a in agents])
 
 
-def finish(request: RequestRecord, json_out: bool) -> int:
-    """Print a finished request; EXIT_ERROR unless it completed."""
-    from .._records import RequestState
+def poll_shape(data: dict[str, Any]) -> dict[str, Any]:
+    """A request's JSON from the daemon in the shape ``poll`` prints (``to_dict``)."""
+    return {key: value for key, value in data.items() if key not in WIRE_ONLY_REQUEST_KEYS}
 
-    complete = request.state is RequestState.COMPLETE
+
+def finish(request: dict[str, Any], json_out: bool) -> int:
+    """Print a finished request (its ``to_dict``); EXIT_ERROR unless it completed."""
+    complete = request["status"] == "complete"
     if json_out:
-        print_json(request.to_dict())
+        print_json(request)
     elif complete:
-        echo_text(request.result or "")
+        echo_text(request.get("result") or "")
     if not complete:
-        report(f"request {request.id} {request.state.value}: {request.error or ''}".strip())
+        error = request.get("error") or ""
+        report(f"request {request['id']} {request['status']}: {error}".strip())
         return EXIT_ERROR
     return EXIT_OK
 
 
-def submitted(request: RequestRecord, json_out: bool) -> None:
+def submitted(request: dict[str, Any], json_out: bool) -> None:
     if json_out:
-        print_json(request.to_dict())
+        print_json(request)
     else:
-        echo(request.id)
+        echo(request["id"])
 
 
 def ask(
@@ -101,21 +109,25 @@ def ask(
     wait_timeout: float | None,
     json_out: bool,
 ) -> int:
-    """``podium ask``'s body; the exit code. Raises PodiumError and :class:`Interrupted`."""
-    with connect() as client:
+    """``podium ask``'s body; the exit code. Raises PodiumError and :class:`Interrupted`.
+
+    On the daemon's JSON, not records: building them (and the option types they carry)
+    costs this command more than its round trip does.
+    """
+    with connect_api() as api:
         if run_async:
-            submitted(client.ask(name, text, timeout=timeout), json_out)
+            submitted(poll_shape(api.ask_json(name, text, timeout=timeout)), json_out)
             return EXIT_OK
         try:
             # One round trip: the daemon queues the prompt and answers when the turn ends.
-            request = client.ask(name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout)
+            data = api.ask_json(name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout)
         except KeyboardInterrupt:
             echo(
                 f"\nstopped waiting; the request keeps running (podium info {name} lists it)",
                 err=True,
             )
             raise Interrupted from None
-    return finish(request, json_out)
+    return finish(poll_shape(data), json_out)
 
 
 def _parse_ask(args: list[str]) -> dict[str, Any] | None:

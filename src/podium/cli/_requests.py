@@ -38,7 +38,7 @@ WaitTimeoutOpt = Annotated[
 
 def _finish(request: RequestRecord, json_out: bool) -> None:
     """Print a finished request; exit 1 unless it completed."""
-    code = finish(request, json_out)
+    code = finish(request.to_dict(), json_out)
     if code:
         raise typer.Exit(code)
 
@@ -184,7 +184,7 @@ def relay(
     with connect() as client:
         request = client.relay(source, target, text, timeout=timeout)
         if not wait_:
-            submitted(request, json_out)
+            submitted(request.to_dict(), json_out)
             return
         request = _wait_or_explain(client, request.id, wait_timeout)
     _finish(request, json_out)
