@@ -328,6 +328,9 @@ async def start_integration(run: ActiveRun) -> None:
     state.setdefault("conflicts", [])
     check = run.team.integration.check
     state.setdefault("check", {"argv": list(check) if check else None, "status": None})
+    for conflict in state["conflicts"]:
+        if conflict.get("resolution") == "re-running":  # cut off by a stop; retried below
+            conflict["resolution"] = "interrupted: the run stopped during the re-run"
     integrator = Integrator(run, state, run.runtime.config.home)
     integrator.resolver = lambda *args: resolve_by_rerun(run, *args)
     run.integrator = integrator
