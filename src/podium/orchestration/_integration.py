@@ -175,7 +175,7 @@ class Integrator:
         if task_id in self.state["merged"]:
             return True, None
         result = self._result(task_id)
-        branch = result.get("branch")
+        branch = result.get("integrated_branch") or result.get("branch")
         if not branch:
             why = result.get("commit_error") or "its work was not committed on a branch"
             return self._unresolved(task_id, "merge", (), str(why))
@@ -237,7 +237,9 @@ class Integrator:
         out = []
         for tid in self.state["merged"]:
             result = self._result(tid)
-            base, branch = result.get("base"), result.get("branch")
+            rerun = result.get("integration_rerun") or {}
+            base = rerun.get("base") or result.get("base")
+            branch = result.get("integrated_branch") or result.get("branch")
             if not (base and branch):
                 continue
             if set(await changed_files(wt, str(base), str(branch))) & set(files):
@@ -274,7 +276,8 @@ class Integrator:
         return False, self._why(task_id, kind, files, detail)
 
     def _why(self, task_id: str, kind: str, files: tuple[str, ...], detail: str) -> str:
-        branch = self._result(task_id).get("branch") or "its branch"
+        result = self._result(task_id)
+        branch = result.get("integrated_branch") or result.get("branch") or "its branch"
         what = (
             f"conflicts in {', '.join(files)}"
             if files

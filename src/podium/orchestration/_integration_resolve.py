@@ -125,19 +125,22 @@ async def resolve_by_rerun(
             run_id=run.record.id,
             task_id=task_id,
         )
-    agents = [*(old.get("agents") or []), agent]
+    # The task's own branch, commit and agent stay as they were (its first work, kept
+    # on its branch); the re-run's are recorded beside them, and its branch is merged.
     run.dir.write_result(
         planned.worker,
         task_id,
         {
             **old,
-            **committed,
-            "agent": agent,
-            "agents": agents,
-            "output": verdict.output,
-            "summary": verdict.summary,
             "cost_usd": float(old.get("cost_usd") or 0.0) + request.cost_usd,
-            "integration_rerun": {"kind": kind, "files": list(files), "agent": agent},
+            "integrated_branch": branch,
+            "integration_rerun": {
+                "kind": kind,
+                "files": list(files),
+                "agent": agent,
+                "summary": verdict.summary,
+                **committed,
+            },
         },
     )
     return str(branch)
