@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_runs.py
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_isolation.py
+	$(BIN)/python benchmarks/bench_integration.py
 	$(BIN)/python benchmarks/bench_queue.py
 	$(BIN)/python benchmarks/bench_costs.py
 

@@ -274,8 +274,12 @@ class Client(DaemonAPI):
         plan_file: str | Path | None = None,
         budget_usd: float | None = None,
         mode: str = "planned",
+        user_env: Mapping[str, str] | None = None,
     ) -> RunRecord:
         """Start a run of ``team`` on ``request``; it goes on in the daemon.
+
+        The run's checks run with ``user_env`` (``PATH`` and ``VIRTUAL_ENV``; by
+        default this process's), not with the daemon's environment.
 
         Paths are resolved here, against this process's directory: the daemon's
         is unrelated. ``plan`` / ``plan_file`` skip planning; ``cwd`` defaults to
@@ -300,6 +304,9 @@ class Client(DaemonAPI):
             "plan_file": None if plan_file is None else _absolute(plan_file),
             "budget_usd": budget_usd,
         }
+        sent = os.environ if user_env is None else user_env
+        # Only what finds the project's tools: its PATH and its virtualenv.
+        body["user_env"] = {k: sent[k] for k in ("PATH", "VIRTUAL_ENV") if sent.get(k)}
         if mode != "planned":
             # Sent only when it matters, so a planned run works with any daemon version.
             body["mode"] = mode

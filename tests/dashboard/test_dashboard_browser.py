@@ -418,3 +418,38 @@ def test_a_task_node_is_picked_even_when_redrawn_between_press_and_release(
     result = page.evaluate(GRAPH_PROBE)
     assert result == {"picked": [["run-x-a", "a"], ["run-x-a", "a"]], "focused": "a"}
     assert page_errors == []
+
+
+# --- a code-changing run: its integration branch --------------------------------------------
+
+
+def test_a_worktree_run_shows_its_integration_branch_and_merged_tasks(
+    cli_daemon: ThreadedDaemon,
+    page: Page,
+    page_errors: list[str],
+    fake: FakeAnthropic,
+    tmp_path: Path,
+) -> None:
+    from tests.e2e.test_run_integration import make_project, synthesis, writes
+
+    project = make_project(tmp_path / "app")
+    writes(fake, "PODIUM TASK a", "a.txt", "a\n")
+    writes(fake, "PODIUM TASK b", "b.txt", "b\n")
+    synthesis(fake)
+    open_dashboard(page, cli_daemon)
+    plan = {
+        "tasks": [
+            {"task_id": "a", "worker": "alice", "description": "Write a."},
+            {"task_id": "b", "worker": "bob", "description": "Write b.", "dependencies": ["a"]},
+        ]
+    }
+    with cli_daemon.client() as client:
+        run = client.submit_run("Write files", team=project, cwd=project, plan=plan)
+        final = client.wait_run(run.id, timeout=120)
+        assert final.state.value == "complete", final.error
+    line = page.locator("#run-integration")
+    expect(line).to_contain_text(f"podium/run/{run.id}")
+    expect(line.locator("[data-merged]")).to_have_count(2)
+    expect(line.locator("[data-merged='a']")).to_contain_text("a merged")
+    expect(line.locator("[data-conflicted]")).to_have_count(0)
+    assert page_errors == []

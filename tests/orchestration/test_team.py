@@ -485,6 +485,36 @@ def test_check_for_an_unknown_worker(project: Path) -> None:
     assert_names(team_error(path), path, "checks.nobody")
 
 
+def test_integration_section_loads(project: Path) -> None:
+    team = load_team(with_minimal(project, ""))
+    assert team.integration.check is None
+    assert team.integration.attempts == 1
+    path = with_minimal(project, '[integration]\ncheck = ["pytest", "-q"]\nattempts = 0\n')
+    team = load_team(path)
+    assert team.integration.check == ("pytest", "-q")
+    assert team.integration.attempts == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "says"),
+    [
+        ('check = "pytest -q"', "integration.check", "not a shell string"),
+        ("check = []", "integration.check", "non-empty list"),
+        ('check = ["pytest", 3]', "integration.check", "non-empty string"),
+        ("attempts = -1", "integration.attempts", "an integer >= 0"),
+        ('attempts = "2"', "integration.attempts", "an integer >= 0"),
+        ("atempts = 2", "integration.atempts", "attempts"),
+    ],
+)
+def test_integration_section_errors_name_the_key(
+    project: Path, body: str, key: str, says: str
+) -> None:
+    path = with_minimal(project, f"[integration]\n{body}\n")
+    err = team_error(path)
+    assert_names(err, path, key)
+    assert says in str(err)
+
+
 def test_no_partial_team_on_error(project: Path) -> None:
     # The first worker is fine, the second is not: no Team at all comes back.
     path = with_minimal(project, 'anga = "missing.md"\n')

@@ -367,6 +367,11 @@ def show_view(run: RunRecord, now: float) -> RenderableType:
     reasons = reasons_table(run)
     if reasons is not None:
         parts += [Text(), reasons]
+    from ._integration_view import integration_view
+
+    integration = integration_view(run)
+    if integration is not None:
+        parts += [Text(), integration]
     parts += [Text(), cost_table(run), Text(), timings_table(run, now)]
     return Group(*parts)
 

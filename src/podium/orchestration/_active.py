@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import AgentNotFound, PodiumError
 from .._options import AgentSpec
@@ -40,6 +40,9 @@ from ._scheduler import Node, NodeState, Outcome, Scheduler
 from ._team import Team
 from ._turns import Turns
 from ._worker_agent import lead_agent_spec
+
+if TYPE_CHECKING:
+    from ._integration import Integrator
 
 __all__ = ["ActiveRun"]
 
@@ -89,6 +92,7 @@ class ActiveRun:
         self.user_cancelled = False
         self.shutting_down = False  # the daemon is stopping: the run ends interrupted
         self.driver: asyncio.Task[None] | None = None
+        self.integrator: Integrator | None = None  # a run with worktree tasks
         self._background: set[asyncio.Task[None]] = set()
 
     # --- bookkeeping --------------------------------------------------------------------
@@ -384,6 +388,8 @@ class ActiveRun:
         At most ``max_parallel`` agents wait pre-started at a time: a wide plan
         must not start every worker process at once.
         """
+        if self.integrator is not None and not self.integrator.prewarmable(node.id):
+            return
         if node.id not in self.soon and node.id not in self.prewarmed:
             self.soon.append(node.id)
         self.pump_prewarm()
@@ -499,10 +505,22 @@ class ActiveRun:
             # but the reader must know why the report has no synthesis.
             note = f"no synthesis: {refused or self.stop_reason or 'the run budget is spent'}"
         report = run_summary_markdown(
-            self.record, synthesis=synthesis, note=note, billing=await self.billing_pools()
+            self.record,
+            synthesis=synthesis,
+            note=note,
+            billing=await self.billing_pools(),
+            integration_stat=await self._integration_stat(),
         )
         self.dir.write_report(report)
         self.save(report_path=self.dir.relative(self.dir.report_file), error=error)
+
+    async def _integration_stat(self) -> str:
+        data = self.record.integration
+        if not data or data.get("base") == data.get("head"):
+            return ""
+        from ..isolation._integrate import diff_stat
+
+        return await diff_stat(Path(self.record.cwd), str(data["base"]), str(data["head"]))
 
     def _synthesis_refusal(self) -> str | None:
         """Why synthesis may not start under the run budget, if it may not.
@@ -524,6 +542,9 @@ class ActiveRun:
         )
 
     def finished_ok(self) -> bool:
+        """Every task complete, and (with worktree tasks) all their work integrated."""
+        if self.integrator is not None and self.integrator.unresolved():
+            return False
         return all(t.state is TaskState.COMPLETE for t in self.record.tasks)
 
     def final_state(self) -> RunState:

@@ -25,6 +25,7 @@ from ._active import ActiveRun, resolve_cwd
 from ._agentic import AGENTIC, PLANNED, check_mode, drive_agentic
 from ._artifacts import RunDir, check_run_id, list_run_ids, new_run_id
 from ._budget import BudgetLedger, BudgetLimits
+from ._integration import integrated, not_integrated_error, run_base, start_integration
 from ._plan import Plan, load_plan_file, plan_from_data
 from ._ratelimit import ModelLimits, RateLimiter
 from ._run_records import (
@@ -38,6 +39,7 @@ from ._run_records import (
 from ._task_runner import run_task
 from ._team import Team, load_team
 from ._turns import Turns
+from ._user_env import check_user_env
 from ._worker_agent import lead_agent_spec, worker_agent_spec
 
 __all__ = ["RunEngine"]
@@ -180,17 +182,20 @@ class RunEngine:
         plan_file: str | Path | None = None,
         budget_usd: float | None = None,
         mode: str = PLANNED,
+        user_env: Mapping[str, str] | None = None,
     ) -> RunRecord:
         """Validate everything, create the run directory, start the run; returns at once.
 
         ``mode``: ``"planned"`` (podium plans and schedules the tasks) or
         ``"agentic"`` (the orchestrator drives workers itself through podium's MCP tools).
+        ``user_env``: the submitter's ``PATH`` (and ``VIRTUAL_ENV``), for the run's checks.
         """
         try:
             check_prompt(request)
         except UsageError as exc:
             raise type(exc)(f"the run's request is invalid: {exc.message}") from None
         agentic = check_mode(mode) == AGENTIC
+        sent_env = check_user_env(user_env)
         if plan is not None and plan_file is not None:
             raise UsageError("give a plan or a plan file, not both")
         if agentic and (plan is not None or plan_file is not None):
@@ -206,6 +211,7 @@ class RunEngine:
         elif plan is not None:
             given = plan_from_data(plan, loaded.workers, source="the given plan")
         await self._check_logins(loaded, workdir, given)
+        base_commit = await run_base(loaded, workdir)
 
         run_id = new_run_id()
         while RunDir(self.runs_root, run_id).path.exists():
@@ -223,6 +229,8 @@ class RunEngine:
             updated_at=now,
             budget_usd=budget,
             plan_source=AGENTIC if agentic else "orchestrator" if given is None else "file",
+            base_commit=base_commit,
+            user_env=sent_env,
         )
         run_dir.create()
         try:
@@ -365,7 +373,8 @@ class RunEngine:
             active.adopt_plan(plan)
             active.save(state=RunState.RUNNING)
             await active.emit(EventKind.RUN_PLANNED, ok=True, tasks=len(plan.tasks))
-            await active.execute(run_task)
+            await start_integration(active)
+            await active.execute(integrated(run_task))
             if not active.user_cancelled:
                 active.save(state=RunState.SYNTHESISING)
             await active.synthesise()
@@ -378,6 +387,7 @@ class RunEngine:
                 error = f"{len(failed)} task(s) did not complete: {', '.join(failed)}"
                 if active.stop_reason:
                     error += f" ({active.stop_reason})"
+                error = not_integrated_error(active, error if failed else None) or error
         except asyncio.CancelledError:
             final = RunState.CANCELLED if active.user_cancelled else RunState.INTERRUPTED
             error = (

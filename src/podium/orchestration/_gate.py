@@ -37,6 +37,7 @@ __all__ = [
     "GateVerdict",
     "QualityGate",
     "check_output_schema",
+    "run_check",
 ]
 
 MAX_SUMMARY_CHARS = 300
@@ -114,7 +115,10 @@ class QualityGate:
         cwd: Path,
         env: Mapping[str, str] | None = None,
         result_file: Path | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> GateVerdict:
+        """``environ``: the environment the check command starts from (default: this
+        process's); ``env``: variables added to it."""
         text = answer or ""
         if not text.strip():
             return GateVerdict(ok=False, reasons=("the answer is empty",), output=text)
@@ -129,78 +133,82 @@ class QualityGate:
         else:
             output = _bare_json(text)
         if not reasons and self.check_argv is not None:
-            failure = await self._run_check(cwd, env, result_file)
+            full_env = {**(os.environ if environ is None else environ), **(env or {})}
+            if result_file is not None:
+                full_env["PODIUM_RESULT_FILE"] = str(result_file)
+            failure = await run_check(
+                self.check_argv, cwd=cwd, env=full_env, timeout=self.check_timeout
+            )
             if failure is not None:
                 reasons.append(failure)
         return _verdict(not reasons, tuple(reasons), output)
 
-    async def _run_check(
-        self, cwd: Path, env: Mapping[str, str] | None, result_file: Path | None
-    ) -> str | None:
-        assert self.check_argv is not None
-        argv = self.check_argv
-        shown = f"check `{shlex.join(argv)}`"
-        if not Path(cwd).is_dir():
-            return f"{shown} cannot run: working directory {cwd} does not exist"
-        full_env = {**os.environ, **(env or {})}
-        if result_file is not None:
-            full_env["PODIUM_RESULT_FILE"] = str(result_file)
-        loop = asyncio.get_running_loop()
+
+async def run_check(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None, timeout: float
+) -> str | None:
+    """Run a check command (an argv list) in ``cwd`` with exactly ``env`` (None: this
+    process's); None when it exits 0, else why it failed with the end of its output."""
+    shown = f"check `{shlex.join(argv)}`"
+    if not Path(cwd).is_dir():
+        return f"{shown} cannot run: working directory {cwd} does not exist"
+    full_env = dict(os.environ if env is None else env)
+    loop = asyncio.get_running_loop()
+    try:
+        transport, protocol = await loop.subprocess_exec(
+            _CheckProtocol,
+            *argv,
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            # Its own process group, so a timeout kills everything it started.
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        return f"{shown} cannot run: executable {argv[0]!r} not found"
+    except PermissionError:
+        return f"{shown} cannot run: {argv[0]!r} is not executable"
+    except OSError as exc:
+        return f"{shown} cannot run: {exc.strerror or exc}"
+    pid = transport.get_pid()
+    timed_out = False
+    try:
         try:
-            transport, protocol = await loop.subprocess_exec(
-                _CheckProtocol,
-                *argv,
-                cwd=cwd,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                # Its own process group, so a timeout kills everything it started.
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            return f"{shown} cannot run: executable {argv[0]!r} not found"
-        except PermissionError:
-            return f"{shown} cannot run: {argv[0]!r} is not executable"
-        except OSError as exc:
-            return f"{shown} cannot run: {exc.strerror or exc}"
-        pid = transport.get_pid()
-        timed_out = False
-        try:
-            try:
-                async with asyncio.timeout(self.check_timeout):
-                    await protocol.exited.wait()
-            except TimeoutError:
-                timed_out = True
-                _kill_group(pid)
+            async with asyncio.timeout(timeout):
                 await protocol.exited.wait()
-            # A process the check left behind may hold the output pipe open.
-            try:
-                async with asyncio.timeout(_PIPE_GRACE):
-                    await protocol.closed.wait()
-            except TimeoutError:
-                _kill_group(pid)
-        finally:
-            if transport.get_returncode() is None:  # cancelled while running
-                _kill_group(pid)
-                # Reap it (SIGKILL makes this quick) so no zombie outlives the gate.
-                with contextlib.suppress(asyncio.CancelledError):
-                    await protocol.exited.wait()
-            transport.close()
-        output = protocol.tail_text()
-        if timed_out:
-            ran = f"{shown} timed out after {self.check_timeout:g} s"
-            return f"{ran}: {output}" if output else ran
-        code = transport.get_returncode()
-        if code == 0:
-            return None
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            return f"{shown} was killed by {name}" + _with_output(output)
-        return f"{shown} exited {code}" + _with_output(output)
+        except TimeoutError:
+            timed_out = True
+            _kill_group(pid)
+            await protocol.exited.wait()
+        # A process the check left behind may hold the output pipe open.
+        try:
+            async with asyncio.timeout(_PIPE_GRACE):
+                await protocol.closed.wait()
+        except TimeoutError:
+            _kill_group(pid)
+    finally:
+        if transport.get_returncode() is None:  # cancelled while running
+            _kill_group(pid)
+            # Reap it (SIGKILL makes this quick) so no zombie outlives the gate.
+            with contextlib.suppress(asyncio.CancelledError):
+                await protocol.exited.wait()
+        transport.close()
+    output = protocol.tail_text()
+    if timed_out:
+        ran = f"{shown} timed out after {timeout:g} s"
+        return f"{ran}: {output}" if output else ran
+    code = transport.get_returncode()
+    if code == 0:
+        return None
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"{shown} was killed by {name}" + _with_output(output)
+    return f"{shown} exited {code}" + _with_output(output)
 
 
 def check_output_schema(schema: Mapping[str, Any]) -> list[str]:

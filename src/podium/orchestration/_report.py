@@ -28,9 +28,11 @@ def run_summary_markdown(
     synthesis: str,
     note: str | None = None,
     billing: Mapping[str, int] | None = None,
+    integration_stat: str = "",
 ) -> str:
     """``billing``: how many of the run's agents drew from each pool (API key,
-    subscription credit), shown next to the cost."""
+    subscription credit), shown next to the cost. ``integration_stat``: ``git diff
+    --stat base..head`` of the run's integration branch."""
     lines = [f"# Run {run.id}", ""]
     if synthesis:
         lines += [synthesis.rstrip(), ""]
@@ -61,6 +63,7 @@ def run_summary_markdown(
                 f"- **{task.task_id}** ({task.worker}): {task.state.value}"
                 f" - {_cell(task.reason or 'no reason recorded')}"
             )
+    lines += _integration_lines(run, integration_stat)
     lines += [
         "",
         "### Cost",
@@ -79,6 +82,34 @@ def run_summary_markdown(
         )
         lines.append(f"- Billed to: {pools}")
     return "\n".join(lines) + "\n"
+
+
+def _integration_lines(run: RunRecord, stat: str) -> list[str]:
+    data = run.integration
+    if not data:
+        return []
+    merged = data.get("merged") or []
+    lines = [
+        "",
+        "### Integration",
+        "",
+        f"- Branch: `{data.get('branch')}` (base {str(data.get('base'))[:12]}, "
+        f"head {str(data.get('head'))[:12]})",
+        f"- Merged: {', '.join(merged) if merged else 'nothing'}",
+    ]
+    for conflict in data.get("conflicts") or []:
+        tasks = conflict.get("tasks") or []
+        files = ", ".join(conflict.get("files") or []) or "-"
+        lines.append(
+            f"- {str(conflict.get('kind', 'merge')).capitalize()} conflict: task "
+            f"{', '.join(tasks)}; files {_cell(files)}; {_cell(str(conflict.get('resolution')))}"
+        )
+    check = data.get("check") or {}
+    if check.get("argv"):
+        lines.append(f"- Check `{' '.join(check['argv'])}`: {check.get('status') or 'not run'}")
+    if stat:
+        lines += ["", "```", stat, "```"]
+    return lines
 
 
 def _plan_origin(run: RunRecord) -> str:

@@ -133,6 +133,14 @@ class RunRecord:
     resumed: int = 0
     cost_by_worker: dict[str, float] = field(default_factory=dict)
     cost_by_model: dict[str, float] = field(default_factory=dict)
+    base_commit: str | None = None
+    """The project's HEAD when the run started: where its worktree tasks branch from
+    (a resume keeps it)."""
+    integration: dict[str, Any] | None = None
+    """The run's integration branch and merge queue (see ``_integration``); None for a
+    run without worktree tasks."""
+    user_env: dict[str, str] = field(default_factory=dict)
+    """``PATH`` (and ``VIRTUAL_ENV``) of whoever submitted the run: checks run with them."""
 
     @property
     def done(self) -> bool:

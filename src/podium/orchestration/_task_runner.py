@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from ._gate import GateVerdict, QualityGate
 from ._prompts import DependencyBrief, gate_retry_prompt, task_prompt
 from ._run_records import TaskState
 from ._scheduler import Node, Outcome
+from ._user_env import check_environment
 from ._worker_agent import worker_agent_spec
 
 __all__ = ["run_task", "spawn_task_agent", "task_cap"]
@@ -61,11 +63,19 @@ def task_cap(run: ActiveRun, task_id: str) -> tuple[float | None, str]:
     return max(0.0, math.floor(parts[source] * 1e6) / 1e6), source
 
 
-async def spawn_task_agent(run: ActiveRun, task_id: str) -> str:
+async def spawn_task_agent(run: ActiveRun, task_id: str, *, base: str | None = None) -> str:
+    """A fresh agent for the task; a worktree one branches from ``base``, by default
+    where the run's integration says (the run's base, or its dependencies' merge)."""
     task = run.record.task(task_id)
     worker = run.team.workers[task.worker]
     cap, source = task_cap(run, task_id)
     spec = worker_agent_spec(worker)
+    isolation = spec.options.isolation
+    if isolation is not None and isolation.mode is IsolationMode.WORKTREE:
+        base = base or (run.integrator.base_for(task_id) if run.integrator else None)
+        if base is not None:
+            stacked = replace(isolation, base=base)
+            spec = spec.replace(options=spec.options.replace(isolation=stacked))
     # Non-urgent work goes through the Batch API where the backend has one.
     batch = not task.urgent and backend_info(spec.backend).batch
     spec = spec.replace(
@@ -94,7 +104,7 @@ async def _commit_work(run: ActiveRun, agent: str, task_id: str, worker: str) ->
         sha = await isolator_for(ws.mode).finish_task(ws, message=message)
     except PodiumError as exc:
         return {"isolation": ws.mode.value, "branch": ws.branch, "commit_error": exc.message}
-    return {"isolation": ws.mode.value, "branch": ws.branch, "commit": sha}
+    return {"isolation": ws.mode.value, "branch": ws.branch, "base": ws.base_commit, "commit": sha}
 
 
 async def _agent_cwd(run: ActiveRun, agent: str) -> Path:
@@ -225,7 +235,11 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
         if request.state is RequestState.COMPLETE:
             answer = request.result
             # In the agent's workspace: a worktree holds the work the check must see.
-            verdict = await gate.check(answer, cwd=await _agent_cwd(run, agent))
+            verdict = await gate.check(
+                answer,
+                cwd=await _agent_cwd(run, agent),
+                environ=check_environment(run.record.user_env),
+            )
             if verdict.ok:
                 final, reason = TaskState.COMPLETE, None
                 break

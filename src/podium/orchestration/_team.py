@@ -31,6 +31,7 @@ from ._team_schema import (
     EXPECT,
     CheckFailurePolicy,
     DefaultsSection,
+    IntegrationSection,
     LimitsSection,
     RateLimitSection,
     TeamSection,
@@ -43,6 +44,7 @@ __all__ = [
     "TEAM_FILE",
     "CheckFailurePolicy",
     "Defaults",
+    "Integration",
     "Limits",
     "RateLimit",
     "Team",
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 TEAM_FILE = "podium.toml"
-_SECTIONS = ("team", "workers", "defaults", "limits", "rate_limits", "checks")
+_SECTIONS = ("team", "workers", "defaults", "limits", "rate_limits", "checks", "integration")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -91,6 +93,15 @@ class Limits:
     max_plan_repairs: int = 2
     per_worker_budget_usd: float | None = None
     per_task_budget_usd: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Integration:
+    """``[integration]``: ``check`` runs in the run's integration worktree after each
+    merge; a conflicting or failing task goes back to its worker ``attempts`` times."""
+
+    check: tuple[str, ...] | None = None
+    attempts: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +149,7 @@ class Team:
     defaults: Defaults
     limits: Limits
     rate_limits: Mapping[str, RateLimit]
+    integration: Integration = Integration()
 
     @property
     def root(self) -> Path:
@@ -217,6 +229,7 @@ class _Loader:
             defaults=defaults,
             limits=limits,
             rate_limits=self._rate_limits(self._table(doc, "rate_limits")),
+            integration=self._integration(self._table(doc, "integration")),
         )
 
     def _parse(self) -> dict[str, Any]:
@@ -308,22 +321,28 @@ class _Loader:
             out[model] = RateLimit(model=model, **s.model_dump())
         return out
 
+    def _argv(self, argv: Any, key: str) -> tuple[str, ...]:
+        if isinstance(argv, str):
+            raise self.fail(
+                key,
+                'must be an argv list such as ["pytest", "-q"], not a shell string: ' + show(argv),
+            )
+        if not isinstance(argv, list) or not argv:
+            raise self.fail(key, f"must be a non-empty list of strings, got {show(argv)}")
+        if not all(isinstance(a, str) and a for a in argv):
+            raise self.fail(key, f"every argument must be a non-empty string, got {show(argv)}")
+        return tuple(argv)
+
     def _checks(self, table: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-        out: dict[str, tuple[str, ...]] = {}
-        for worker, argv in table.items():
-            key = f"checks.{worker}"
-            if isinstance(argv, str):
-                raise self.fail(
-                    key,
-                    'must be an argv list such as ["pytest", "-q"], not a shell string: '
-                    + show(argv),
-                )
-            if not isinstance(argv, list) or not argv:
-                raise self.fail(key, f"must be a non-empty list of strings, got {show(argv)}")
-            if not all(isinstance(a, str) and a for a in argv):
-                raise self.fail(key, f"every argument must be a non-empty string, got {show(argv)}")
-            out[worker] = tuple(argv)
-        return out
+        return {worker: self._argv(argv, f"checks.{worker}") for worker, argv in table.items()}
+
+    def _integration(self, table: dict[str, Any]) -> Integration:
+        table = dict(table)
+        check = table.pop("check", None)
+        # The argv is checked here, where a shell string gets its own message.
+        s = self._model(IntegrationSection, table, "integration")
+        argv = None if check is None else self._argv(check, "integration.check")
+        return Integration(check=argv, attempts=s.attempts)
 
     def _workers(
         self,

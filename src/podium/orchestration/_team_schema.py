@@ -20,6 +20,7 @@ __all__ = [
     "EXPECT",
     "CheckFailurePolicy",
     "DefaultsSection",
+    "IntegrationSection",
     "LimitsSection",
     "RateLimitSection",
     "TeamSection",
@@ -49,6 +50,8 @@ EXPECT = {
     "requests_per_minute": "a positive integer",
     "input_tokens_per_minute": "a positive integer",
     "output_tokens_per_minute": "a positive integer",
+    "check": 'an argv list such as ["python", "-m", "pytest", "-q"]',
+    "attempts": "an integer >= 0",
 }
 
 _PosFloat = Annotated[float, Field(gt=0)]
@@ -96,3 +99,11 @@ class RateLimitSection(Strict):
     requests_per_minute: _PosInt | None = None
     input_tokens_per_minute: _PosInt | None = None
     output_tokens_per_minute: _PosInt | None = None
+
+
+class IntegrationSection(Strict):
+    """``[integration]``: the check run after each merge into a run's integration branch,
+    and how often a conflicting or failing task is sent back to its worker."""
+
+    check: list[str] | None = None
+    attempts: _NonNegInt = 1

@@ -168,6 +168,10 @@ class RunBody(_Body):
             "agentic: the orchestrator drives the workers itself, turn by turn"
         ),
     )
+    user_env: dict[str, str] | None = Field(
+        default=None,
+        description="the submitter's PATH (and VIRTUAL_ENV): the run's checks run with them",
+    )
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -332,6 +336,19 @@ class RunOut(BaseModel):
     resumed: int
     cost_by_worker: dict[str, float]
     cost_by_model: dict[str, float]
+    base_commit: str | None = Field(
+        default=None, description="the project's HEAD when the run started (worktree runs)"
+    )
+    integration: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "the integration branch podium/run/RUN_ID: branch, base, head, merged "
+            "(task ids), task_heads, conflicts, check, worktree"
+        ),
+    )
+    user_env: dict[str, str] = Field(
+        default_factory=dict, description="PATH and VIRTUAL_ENV the run's checks run with"
+    )
     dir: str = Field(description="the run directory: plan, task results, report")
 
 

@@ -60,6 +60,7 @@ async def _submit(body: RunBody, engine: RunEngine) -> JSONResponse:
         plan_file=body.plan_file,
         budget_usd=body.budget_usd,
         mode=body.mode,
+        user_env=body.user_env,
     )
     return _ok(_run_json(engine, run), status=201)
 

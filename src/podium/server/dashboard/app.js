@@ -453,6 +453,7 @@ function renderRun() {
   const error = $("run-error");
   error.hidden = !run.error;
   error.textContent = run.error ?? "";
+  renderIntegration(run);
   drawGraph($("task-graph"), run);
 
   $("run-costs").hidden = false;
@@ -463,6 +464,34 @@ function renderRun() {
   setCost($("run-cost-synthesis"), run.synthesis_cost_usd);
   setCost($("run-cost-total"), run.cost_usd);
   $("run-budget").textContent = run.budget_usd == null ? "none" : formatUsd(run.budget_usd);
+}
+
+/** The run's integration branch and each worktree task's merge: merged or conflicted. */
+function renderIntegration(run) {
+  const node = $("run-integration");
+  const data = run.integration;
+  node.hidden = !data;
+  if (!data) return;
+  const merged = new Set(data.merged ?? []);
+  const conflicted = new Map(
+    (data.conflicts ?? [])
+      .filter((c) => c.resolution === "unresolved")
+      .map((c) => [c.tasks?.[0], (c.files ?? []).join(", ")]),
+  );
+  node.replaceChildren(
+    h("span", {}, `branch ${data.branch}`),
+    ...(run.tasks ?? [])
+      .filter((task) => merged.has(task.task_id) || conflicted.has(task.task_id))
+      .map((task) =>
+        merged.has(task.task_id)
+          ? h("span", { "data-merged": task.task_id }, ` · ${task.task_id} merged`)
+          : h(
+              "span",
+              { "data-conflicted": task.task_id, class: "error-text" },
+              ` · ${task.task_id} conflicted${conflicted.get(task.task_id) ? ` (${conflicted.get(task.task_id)})` : ""}`,
+            ),
+      ),
+  );
 }
 
 function renderLegend() {
