@@ -33,6 +33,7 @@ from ._team_schema import (
     DefaultsSection,
     LimitsSection,
     RateLimitSection,
+    RunsSection,
     TeamSection,
     WorkerTable,
 )
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 TEAM_FILE = "podium.toml"
-_SECTIONS = ("team", "workers", "defaults", "limits", "rate_limits", "checks")
+_SECTIONS = ("team", "workers", "defaults", "limits", "rate_limits", "checks", "runs")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -138,6 +139,9 @@ class Team:
     defaults: Defaults
     limits: Limits
     rate_limits: Mapping[str, RateLimit]
+    keep_worktrees: int | None = None
+    """``[runs] keep_worktrees``: when a run finishes, keep the worktrees of at most this
+    many finished runs (older ones are cleaned of what loses no work); None: keep all."""
 
     @property
     def root(self) -> Path:
@@ -209,6 +213,7 @@ class _Loader:
         for worker in checks:
             if worker not in workers:
                 raise self.fail(f"checks.{worker}", "no worker of that name in [workers]")
+        runs = self._model(RunsSection, self._table(doc, "runs"), "runs")
         return Team(
             name=name,
             path=self.path.absolute(),
@@ -217,6 +222,7 @@ class _Loader:
             defaults=defaults,
             limits=limits,
             rate_limits=self._rate_limits(self._table(doc, "rate_limits")),
+            keep_worktrees=runs.keep_worktrees,
         )
 
     def _parse(self) -> dict[str, Any]:

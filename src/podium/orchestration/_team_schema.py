@@ -22,6 +22,7 @@ __all__ = [
     "DefaultsSection",
     "LimitsSection",
     "RateLimitSection",
+    "RunsSection",
     "TeamSection",
     "WorkerTable",
 ]
@@ -49,6 +50,7 @@ EXPECT = {
     "requests_per_minute": "a positive integer",
     "input_tokens_per_minute": "a positive integer",
     "output_tokens_per_minute": "a positive integer",
+    "keep_worktrees": "an integer >= 0 (finished runs whose worktrees are kept)",
 }
 
 _PosFloat = Annotated[float, Field(gt=0)]
@@ -96,3 +98,7 @@ class RateLimitSection(Strict):
     requests_per_minute: _PosInt | None = None
     input_tokens_per_minute: _PosInt | None = None
     output_tokens_per_minute: _PosInt | None = None
+
+
+class RunsSection(Strict):
+    keep_worktrees: _NonNegInt | None = None
