@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -285,6 +286,18 @@ def test_clean_removes_exactly_the_runs_worktrees_and_branches(
     assert (project / "left.txt").exists()  # applied work stays on main
 
     assert json.loads(ok(podium("clean", RUN_A, "--json")).stdout)["removed_branches"] == []
+
+
+def test_clean_copes_with_a_worktree_deleted_by_hand(home: Path, project: Path) -> None:
+    make_run(home, project, RUN_A, WORK)
+    ok(podium("apply", RUN_A))
+    shutil.rmtree(home / "worktrees" / f"{RUN_A}-left")
+
+    done = json.loads(ok(podium("clean", RUN_A, "--json")).stdout)
+
+    assert len(done["removed_worktrees"]) == 3
+    assert branches(project) == {"main"}
+    assert worktrees(project) == set()
 
 
 def test_clean_refuses_to_lose_work_without_force(home: Path, project: Path) -> None:

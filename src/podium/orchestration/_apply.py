@@ -143,9 +143,15 @@ async def _is_ancestor(place: Path, older: str, newer: str) -> bool:
 
 async def _landed_tasks(record: RunRecord, place: Path, head: str, old: str) -> list[str]:
     """The run's tasks whose work reaches the target with this apply."""
+    # The run's own account when it keeps one (``integration.merged``), a mapping or a record.
     integration = getattr(record, "integration", None)
-    if isinstance(integration, dict) and isinstance(integration.get("merged"), list):
-        return [str(t) for t in integration["merged"]]
+    merged = (
+        integration.get("merged")
+        if isinstance(integration, dict)
+        else getattr(integration, "merged", None)
+    )
+    if isinstance(merged, list | tuple) and merged:
+        return [str(t) for t in merged]
     tasks: list[str] = []
     for task in record.tasks:
         if task.agent is None:

@@ -83,14 +83,14 @@ async def _remove(
     gone_trees: list[str] = []
     for tree in worktrees:
         path = Path(tree.name)
-        if tree.registered:
+        if tree.registered and path.exists():
             # --force twice: copied untracked files are there by design, and a locked
             # worktree is still ours; what it would lose was checked by the caller.
             await _git(
                 "worktree", "remove", "--force", "--force", str(path),
                 cwd=top, what="git worktree remove",
             )  # fmt: skip
-        else:
+        else:  # a directory git lost track of, or a worktree deleted by hand (pruned below)
             shutil.rmtree(path, ignore_errors=True)
         gone_trees.append(str(path))
     await _git("worktree", "prune", cwd=top, check=False)

@@ -128,8 +128,8 @@ async def _uncommitted(worktree: Path, top: Path) -> list[str]:
     found = await _git(
         "status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=worktree, check=False
     )
-    if found.code != 0:
-        return []
+    if found.code != 0:  # unreadable: count it as work rather than delete it unseen
+        return [f"(git status failed: {found.err.strip()[:200]})"]
     files: list[str] = []
     skip_next = False
     for entry in (e for e in found.out.split("\0") if e):
