@@ -351,6 +351,44 @@ class Client(DaemonAPI):
                     state=run.state.value,
                 )
 
+    def apply_run(
+        self,
+        run_id: str,
+        *,
+        into: str | None = None,
+        squash: bool = False,
+        verify: bool = True,
+    ) -> dict[str, Any]:
+        """Land the run's integration branch on the project's current branch (or ``into``).
+
+        Fast-forward when possible, else a merge commit (one commit with ``squash``),
+        committed as the user with their hooks (``verify=False`` skips them). A conflict
+        raises :class:`podium.isolation.MergeConflict` (``context["files"]``); nothing
+        was changed.
+        """
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/runs/{_run(run_id)}/apply",
+            body={"into": into, "squash": squash, "verify": verify},
+            patience=_SLOW_CALL,
+        )
+        return result
+
+    def clean_run(self, run_id: str, *, force: bool = False) -> dict[str, Any]:
+        """Remove the run's worktrees and branches; refuses to lose work unless ``force``."""
+        result: dict[str, Any] = self._call(
+            "POST", f"/runs/{_run(run_id)}/clean", body={"force": force}, patience=_SLOW_CALL
+        )
+        return result
+
+    def clean_runs(self, *, keep: int = 0, force: bool = False) -> dict[str, Any]:
+        """Keep the newest ``keep`` finished runs' worktrees; clean older runs of what
+        loses no work (everything with ``force``)."""
+        result: dict[str, Any] = self._call(
+            "POST", "/runs/clean", body={"keep": keep, "force": force}, patience=_SLOW_CALL
+        )
+        return result
+
     def run_report(self, run_id: str) -> str | None:
         """The run's report (report.md) once written, else None."""
         report: str | None = self._call("GET", f"/runs/{_run(run_id)}/report")["report"]

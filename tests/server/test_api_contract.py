@@ -41,6 +41,7 @@ from tests._asgi_api import BASE, PORT, TOKEN
 from tests._echo_backend import EchoBackend
 from tests._run_team import PLAN, write_team
 from tests._threaded_daemon import ThreadedDaemon
+from tests.orchestration._landing_helpers import make_repo, make_run
 
 GHOST = "ghost"
 GHOST_REQUEST = "ghost-000001-0123abcd"
@@ -76,6 +77,9 @@ CONTRACT: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("GET", "/v1/runs/{run_id}/report"): (None, "run_not_found"),
     ("POST", "/v1/runs/{run_id}/cancel"): (None, "run_not_found"),
     ("POST", "/v1/runs/{run_id}/resume"): (None, "run_not_found"),
+    ("POST", "/v1/runs/{run_id}/apply"): ({}, "run_not_found"),
+    ("POST", "/v1/runs/{run_id}/clean"): ({"force": False}, "run_not_found"),
+    ("POST", "/v1/runs/clean"): ({"keep": 0}, None),
     ("GET", "/v1/workspaces/{name}/diff"): (None, "agent_not_found"),
     ("POST", "/v1/workspaces/{name}/merge"): ({}, "agent_not_found"),
     ("POST", "/v1/workspaces/{name}/clean"): ({"force": False}, "agent_not_found"),
@@ -450,11 +454,23 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         await call(
             "POST", "/v1/workspaces/{name}/clean", "/v1/workspaces/wt/clean", json={"force": True}
         )
+        landed = make_run(runtime_home(harness), make_repo(tmp_path / "landing"), LANDED, WORK)
+        await call("POST", "/v1/runs/{run_id}/apply", f"/v1/runs/{landed.id}/apply", json={})
+        await call("POST", "/v1/runs/{run_id}/clean", f"/v1/runs/{landed.id}/clean", json={})
+        await call("POST", "/v1/runs/clean", "/v1/runs/clean", json={"keep": 0})
         await call("DELETE", "/v1/agents/{name}", "/v1/agents/gamma")
         await call("POST", "/v1/agents/kill-all", "/v1/agents/kill-all")
         await call("POST", "/v1/shutdown", "/v1/shutdown")
     assert harness.shutdowns == [1]
     assert checked == set(OPERATIONS)
+
+
+LANDED = "run-20240101-000000-1a2b"
+WORK = {"t": {"t.txt": "t\n"}}
+
+
+def runtime_home(harness: Harness) -> Path:
+    return harness.runtime.config.home
 
 
 async def _worktree_agent(runtime: Runtime, repo: Path) -> None:

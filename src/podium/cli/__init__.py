@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "_dashboard",
     "_doctor",
     "_isolation",
+    "_landing",
     "_logs",
     "_mcp",
     "_prices",

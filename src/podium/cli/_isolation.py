@@ -134,14 +134,62 @@ def merge(
 
 @app.command()
 def clean(
-    name: _Name,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME|RUN_ID",
+            help="An agent (a killed one too), or a run id (run-YYYYMMDD-HHMMSS-xxxx).",
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option("--force", help="Delete unmerged or uncommitted work too; kill a live agent."),
     ] = False,
+    finished: Annotated[
+        bool,
+        typer.Option("--finished", help="Clean finished runs but the newest --keep ones."),
+    ] = False,
+    keep: Annotated[
+        int | None,
+        typer.Option("--keep", min=0, help="With --finished: runs whose worktrees stay (0)."),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Remove an agent's worktree and branch; refuses to lose unmerged work unless --force."""
+    """Remove an agent's worktree and branch, or every worktree and branch of a run.
+
+    Refuses to lose work (commits in none of your branches, uncommitted changes)
+    unless --force. --finished [--keep N]: keep the newest N finished runs' worktrees;
+    of older runs remove what loses nothing (everything with --force).
+    """
+    from ._landing import print_clean
+
+    if finished:
+        if name is not None:
+            raise UsageError("give a NAME or RUN_ID, or --finished, not both")
+        with connect() as client:
+            result = client.clean_runs(keep=keep or 0, force=force)
+        if json_out:
+            print_json(result)
+            return
+        if not result["cleaned"]:
+            typer.echo(f"nothing to clean (kept {len(result['kept_runs'])} run(s))")
+        for run in result["cleaned"]:
+            print_clean(run)
+        for run in result["skipped"]:
+            typer.echo(f"run {run['run_id']}: skipped: {run['reason']}")
+        return
+    if keep is not None:
+        raise UsageError("--keep goes with --finished")
+    if name is None:
+        raise UsageError("name an agent or a run id, or pass --finished")
+    if _is_run_id(name):
+        with connect() as client:
+            result = client.clean_run(name, force=force)
+        if json_out:
+            print_json(result)
+        else:
+            print_clean(result)
+        return
     with connect() as client:
         result = client.clean(name, force=force)
     if json_out:
@@ -149,3 +197,11 @@ def clean(
         return
     what = f"worktree and branch {result['branch']}" if result["branch"] else "workspace"
     typer.echo(f"removed the {what} of {result['agent']}")
+
+
+def _is_run_id(value: str) -> bool:
+    if not value.startswith("run-"):
+        return False
+    from ..orchestration._artifacts import RUN_ID_PATTERN
+
+    return RUN_ID_PATTERN.fullmatch(value) is not None

@@ -25,6 +25,7 @@ from ._active import ActiveRun, resolve_cwd
 from ._agentic import AGENTIC, PLANNED, check_mode, drive_agentic
 from ._artifacts import RunDir, check_run_id, list_run_ids, new_run_id
 from ._budget import BudgetLedger, BudgetLimits
+from ._clean import retain_after_finish
 from ._integration import integrated, not_integrated_error, run_base, start_integration
 from ._plan import Plan, load_plan_file, plan_from_data
 from ._ratelimit import ModelLimits, RateLimiter
@@ -411,6 +412,8 @@ class RunEngine:
     async def _finish(self, active: ActiveRun, final: RunState, error: str | None) -> None:
         try:
             await active.retire_all()
+            # The team's [runs] keep_worktrees, before the run is seen finished.
+            await retain_after_finish(self, active.team.keep_worktrees, finishing=active.record.id)
         finally:
             tasks = tuple(
                 t.replace(state=TaskState.INTERRUPTED, reason=error)

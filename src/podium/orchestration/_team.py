@@ -34,6 +34,7 @@ from ._team_schema import (
     IntegrationSection,
     LimitsSection,
     RateLimitSection,
+    RunsSection,
     TeamSection,
     WorkerTable,
 )
@@ -55,7 +56,16 @@ __all__ = [
 ]
 
 TEAM_FILE = "podium.toml"
-_SECTIONS = ("team", "workers", "defaults", "limits", "rate_limits", "checks", "integration")
+_SECTIONS = (
+    "team",
+    "workers",
+    "defaults",
+    "limits",
+    "rate_limits",
+    "checks",
+    "integration",
+    "runs",
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -150,6 +160,9 @@ class Team:
     limits: Limits
     rate_limits: Mapping[str, RateLimit]
     integration: Integration = Integration()
+    keep_worktrees: int | None = None
+    """``[runs] keep_worktrees``: when a run finishes, keep the worktrees of at most this
+    many finished runs (older ones are cleaned of what loses no work); None: keep all."""
 
     @property
     def root(self) -> Path:
@@ -221,6 +234,7 @@ class _Loader:
         for worker in checks:
             if worker not in workers:
                 raise self.fail(f"checks.{worker}", "no worker of that name in [workers]")
+        runs = self._model(RunsSection, self._table(doc, "runs"), "runs")
         return Team(
             name=name,
             path=self.path.absolute(),
@@ -230,6 +244,7 @@ class _Loader:
             limits=limits,
             rate_limits=self._rate_limits(self._table(doc, "rate_limits")),
             integration=self._integration(self._table(doc, "integration")),
+            keep_worktrees=runs.keep_worktrees,
         )
 
     def _parse(self) -> dict[str, Any]:

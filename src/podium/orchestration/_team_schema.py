@@ -23,6 +23,7 @@ __all__ = [
     "IntegrationSection",
     "LimitsSection",
     "RateLimitSection",
+    "RunsSection",
     "TeamSection",
     "WorkerTable",
 ]
@@ -52,6 +53,7 @@ EXPECT = {
     "output_tokens_per_minute": "a positive integer",
     "check": 'an argv list such as ["python", "-m", "pytest", "-q"]',
     "attempts": "an integer >= 0",
+    "keep_worktrees": "an integer >= 0 (finished runs whose worktrees are kept)",
 }
 
 _PosFloat = Annotated[float, Field(gt=0)]
@@ -107,3 +109,5 @@ class IntegrationSection(Strict):
 
     check: list[str] | None = None
     attempts: _NonNegInt = 1
+class RunsSection(Strict):
+    keep_worktrees: _NonNegInt | None = None

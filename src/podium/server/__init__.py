@@ -31,6 +31,10 @@ Routes (prefix ``/v1``; JSON in and out; all but ``GET /health`` need
     GET    /runs/{run_id}/report        {"run_id", "report": markdown or null}
     POST   /runs/{run_id}/cancel        stop dispatching, interrupt running tasks
     POST   /runs/{run_id}/resume        continue an interrupted / failed / cancelled run
+    POST   /runs/{run_id}/apply         {into, squash, verify}: land its integration branch
+                                        (409 merge_conflict, nothing changed)
+    POST   /runs/{run_id}/clean         {force}: remove its worktrees and branches
+    POST   /runs/clean                  {keep, force}: clean all but the newest finished runs
 
 Outside ``/v1``: ``GET /openapi.json``, the OpenAPI schema of all the above
 (token needed, like everything but health; it declares the bearer scheme), and

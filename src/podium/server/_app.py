@@ -482,6 +482,9 @@ def create_app(state: AppState, guard: GuardSettings) -> Guard:
     from ._runs import router as runs_router
 
     app.include_router(runs_router)
+    from ._run_landing import router as landing_router
+
+    app.include_router(landing_router)
     from ._isolation import router as isolation_router
 
     app.include_router(isolation_router)
