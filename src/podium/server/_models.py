@@ -196,6 +196,17 @@ class HealthOut(BaseModel):
     )
 
 
+class PoolOut(BaseModel):
+    warm: int = Field(description="live agent processes")
+    max_warm: int | None = Field(description="the limit; null: unlimited")
+    hibernated: int = Field(description="agents whose process is stopped (session on disk)")
+    waiting: int = Field(description="agents waiting for a warm slot")
+    busy: int
+    hibernations: int = Field(description="processes stopped to make room so far")
+    min_free_mb: int = Field(description="no process starts below this available memory")
+    mem_available_mb: int | None
+
+
 class StatusOut(BaseModel):
     status: str
 
