@@ -70,6 +70,7 @@ async def run_watched(
     stall_timeout, policy = stall_settings(actor, agent)
     deadline = time.monotonic() + timeout
     attempt = 1
+    stalls: list[dict[str, Any]] = []
     while True:
         turn = asyncio.create_task(session.run_turn(request.prompt, on_event))
         progress: Progress | None = getattr(session, "progress", None)
@@ -77,10 +78,10 @@ async def run_watched(
             turn, progress if stall_timeout > 0 else None, stall_timeout, deadline
         )
         if outcome == "done":
-            return Watched(turn=turn)
+            return Watched(turn=turn, stalls=stalls)
         if outcome == "timeout":
             await _interrupt(actor, session, turn)
-            return Watched(turn=turn, timed_out=True)
+            return Watched(turn=turn, timed_out=True, stalls=stalls)
         assert isinstance(outcome, _Stall)
         retry = policy == StallPolicy.RETRY and attempt == 1
         evidence = {
@@ -93,7 +94,7 @@ async def run_watched(
         }
         await _flag(actor, request, evidence)
         await _interrupt(actor, session, turn)
-        stalls = await _stalls_of(actor, request)
+        stalls.append(evidence)
         if not retry:
             error = (
                 f"stalled: no progress for {outcome.seconds:.0f} s "
@@ -157,11 +158,3 @@ async def _flag(actor: AgentActor, request: RequestRecord, evidence: dict[str, A
         current = await runtime.store.get_request(request.id)
         stalls = [*current.meta.get("stalls", []), evidence]
         await runtime.store.update_request(request.id, meta={**current.meta, "stalls": stalls})
-
-
-async def _stalls_of(actor: AgentActor, request: RequestRecord) -> list[dict[str, Any]]:
-    with contextlib.suppress(PodiumError):
-        current = await actor.runtime.store.get_request(request.id)
-        stalls = current.meta.get("stalls", [])
-        return list(stalls) if isinstance(stalls, list) else []
-    return []
