@@ -23,6 +23,7 @@ from .._options import AgentSpec
 from .._records import AgentStatus, EventKind, RequestRecord, RequestState
 from ..isolation import worktree_path
 from ..runtime import Runtime
+from ._adaptive import AdaptiveWidth
 from ._artifacts import RunDir
 from ._budget import BudgetLedger
 from ._plan import Plan, PlanError, parse_plan
@@ -90,6 +91,11 @@ class ActiveRun:
         self.shutting_down = False  # the daemon is stopping: the run ends interrupted
         self.driver: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # Task turns per model narrow on 429/529 and widen back (see _adaptive).
+        self.width = AdaptiveWidth(
+            team.limits.max_parallel, on_change=lambda widths: self.save(concurrency=widths)
+        )
+        runtime.add_listener(self.width.on_event)
 
     # --- bookkeeping --------------------------------------------------------------------
 

@@ -133,6 +133,9 @@ class RunRecord:
     resumed: int = 0
     cost_by_worker: dict[str, float] = field(default_factory=dict)
     cost_by_model: dict[str, float] = field(default_factory=dict)
+    concurrency: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per model: the adaptive width of its turns (``width``, ``min_width``,
+    ``ceiling``, ``decreases``, ``increases``, ``overloads``) after 429/529s."""
 
     @property
     def done(self) -> bool:
@@ -157,6 +160,7 @@ class RunRecord:
         data["tasks"] = [t.to_dict() for t in self.tasks]
         data["cost_by_worker"] = dict(self.cost_by_worker)
         data["cost_by_model"] = dict(self.cost_by_model)
+        data["concurrency"] = {k: dict(v) for k, v in self.concurrency.items()}
         return data
 
     @classmethod
