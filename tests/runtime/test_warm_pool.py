@@ -222,3 +222,22 @@ def test_max_warm_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODIUM_STALL_TIMEOUT", "-1")
     with pytest.raises(UsageError, match="stall_timeout must be a finite number >= 0"):
         RuntimeConfig.from_env()
+
+
+async def test_below_the_memory_floor_an_idle_agent_is_hibernated_to_make_room(
+    home: Path, fake: FakeAnthropic, workdir: Path
+) -> None:
+    rt = await _runtime(home, fake, max_warm=4, min_free_mb=512)
+    try:
+        fake.add_rule(Rule(text="ok"))
+        await rt.spawn("sleeper", cwd=workdir)
+        await rt.spawn("needy", cwd=workdir, start=False)
+        # Stands in for /proc/meminfo: memory is short while sleeper's process lives.
+        rt.pool._available = lambda: 4096 * MB if rt.pool.warm == 0 else 100 * MB
+        done = await rt.wait((await rt.ask("needy", "hello")).id, timeout=60)
+        assert done.state is RequestState.COMPLETE, done.error
+        assert done.meta["slot_wait"]["reason"] == "memory"
+        # There were free slots: only the memory floor made sleeper go.
+        assert (await rt.get_agent("sleeper")).status is AgentStatus.HIBERNATED
+    finally:
+        await rt.close()

@@ -134,7 +134,7 @@ class WarmPool:
                     await on_wait(reason)
                     continue
                 # Memory frees with no event to wait on: look again now and then.
-                poll = _MEMORY_POLL if told == "memory" else None
+                poll = _MEMORY_POLL if reason is not None and reason.reason == "memory" else None
                 await asyncio.wait({waiter.granted}, timeout=poll)
                 if not waiter.granted.done():
                     self._pump()
@@ -263,17 +263,20 @@ class WarmPool:
                 self._make_room(len(self._waiters))
                 return
             if self._memory_short() is not None:
-                # Stopping an idle process is the one thing podium can do for memory.
-                self._make_room(1)
+                # Stopping an idle process is the one thing podium can do for memory;
+                # a free slot does not help there.
+                self._make_room(1, count_free=False)
                 return
             heapq.heappop(self._waiters)
             self._holders[head.agent] = _Holder()
             head.granted.set_result(None)
 
-    def _make_room(self, wanted: int) -> None:
+    def _make_room(self, wanted: int, *, count_free: bool = True) -> None:
         """Ask idle holders, least recently used first, to hibernate: enough for
-        ``wanted`` waiters, counting those already asked."""
-        free = 0 if self.limit is None else max(0, self.limit - len(self._holders))
+        ``wanted`` waiters, counting those already asked (and free slots)."""
+        free = 0
+        if count_free and self.limit is not None:
+            free = max(0, self.limit - len(self._holders))
         pending = sum(h.evicting for h in self._holders.values())
         needed = wanted - free - pending
         for agent, holder in list(self._holders.items()):
