@@ -17,6 +17,7 @@ from podium._records import AgentStatus, Event, EventKind, RequestState
 from podium.runtime import Runtime, RuntimeConfig
 from podium.runtime._config import UNLIMITED, parse_max_warm
 from podium.runtime._memory import MB
+from podium.runtime._pool import WarmPool
 from podium.testing import FakeAnthropic, Rule
 from tests.conftest import make_config
 
@@ -241,3 +242,30 @@ async def test_below_the_memory_floor_an_idle_agent_is_hibernated_to_make_room(
         assert (await rt.get_agent("sleeper")).status is AgentStatus.HIBERNATED
     finally:
         await rt.close()
+
+
+async def test_a_higher_priority_waiter_gets_the_next_slot_then_arrival_order() -> None:
+    pool = WarmPool(1, min_free_mb=0)
+    asked: list[str] = []
+    pool.evict = asked.append
+    await pool.acquire("holder")
+    granted: list[str] = []
+
+    async def wait_for(agent: str, priority: int) -> None:
+        await pool.acquire(agent, priority=priority)
+        granted.append(agent)
+
+    waiters = [
+        asyncio.create_task(wait_for(agent, priority))
+        for agent, priority in (("early", 0), ("urgent", 5), ("late", 0))
+    ]
+    await asyncio.sleep(0)
+    assert asked == []  # the holder is busy: nobody to hibernate yet
+    pool.idle("holder")  # its turn ended: it is asked to make room
+    assert asked == ["holder"]
+    pool.release("holder")  # hibernated
+    for _ in range(2):
+        await asyncio.sleep(0)
+        pool.release(granted[-1])  # each one's process ends in turn
+    await asyncio.gather(*waiters)
+    assert granted == ["urgent", "early", "late"]
