@@ -419,6 +419,7 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         )
         await call("GET", "/v1/requests", "/v1/requests", params={"limit": 100})
         await call("GET", "/v1/events", "/v1/events")
+        await call("GET", "/v1/pool", "/v1/pool")
         # Embedded mode (no queue): the same shapes, empty.
         workers = await call("GET", "/v1/workers", "/v1/workers")
         assert (workers["mode"], workers["workers"]) == ("embedded", [])

@@ -343,6 +343,11 @@ class RunOut(BaseModel):
     resumed: int
     cost_by_worker: dict[str, float]
     cost_by_model: dict[str, float]
+    concurrency: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="per model: the adaptive width of task turns after 429/529s (width, "
+        "min_width, ceiling, decreases, increases, overloads, in_flight)",
+    )
     dir: str = Field(description="the run directory: plan, task results, report")
 
 
