@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_integration.py
 	$(BIN)/python benchmarks/bench_queue.py
 	$(BIN)/python benchmarks/bench_costs.py
+	$(BIN)/python benchmarks/bench_warm_pool.py --agents 100
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

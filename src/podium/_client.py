@@ -44,6 +44,11 @@ class Client(DaemonAPI):
         result: dict[str, Any] = self._call("GET", "/health")
         return result
 
+    def pool(self) -> dict[str, Any]:
+        """The warm pool: ``warm``, ``max_warm``, ``hibernated``, ``waiting``, memory."""
+        result: dict[str, Any] = self._call("GET", "/pool")
+        return result
+
     def shutdown(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/shutdown")
         return result

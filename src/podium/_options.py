@@ -121,6 +121,11 @@ class AgentOptions:
     """Extra environment for the agent's processes. Stored: never a secret here."""
     isolation: IsolationSpec | None = None
     """Where the agent works, as asked for; ``None``: the project as is."""
+    stall_timeout: float | None = None
+    """Seconds a turn may show no progress before it counts as stalled (0: never);
+    ``None``: the daemon's ``PODIUM_STALL_TIMEOUT``."""
+    stall_policy: str | None = None
+    """``retry`` (once) or ``fail`` a stalled turn; ``None``: the daemon's."""
 
     # --- set by podium itself, never accepted from a caller -----------------------------------
     workspace: Workspace | None = None
@@ -315,6 +320,12 @@ def _model_option(key: str) -> Callable[[object, str | None], str]:
     return read
 
 
+def _stall_policy(value: object) -> str:
+    if value not in ("retry", "fail"):
+        raise option_error("stall_policy", f"must be 'retry' or 'fail', got {show_value(value)}")
+    return str(value)
+
+
 _READERS: dict[str, Callable[[Any, str | None], Any]] = {
     "append_system_prompt": lambda v, _b: read_text("append_system_prompt", v),
     "permission_mode": _permission_mode,
@@ -340,6 +351,8 @@ _READERS: dict[str, Callable[[Any, str | None], Any]] = {
     "api_key_env": lambda v, _b: read_env_name("api_key_env", v),
     "env": lambda v, _b: read_env("env", v),
     "isolation": lambda v, _b: _isolation("isolation", v),
+    "stall_timeout": lambda v, _b: read_number("stall_timeout", v),
+    "stall_policy": lambda v, _b: _stall_policy(v),
     MCP_KEY: lambda v, _b: McpPlacement.from_dict(v),
 }
 

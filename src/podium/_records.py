@@ -72,6 +72,8 @@ class EventKind(enum.StrEnum):
     PROCESS_STARTED = "process_started"
     PROCESS_EXITED = "process_exited"
     HIBERNATED = "hibernated"
+    WAITING_FOR_SLOT = "waiting_for_slot"
+    REQUEST_STALLED = "request_stalled"
     RESTARTED = "restarted"
     KILLED = "killed"
     ERROR = "error"

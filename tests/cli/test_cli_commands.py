@@ -114,6 +114,25 @@ def test_duplicate_unknown_agent_and_unknown_model(daemon: ThreadedDaemon, run: 
     failed(run("spawn", "beta", "--model", "gpt-4"), EXIT_USAGE, "unknown model 'gpt-4'")
 
 
+def test_spawn_stall_options_are_stored_and_checked(daemon: ThreadedDaemon, run: Run) -> None:
+    ok(run("spawn", "watched", "--stall-timeout", "120", "--stall-policy", "fail"))
+    options = json.loads(ok(run("info", "watched", "--json")).stdout)["options"]
+    assert options["stall_timeout"] == 120
+    assert options["stall_policy"] == "fail"
+    failed(
+        run("spawn", "shrugs", "--stall-policy", "shrug"),
+        EXIT_USAGE,
+        "option 'stall_policy' must be 'retry' or 'fail'",
+    )
+    failed(
+        run("spawn", "hasty", "--stall-timeout", "-5"),
+        EXIT_USAGE,
+        "option 'stall_timeout' must be a finite number >= 0",
+    )
+    names = [a["name"] for a in json.loads(ok(run("list", "--json")).stdout)]
+    assert names == ["watched"]
+
+
 def test_bad_arguments_are_usage_errors(daemon: ThreadedDaemon, run: Run) -> None:
     assert run("spawn").exit_code == EXIT_USAGE
     assert run("ask", "alpha", "hi", "--timeout", "soon").exit_code == EXIT_USAGE

@@ -304,3 +304,29 @@ def test_a_command_with_another_api_environment_says_the_daemon_uses_its_own(
     log = (subprocess_env / "daemon.log").read_text()
     assert OLD_KEY not in log
     assert NEW_KEY not in log
+
+
+def test_status_shows_the_warm_pool_and_its_limit(
+    subprocess_env: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODIUM_MAX_WARM", "3")
+    ok(run("spawn", "alpha"))
+    report = json.loads(ok(run("status", "--json")).stdout)
+    pool = report["pool"]
+    assert pool["max_warm"] == 3
+    assert pool["warm"] == 1  # the echo backend stands in for claude-code
+    assert pool["hibernated"] == 0
+    assert pool["waiting"] == 0
+    assert "warm:    1 of max_warm 3, 0 hibernated" in ok(run("status")).stdout
+    ok(run("down"))
+
+
+def test_a_bad_max_warm_stops_the_daemon_from_starting_with_the_reason(
+    subprocess_env: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODIUM_MAX_WARM", "lots")
+    result = run("up")
+    assert result.exit_code != 0
+    assert "PODIUM_MAX_WARM must be a whole number or 'unlimited', got 'lots'" in (
+        result.stdout + result.stderr
+    )

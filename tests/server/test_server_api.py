@@ -60,6 +60,22 @@ async def test_health_needs_no_token(api: httpx.AsyncClient) -> None:
     assert response.json()["status"] == "ok"
 
 
+async def test_pool_route_shows_the_warm_pool_behind_the_token(
+    api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    await spawn(api, "resting")
+    response = await api.get("/v1/pool")
+    assert response.status_code == 200, response.text
+    pool = response.json()
+    assert pool["max_warm"] == runtime.pool.limit
+    assert pool["warm"] == 1  # the echo backend stands in for claude-code
+    assert pool["waiting"] == 0
+    assert pool["hibernated"] == 0
+    assert {"busy", "hibernations", "min_free_mb", "mem_available_mb"} <= set(pool)
+    refused = await api.get("/v1/pool", headers={"Authorization": ""})
+    assert refused.status_code == 401
+
+
 @pytest.mark.parametrize(
     "authorization", ["", "Bearer", "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x"]
 )

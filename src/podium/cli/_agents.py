@@ -243,6 +243,23 @@ def spawn(
             "prepared (e.g. a second account's).",
         ),
     ] = None,
+    stall_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--stall-timeout",
+            metavar="S",
+            help="claude-code: seconds a turn may show no progress before it is stalled "
+            "(0: never; default PODIUM_STALL_TIMEOUT).",
+        ),
+    ] = None,
+    stall_policy: Annotated[
+        str | None,
+        typer.Option(
+            "--stall-policy",
+            metavar="retry|fail",
+            help="a stalled turn is retried once or failed (default PODIUM_STALL_POLICY).",
+        ),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Create an agent and start its process."""
@@ -282,6 +299,10 @@ def spawn(
     )
     if chosen is not None:
         options["isolation"] = chosen
+    if stall_timeout is not None:
+        options["stall_timeout"] = stall_timeout
+    if stall_policy is not None:
+        options["stall_policy"] = stall_policy
     if config_dir is not None:
         # A path is the caller's, relative to here; the daemon checks it exists.
         keep = config_dir in ("user", "isolated")

@@ -170,6 +170,19 @@ def _uptime(seconds: float) -> str:
     return f"{minutes}m {secs}s" if minutes else f"{secs}s"
 
 
+def _pool_line(pool: dict[str, Any] | None) -> str:
+    if not pool:
+        return "?"
+    limit = pool.get("max_warm")
+    line = (
+        f"{pool.get('warm')} of max_warm {limit if limit is not None else 'unlimited'}, "
+        f"{pool.get('hibernated')} hibernated"
+    )
+    if pool.get("waiting"):
+        line += f", {pool['waiting']} waiting for a slot"
+    return line
+
+
 def _env_state(matches: bool | None) -> str:
     if matches is None:
         return "?"
@@ -198,6 +211,7 @@ def status(json_out: JsonFlag = False) -> None:
             with Client(info.url, read_token(home), timeout=5.0) as client:
                 report["agents"] = len(client.list_agents())
                 report["mode"] = client.health().get("mode", "embedded")
+                report["pool"] = client.pool()
             report["healthy"] = True
         except PodiumError as exc:
             report.update(healthy=False, agents=None, error=exc.message)
@@ -215,6 +229,7 @@ def status(json_out: JsonFlag = False) -> None:
         ("uptime", _uptime(report["uptime_s"])),
         ("agents", report["agents"] if report["agents"] is not None else "?"),
         ("mode", report.get("mode") or "?"),
+        ("warm", _pool_line(report.get("pool"))),
         ("auth", info.credential_source or "?"),
         ("api url", info.api_base_url or (DEFAULT_API_BASE_URL if info.env_digest else "?")),
         ("api env", _env_state(report["environment_matches"])),

@@ -23,6 +23,7 @@ from .._options import AgentSpec
 from .._records import AgentStatus, EventKind, RequestRecord, RequestState
 from ..isolation import worktree_path
 from ..runtime import Runtime
+from ._adaptive import AdaptiveWidth
 from ._artifacts import RunDir
 from ._budget import BudgetLedger
 from ._plan import Plan, PlanError, parse_plan
@@ -94,6 +95,11 @@ class ActiveRun:
         self.driver: asyncio.Task[None] | None = None
         self.integrator: Integrator | None = None  # a run with worktree tasks
         self._background: set[asyncio.Task[None]] = set()
+        # Task turns per model narrow on 429/529 and widen back (see _adaptive).
+        self.width = AdaptiveWidth(
+            team.limits.max_parallel, on_change=lambda widths: self.save(concurrency=widths)
+        )
+        runtime.add_listener(self.width.on_event)
 
     # --- bookkeeping --------------------------------------------------------------------
 

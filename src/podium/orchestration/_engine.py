@@ -410,6 +410,7 @@ class RunEngine:
             await asyncio.shield(self._finish(active, final, error))
 
     async def _finish(self, active: ActiveRun, final: RunState, error: str | None) -> None:
+        self.runtime.remove_listener(active.width.on_event)
         try:
             await active.retire_all()
             # The team's [runs] keep_worktrees, before the run is seen finished.

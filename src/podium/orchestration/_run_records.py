@@ -141,6 +141,9 @@ class RunRecord:
     run without worktree tasks."""
     user_env: dict[str, str] = field(default_factory=dict)
     """``PATH`` (and ``VIRTUAL_ENV``) of whoever submitted the run: checks run with them."""
+    concurrency: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per model: the adaptive width of its turns (``width``, ``min_width``,
+    ``ceiling``, ``decreases``, ``increases``, ``overloads``) after 429/529s."""
 
     @property
     def done(self) -> bool:
@@ -165,6 +168,7 @@ class RunRecord:
         data["tasks"] = [t.to_dict() for t in self.tasks]
         data["cost_by_worker"] = dict(self.cost_by_worker)
         data["cost_by_model"] = dict(self.cost_by_model)
+        data["concurrency"] = {k: dict(v) for k, v in self.concurrency.items()}
         return data
 
     @classmethod

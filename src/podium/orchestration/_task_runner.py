@@ -217,8 +217,15 @@ async def run_task(run: ActiveRun, node: Node) -> Outcome:
             agent,
             prompt,
             timeout=timeout,
-            meta={"run_id": run.record.id, "task_id": planned.task_id, "attempt": attempts},
+            meta={
+                "run_id": run.record.id,
+                "task_id": planned.task_id,
+                "attempt": attempts,
+                # Orders the task's agent among those waiting for a warm slot.
+                "priority": planned.priority,
+            },
             on_submitted=submitted,
+            width=run.width,
         )
         run.requests.pop(planned.task_id, None)
         waited += slept

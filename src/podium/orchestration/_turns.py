@@ -24,6 +24,7 @@ from typing import Any
 from .._errors import PodiumError
 from .._records import Event, EventKind, RequestRecord, RequestSource, Usage
 from ..runtime import Runtime
+from ._adaptive import AdaptiveWidth, Ticket
 from ._ratelimit import RateLimiter
 
 __all__ = ["Turns", "estimate_tokens"]
@@ -86,9 +87,32 @@ class Turns:
         timeout: float | None,
         meta: dict[str, Any],
         on_submitted: Callable[[RequestRecord], None] | None = None,
+        width: AdaptiveWidth | None = None,
     ) -> tuple[RequestRecord, float]:
-        """Send one prompt and wait for its end; returns (request, seconds rate-limited)."""
+        """Send one prompt and wait for its end; returns (request, seconds rate-limited).
+
+        ``width``: the run's adaptive concurrency, which the turn waits to fit in first.
+        """
         key = self._rate_keys.get(agent)
+        if width is None:
+            return await self._ask(agent, prompt, key, timeout, meta, on_submitted)
+        ticket: Ticket = await width.acquire(key or "default", agent)
+        ended: RequestRecord | None = None
+        try:
+            ended, waited = await self._ask(agent, prompt, key, timeout, meta, on_submitted)
+        finally:
+            width.release(ticket, ended)
+        return ended, waited
+
+    async def _ask(
+        self,
+        agent: str,
+        prompt: str,
+        key: str | None,
+        timeout: float | None,
+        meta: dict[str, Any],
+        on_submitted: Callable[[RequestRecord], None] | None,
+    ) -> tuple[RequestRecord, float]:
         estimate = estimate_tokens(prompt)
         expected = self.expected_calls(key) if key else 1
         lease = (

@@ -15,15 +15,14 @@ from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, Reque
 from ..backends import BackendSession, SessionSpec, StartMode, TurnResult
 from ..isolation._credentials import DEFAULT_SECRETS
 from ._faults import describe_failure
+from ._pool import HIBERNATE, Hibernate
+from ._slots import take_slot
+from ._stall import run_watched
 
 if TYPE_CHECKING:
     from ._host import Runtime
 
 __all__ = ["AgentActor"]
-
-# After an interrupt, how long the turn gets to report its result before the
-# process is stopped outright.
-_INTERRUPT_GRACE = 15.0
 
 _log = logging.getLogger("podium.runtime")
 
@@ -41,7 +40,7 @@ class AgentActor:
         self.name = name
         # Request ids in FIFO order; a Future asks for the process to be started;
         # None ends the actor.
-        self.mailbox: asyncio.Queue[str | asyncio.Future[None] | None] = asyncio.Queue()
+        self.mailbox: asyncio.Queue[str | asyncio.Future[None] | Hibernate | None] = asyncio.Queue()
         self.session: BackendSession | None = None
         self.current: str | None = None
         self._cancel_requested: set[str] = set()
@@ -58,6 +57,10 @@ class AgentActor:
         if self.current == request_id and self.session is not None:
             self._cancel_requested.add(request_id)
             await self.session.interrupt()
+
+    def request_hibernate(self) -> None:
+        """The warm pool needs this agent's slot: hibernate once the mailbox gets here."""
+        self.mailbox.put_nowait(HIBERNATE)
 
     async def stop(self) -> None:
         """Finish the actor: the running turn is interrupted, the process stopped."""
@@ -85,8 +88,14 @@ class AgentActor:
                     continue
                 if item is None:
                     return
-                if isinstance(item, str):
+                if isinstance(item, Hibernate):
+                    if self.runtime.pool.evicting(self.name):
+                        await self._guarded(self._hibernate())
+                elif isinstance(item, str):
                     await self._guarded(self._serve(item))
+                    if self.runtime.pool.should_yield(self.name):
+                        # Others wait for a slot: this agent's next turn queues behind them.
+                        await self._guarded(self._hibernate())
                 else:
                     await self._guarded(self._serve_start(item))
         finally:
@@ -108,6 +117,8 @@ class AgentActor:
             if not waiter.done():
                 waiter.set_exception(exc)
             return
+        finally:
+            self.runtime.pool.idle(self.name)
         if not waiter.done():
             waiter.set_result(None)
 
@@ -169,11 +180,12 @@ class AgentActor:
         finally:
             self.current = None
             self._cancel_requested.discard(request_id)
+            self.runtime.pool.idle(self.name)
 
     async def _serve_turn(self, agent: AgentRecord, request: RequestRecord) -> None:
         store, runtime = self.runtime.store, self.runtime
         try:
-            session = await self._ensure_session(agent)
+            session = await self._ensure_session(agent, request)
         except PodiumError as exc:
             await self._finish(request, RequestState.FAILED, error=str(exc))
             return
@@ -222,15 +234,12 @@ class AgentActor:
                     data={"backend_event": kind, **data},
                 )
 
-        turn = asyncio.create_task(session.run_turn(request.prompt, on_event))
         timeout = request.timeout or runtime.config.request_timeout
-        done, _ = await asyncio.wait({turn}, timeout=timeout)
-        timed_out = not done
-        if timed_out:
-            await session.interrupt()
-            done, _ = await asyncio.wait({turn}, timeout=_INTERRUPT_GRACE)
-            if not done:
-                await self._stop_session()
+        watched = await run_watched(self, agent, request, session, on_event, timeout)
+        turn, timed_out = watched.turn, watched.timed_out
+        if watched.stalls:
+            # The stall records were written while the turn ran.
+            request = await store.get_request(request.id)
         try:
             result: TurnResult | None = await turn
             failure: str | None = None
@@ -249,6 +258,8 @@ class AgentActor:
         error: str | None
         if request.id in self._cancel_requested:
             state, error = RequestState.CANCELLED, "cancelled by request"
+        elif watched.stall_error is not None:
+            state, error = RequestState.FAILED, watched.stall_error
         elif timed_out:
             state, error = RequestState.FAILED, f"timed out after {timeout:g} s"
         elif result is None:
@@ -334,11 +345,23 @@ class AgentActor:
 
     # --- process lifecycle ------------------------------------------------------------
 
-    async def _ensure_session(self, agent: AgentRecord) -> BackendSession:
+    async def _ensure_session(
+        self, agent: AgentRecord, request: RequestRecord | None = None
+    ) -> BackendSession:
         if self.session is not None and self.session.alive:
+            self.runtime.pool.busy(self.name)
             return self.session
         if self.session is not None:
             await self._stop_session()
+        runtime = self.runtime
+        await take_slot(runtime, agent, request)
+        try:
+            return await self._start_session(agent)
+        except BaseException:
+            runtime.pool.release(self.name)
+            raise
+
+    async def _start_session(self, agent: AgentRecord) -> BackendSession:
         runtime = self.runtime
         state_dir = runtime.config.agent_dir(agent.name, agent.session_id)
         private_dir(state_dir)
@@ -404,6 +427,7 @@ class AgentActor:
         code = await session.wait_exit()
         if self._stopping_session or session is not self.session:
             return
+        self.runtime.pool.release(self.name)
         await self.runtime.emit(
             EventKind.PROCESS_EXITED,
             agent=self.name,
@@ -417,6 +441,7 @@ class AgentActor:
 
     async def _hibernate(self) -> None:
         if self.session is None:
+            self.runtime.pool.release(self.name)
             return
         await self._stop_session()
         with contextlib.suppress(PodiumError):
@@ -430,7 +455,10 @@ class AgentActor:
         if session is None:
             return
         self._stopping_session = True
-        await session.close()
+        try:
+            await session.close()
+        finally:
+            self.runtime.pool.release(self.name)
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None

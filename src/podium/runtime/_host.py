@@ -40,6 +40,7 @@ from ._actor import AgentActor
 from ._config import RuntimeConfig
 from ._fork import fork_record
 from ._fork import visible_conversation as conversation_of
+from ._pool import WarmPool
 from ._recovery import recover_state, transcript_reader
 
 __all__ = ["Runtime", "relay_prompt"]
@@ -83,6 +84,8 @@ class Runtime:
         self._listeners: list[Callable[[Event], None]] = []
         self._secret_env: dict[str, dict[str, str]] = {}
         self._started = False
+        self.pool = WarmPool(self.config.warm_limit, min_free_mb=self.config.min_free_mb)
+        self.pool.evict = self._evict
 
     @property
     def store(self) -> Store:
@@ -205,6 +208,21 @@ class Runtime:
 
     def agent_cwd(self, agent: AgentRecord) -> Path:
         return Path(agent.cwd)
+
+    def _evict(self, name: str) -> None:
+        actor = self._actors.get(name)
+        if actor is None or actor.task.done():
+            self.pool.release(name)
+        else:
+            actor.request_hibernate()
+
+    async def pool_status(self) -> dict[str, Any]:
+        """Warm processes, the limit, hibernated agents, waiters and memory: for status."""
+        agents = await self.store.list_agents()
+        return {
+            **self.pool.snapshot(),
+            "hibernated": sum(a.status is AgentStatus.HIBERNATED for a in agents),
+        }
 
     def _actor(self, name: str) -> AgentActor:
         actor = self._actors.get(name)
@@ -540,6 +558,7 @@ class Runtime:
             if actor.current:
                 await actor.cancel_running(actor.current)
             await actor.stop()
+        self.pool.forget(name)
         self._secret_env.pop(name, None)
         workspace = agent.options.workspace
         if workspace is not None and workspace.mode in _CONFINED:

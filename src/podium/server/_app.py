@@ -38,6 +38,7 @@ from ._models import (
     ForkBody,
     HealthOut,
     KilledOut,
+    PoolOut,
     RelayBody,
     RequestOut,
     SpawnBody,
@@ -160,6 +161,17 @@ async def health(request: Request) -> JSONResponse:
             "mode": "embedded" if state.coordinator is None else "distributed",
         }
     )
+
+
+@router.get(
+    "/pool",
+    tags=["daemon"],
+    summary="Warm pool: live processes, max_warm, hibernated agents, waiters, memory",
+    response_model=PoolOut,
+    responses=error_responses(),
+)
+async def pool(runtime: RuntimeDep) -> JSONResponse:
+    return _ok(await runtime.pool_status())
 
 
 @router.post(

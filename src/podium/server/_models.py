@@ -200,6 +200,17 @@ class HealthOut(BaseModel):
     )
 
 
+class PoolOut(BaseModel):
+    warm: int = Field(description="live agent processes")
+    max_warm: int | None = Field(description="the limit; null: unlimited")
+    hibernated: int = Field(description="agents whose process is stopped (session on disk)")
+    waiting: int = Field(description="agents waiting for a warm slot")
+    busy: int
+    hibernations: int = Field(description="processes stopped to make room so far")
+    min_free_mb: int = Field(description="no process starts below this available memory")
+    mem_available_mb: int | None
+
+
 class StatusOut(BaseModel):
     status: str
 
@@ -348,6 +359,11 @@ class RunOut(BaseModel):
     )
     user_env: dict[str, str] = Field(
         default_factory=dict, description="PATH and VIRTUAL_ENV the run's checks run with"
+    )
+    concurrency: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="per model: the adaptive width of task turns after 429/529s (width, "
+        "min_width, ceiling, decreases, increases, overloads, in_flight)",
     )
     dir: str = Field(description="the run directory: plan, task results, report")
 

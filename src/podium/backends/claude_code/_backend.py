@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,8 @@ class ClaudeCodeSession:
         self._client: ClaudeSDKClient | None = None
         self._cost_baseline = 0.0
         self._model: str | None = None
+        self._transcript_size = -1
+        self._transcript_grew_at = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -241,6 +244,23 @@ class ClaudeCodeSession:
     @property
     def resolved_model(self) -> str | None:
         return self._model
+
+    def progress(self) -> tuple[float, str | None]:
+        """The last sign of life (monotonic seconds): a line on the stream or growth of
+        the transcript (a long tool call writes neither); and the last stream event."""
+        transport = self._transport
+        if transport is None:
+            return time.monotonic(), None
+        spec = self.spec
+        root = config_root(spec.options, spec.state_dir, {**self._env, **spec.env})
+        try:
+            size = transcript_path(root, spec.cwd, spec.session_id).stat().st_size
+        except OSError:
+            size = -1
+        if size != self._transcript_size:
+            self._transcript_size = size
+            self._transcript_grew_at = time.monotonic()
+        return max(transport.last_line_at, self._transcript_grew_at), transport.last_event
 
     async def start(self) -> None:
         self._set_aside_empty_transcript()

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -49,6 +50,9 @@ class CLIProcessTransport(Transport):
         self._stderr_task: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
         self._closing = False
+        # The last sign of life on stdout (monotonic) and what it was, for stall checks.
+        self.last_line_at = time.monotonic()
+        self.last_event: str | None = None
 
     # --- what the runtime reads -------------------------------------------------------
 
@@ -140,6 +144,7 @@ class CLIProcessTransport(Transport):
             line = await proc.stdout.readline()
             if not line:
                 break
+            self.last_line_at = time.monotonic()
             line = line.strip()
             if not line:
                 continue
@@ -151,6 +156,8 @@ class CLIProcessTransport(Transport):
                 self._stderr.append(line.decode("utf-8", "replace")[:500])
                 continue
             if isinstance(message, dict):
+                kind, sub = message.get("type"), message.get("subtype")
+                self.last_event = f"{kind}/{sub}" if isinstance(sub, str) else str(kind)
                 yield message
         await self.wait_exit()
         if not self._closing:

@@ -565,6 +565,9 @@ function renderTranscript(name, info, requests) {
           h("span", { class: "req-id" }, request.id),
           request.source !== "user" ? h("span", { class: "muted" }, request.source) : null,
           meta.task_id ? h("span", { class: "muted" }, `task ${meta.task_id}`) : null,
+          Array.isArray(meta.stalls) && meta.stalls.length
+            ? h("span", { class: "badge stalled", title: stallTitle(meta.stalls) }, "stalled")
+            : null,
           h("span", { class: "muted" }, formatTime(request.submitted_at)),
           seconds ? h("span", { class: "muted" }, seconds) : null,
           h("span", { class: "muted" }, formatTokens(request.usage)),
@@ -579,6 +582,13 @@ function renderTranscript(name, info, requests) {
     });
   list.replaceChildren(...items);
   if (!items.length) list.replaceChildren(h("li", { class: "empty" }, "No requests yet."));
+}
+
+// What the stall watch saw: seconds without progress, the last stream event, what was done.
+function stallTitle(stalls) {
+  return stalls
+    .map((s) => `no progress for ${s.stalled_s} s after ${s.last_event ?? "nothing"}: ${s.action}`)
+    .join("\n");
 }
 
 // --- start ---------------------------------------------------------------------------------
