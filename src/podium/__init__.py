@@ -44,6 +44,7 @@ from ._records import (
     RequestState,
     Usage,
 )
+from ._tell import TellMode, TellResult
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ __all__ = [
     "RequestState",
     "Runtime",
     "RuntimeConfig",
+    "TellMode",
+    "TellResult",
     "Usage",
     "UsageError",
     "WaitTimeout",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import BackendError, PodiumError, ProcessDied
 from .._home import private_dir
 from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
-from ..backends import BackendSession, SessionSpec, StartMode, TurnResult
+from ..backends import Activity, BackendSession, SessionSpec, StartMode, TurnResult
 from ..isolation._credentials import DEFAULT_SECRETS
 from ._faults import describe_failure
 
@@ -26,6 +26,8 @@ __all__ = ["AgentActor"]
 _INTERRUPT_GRACE = 15.0
 
 _log = logging.getLogger("podium.runtime")
+
+_ACTIVITY = frozenset(a.value for a in Activity)
 
 
 class AgentActor:
@@ -45,6 +47,8 @@ class AgentActor:
         self.session: BackendSession | None = None
         self.current: str | None = None
         self._cancel_requested: set[str] = set()
+        # Messages told into the running request (podium tell), for its record.
+        self.steering: list[dict[str, Any]] = []
         self._stopping_session = False
         self._watcher: asyncio.Task[None] | None = None
         self.task = asyncio.create_task(self._run(), name=f"podium-agent-{name}")
@@ -168,6 +172,7 @@ class AgentActor:
             raise
         finally:
             self.current = None
+            self.steering = []
             self._cancel_requested.discard(request_id)
 
     async def _serve_turn(self, agent: AgentRecord, request: RequestRecord) -> None:
@@ -208,6 +213,10 @@ class AgentActor:
                 retries += 1
                 await runtime.emit(
                     EventKind.API_RETRY, agent=self.name, request_id=request.id, data=data
+                )
+            elif kind in _ACTIVITY:
+                await runtime.emit(
+                    EventKind(kind), agent=self.name, request_id=request.id, data=data
                 )
             elif kind == "model_fallback":
                 fallbacks.append(data)
@@ -286,6 +295,8 @@ class AgentActor:
                 meta["cost_unknown"] = True
             if result.api_error_status is not None:
                 meta["api_error_status"] = result.api_error_status
+            if self.steering and request.id == self.current:
+                meta["steering"] = list(self.steering)
             changes.update(
                 result=result.text,
                 usage=result.usage,
