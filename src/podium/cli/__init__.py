@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "_requests",
     "_runs",
     "_team",
+    "_watch",
 )
 
 

@@ -108,7 +108,17 @@ def ask(
             return EXIT_OK
         try:
             # One round trip: the daemon queues the prompt and answers when the turn ends.
-            request = client.ask(name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout)
+            if _status_wanted():
+                from ._status import LiveStatus
+
+                with LiveStatus(client, name):
+                    request = client.ask(
+                        name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout
+                    )
+            else:
+                request = client.ask(
+                    name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout
+                )
         except KeyboardInterrupt:
             echo(
                 f"\nstopped waiting; the request keeps running (podium info {name} lists it)",
@@ -116,6 +126,16 @@ def ask(
             )
             raise Interrupted from None
     return finish(request, json_out)
+
+
+def _status_wanted() -> bool:
+    # Checked here, so that a script (no terminal) never imports the status module.
+    import sys
+
+    try:
+        return sys.stdout.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _parse_ask(args: list[str]) -> dict[str, Any] | None:
