@@ -54,10 +54,11 @@ class _Board:
         }
 
 
-def attach_activity(app: FastAPI, runtime: Runtime) -> None:
+def attach_activity(app: FastAPI, runtime: Runtime | None) -> None:
     """Start keeping the board for ``app`` (before the daemon emits its first event)."""
     board = _Board()
-    runtime.add_listener(board)
+    if runtime is not None:  # an app built only for its schema has none
+        runtime.add_listener(board)
     app.state.podium_activity = board
 
 
