@@ -10,7 +10,8 @@ def test_a_bash_call_is_summarised_by_its_command_with_credentials_masked() -> N
     text = summarize_input(
         "Bash",
         {
-            "command": "curl -H 'Authorization: Bearer abcdefghijkl123' https://x --token=s3cr3tvalue"
+            "command": "curl -H 'Authorization: Bearer abcdefghijkl123' https://x"
+            " --token=s3cr3tvalue"
         },
     )
     assert text.startswith("curl -H")
