@@ -46,7 +46,6 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_agent ON events(agent, id);
 """
 
-
 # Records are stored as the same JSON documents the HTTP API sends: one
 # conversion, tested once, for both.
 def _agent_to_json(agent: AgentRecord) -> str:
@@ -182,7 +181,9 @@ class SQLiteStore:
                     submitted_at=submitted_at,
                     **fields,
                 )
-                self._db.execute("UPDATE agents SET next_seq = ? WHERE name = ?", (seq + 1, agent))
+                self._db.execute(
+                    "UPDATE agents SET next_seq = ? WHERE name = ?", (seq + 1, agent)
+                )
                 self._db.execute(
                     "INSERT INTO requests(id, agent, seq, state, submitted_at, data) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -216,7 +217,9 @@ class SQLiteStore:
                 "SELECT data FROM requests WHERE id = ?", (request_id,)
             ).fetchone()
             if row is None:
-                raise RequestNotFound(f"no request with id {request_id!r}", request_id=request_id)
+                raise RequestNotFound(
+                    f"no request with id {request_id!r}", request_id=request_id
+                )
             request = _request_from_json(row[0]).replace(**changes)
             self._db.execute(
                 "UPDATE requests SET state = ?, data = ? WHERE id = ?",
@@ -255,7 +258,8 @@ class SQLiteStore:
     async def last_complete_request(self, agent: str) -> RequestRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT data FROM requests WHERE agent = ? AND state = ? ORDER BY seq DESC LIMIT 1",
+                "SELECT data FROM requests WHERE agent = ? AND state = ? "
+                "ORDER BY seq DESC LIMIT 1",
                 (agent, RequestState.COMPLETE.value),
             ).fetchone()
         return _request_from_json(row[0]) if row else None
