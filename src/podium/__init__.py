@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         RequestState,
         Usage,
     )
+    from ._tell import TellMode, TellResult
     from ._version import __version__
     from .runtime import Runtime, RuntimeConfig
 
@@ -74,6 +75,8 @@ __all__ = [
     "RequestState",
     "Runtime",
     "RuntimeConfig",
+    "TellMode",
+    "TellResult",
     "Usage",
     "UsageError",
     "WaitTimeout",
@@ -94,6 +97,8 @@ _LAZY = {
     **dict.fromkeys(_ERRORS.split(), "podium._errors"),
     **dict.fromkeys(_RECORDS.split(), "podium._records"),
     "__version__": "podium._version",
+    "TellMode": "podium._tell",
+    "TellResult": "podium._tell",
     "Client": "podium._client",
     "Runtime": "podium.runtime",
     "RuntimeConfig": "podium.runtime",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -27,6 +27,7 @@ from ._errors import InvalidPrompt, UsageError, WaitTimeout
 from ._names import check_prompt, check_seconds
 from ._options import AgentOptions
 from ._records import AgentRecord, Event, RequestRecord
+from ._tell import TellResult
 from ._wire import agent_from_json, event_from_json, request_from_json
 
 if TYPE_CHECKING:
@@ -207,6 +208,15 @@ class Client(DaemonAPI):
             self.ask_json(name, prompt, timeout=timeout, wait=wait, wait_timeout=wait_timeout)
         )
 
+    def tell(self, name: str, text: str) -> TellResult:
+        """Deliver ``text`` into ``name``'s running turn (``mode`` steered: its next API
+        call carries it, and the turn still ends with one answer), or, when it has
+        none, ask it as usual (``mode`` asked)."""
+        check_prompt(text)
+        return TellResult.from_dict(
+            self._call("POST", f"/agents/{_agent(name)}/tell", body={"text": text})
+        )
+
     def relay(
         self,
         source: str,
@@ -254,6 +264,21 @@ class Client(DaemonAPI):
     def list_requests(self, *, agent: str | None = None, limit: int = 50) -> list[RequestRecord]:
         """The same as :meth:`requests`, under the Runtime's name."""
         return self.requests(agent=agent, limit=limit)
+
+    def activity(self) -> dict[str, Any]:
+        """Each busy agent's current step (``agents``) and the newest event id
+        (``last_event_id``, where :meth:`follow_events` starts to see only what is new)."""
+        result: dict[str, Any] = self._call("GET", "/activity")
+        return result
+
+    def follow_events(
+        self, *, after: int = 0, agent: str | None = None, run_id: str | None = None
+    ) -> Iterator[Event]:
+        """Events after ``after`` as they happen (Server-Sent Events), until the daemon
+        stops: of one agent, of one run (and its requests), or all."""
+        from ._follow import follow_events
+
+        return follow_events(self, after=after, agent=agent, run_id=run_id)
 
     def events(
         self, *, after: int = 0, agent: str | None = None, limit: int = 1000, wait: float = 0.0

@@ -12,13 +12,21 @@ import http.client
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ._version import __version__
 
-__all__ = ["UNIX_PREFIX", "DaemonHTTP", "HTTPFailure", "HTTPTimeout", "Response"]
+__all__ = [
+    "UNIX_PREFIX",
+    "DaemonHTTP",
+    "HTTPFailure",
+    "HTTPTimeout",
+    "Response",
+    "StreamRefused",
+]
 
 UNIX_PREFIX = "unix://"
 """A daemon on a unix socket is named ``unix:///abs/path.sock`` in daemon.json."""
@@ -48,6 +56,14 @@ class Response:
     def json(self) -> Any:
         """The body as JSON; ValueError if it is not."""
         return json.loads(self.body)
+
+
+class StreamRefused(HTTPFailure):
+    """A stream's request was answered with an error (its response attached)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"HTTP {response.status}")
+        self.response = response
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -156,6 +172,37 @@ class DaemonHTTP:
         else:
             self._give_back(conn)
         return Response(status=reply.status, body=body)
+
+    def stream_lines(
+        self,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> Iterator[bytes]:
+        """GET a streaming answer (Server-Sent Events) on a connection of its own and
+        yield its lines as they come; ``timeout`` bounds each read (keep-alives come
+        more often). A non-2xx answer is one Response raised as HTTPFailure."""
+        if params:
+            path = f"{path}?{urlencode(_query(params), doseq=True)}"
+        conn = self._new_connection(timeout)
+        try:
+            conn.request("GET", path, headers={**self._headers, **(headers or {})})
+            reply = conn.getresponse()
+            if not 200 <= reply.status < 300:
+                raise StreamRefused(Response(status=reply.status, body=reply.read()))
+            while True:
+                line = reply.readline()
+                if not line:
+                    return
+                yield line
+        except TimeoutError:
+            raise HTTPTimeout(f"no data within {timeout:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise HTTPFailure(str(exc) or type(exc).__name__) from None
+        finally:
+            conn.close()
 
     def close(self) -> None:
         with self._lock:

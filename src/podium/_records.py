@@ -84,6 +84,14 @@ class EventKind(enum.StrEnum):
     RUN_FINISHED = "run_finished"
     TASK_STARTED = "task_started"
     TASK_FINISHED = "task_finished"
+    # What a running turn does (see backends/_activity.py), and a message told into it.
+    TOOL_STARTED = "tool_started"
+    TOOL_FINISHED = "tool_finished"
+    SUBAGENT_STARTED = "subagent_started"
+    SUBAGENT_FINISHED = "subagent_finished"
+    API_CALL = "api_call"
+    TEXT = "text"
+    TOLD = "told"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -63,6 +63,7 @@ CONTRACT: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("DELETE", "/v1/agents/{name}"): (None, "agent_not_found"),
     ("POST", "/v1/agents/{name}/fork"): ({"new": "forked"}, "agent_not_found"),
     ("POST", "/v1/agents/{name}/ask"): ({"prompt": "hi"}, "agent_not_found"),
+    ("POST", "/v1/agents/{name}/tell"): ({"text": "hi"}, "agent_not_found"),
     ("POST", "/v1/relay"): ({"from": GHOST, "to": "alpha", "prompt": "hi"}, "agent_not_found"),
     ("POST", "/v1/broadcast"): ({"prompt": "hi", "exclude": [GHOST]}, "agent_not_found"),
     ("GET", "/v1/requests"): (None, None),
@@ -70,6 +71,7 @@ CONTRACT: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("POST", "/v1/requests/{request_id}/wait"): (None, "request_not_found"),
     ("POST", "/v1/requests/{request_id}/cancel"): (None, "request_not_found"),
     ("GET", "/v1/events"): (None, None),
+    ("GET", "/v1/activity"): (None, None),
     ("POST", "/v1/runs"): (RUN_BODY, None),
     ("POST", "/v1/orchestrate"): (RUN_BODY, None),
     ("GET", "/v1/runs"): (None, None),
@@ -410,6 +412,12 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
             "POST", "/v1/agents/{name}/ask", "/v1/agents/beta/ask", json={"prompt": "sleep:30"}
         )
         await call("GET", "/v1/requests/{request_id}", f"/v1/requests/{asked['id']}")
+        await call("GET", "/v1/activity", "/v1/activity")
+        # The echo backend cannot be told mid-turn: an ordinary request, queued.
+        told = await call(
+            "POST", "/v1/agents/{name}/tell", "/v1/agents/beta/tell", json={"text": "also"}
+        )
+        assert told["mode"] == "asked"
         timed_out = await api.post(f"/v1/requests/{asked['id']}/wait", params={"timeout": 0.01})
         assert timed_out.status_code == 408
         schema["/v1/requests/{request_id}/wait"]["POST"].validate_response(timed_out)

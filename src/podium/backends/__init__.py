@@ -12,6 +12,7 @@ from .._backend_info import (
     BackendName,
     backend_info,
 )
+from ._activity import Activity, SteerableSession
 from ._protocol import (
     AuthenticatingBackend,
     AuthStatus,
@@ -30,6 +31,7 @@ __all__ = [
     "API_BACKENDS",
     "BACKENDS",
     "BACKEND_NAMES",
+    "Activity",
     "AuthStatus",
     "AuthenticatingBackend",
     "Backend",
@@ -41,6 +43,7 @@ __all__ = [
     "EventSink",
     "SessionSpec",
     "StartMode",
+    "SteerableSession",
     "TurnResult",
     "backend_info",
     "default_backends",

@@ -170,6 +170,14 @@ class APISession:
                 completion = await self._with_retries(
                     provider, request, on_event, has_fallback=has_next
                 )
+                await on_event(
+                    "api_call",
+                    {
+                        "model": completion.model or request.model,
+                        "backend": provider.name,
+                        "usage": completion.usage.to_dict(),
+                    },
+                )
             except APIFailure as exc:
                 if has_next and (exc.overloaded or exc.status is None):
                     taken = {

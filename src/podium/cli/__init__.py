@@ -36,6 +36,7 @@ _COMMAND_MODULES = (
     "_requests",
     "_runs",
     "_team",
+    "_watch",
 )
 
 

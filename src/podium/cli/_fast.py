@@ -120,7 +120,19 @@ def ask(
             return EXIT_OK
         try:
             # One round trip: the daemon queues the prompt and answers when the turn ends.
-            data = api.ask_json(name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout)
+            if _status_wanted():
+                from .._client import Client
+                from ._status import LiveStatus
+
+                # The status line follows events as records; only a terminal pays for them.
+                with Client.from_home(autostart=False) as client, LiveStatus(client, name):
+                    data = api.ask_json(
+                        name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout
+                    )
+            else:
+                data = api.ask_json(
+                    name, text, timeout=timeout, wait=True, wait_timeout=wait_timeout
+                )
         except KeyboardInterrupt:
             echo(
                 f"\nstopped waiting; the request keeps running (podium info {name} lists it)",
@@ -128,6 +140,16 @@ def ask(
             )
             raise Interrupted from None
     return finish(poll_shape(data), json_out)
+
+
+def _status_wanted() -> bool:
+    # Checked here, so that a script (no terminal) never imports the status module.
+    import sys
+
+    try:
+        return sys.stdout.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _parse_ask(args: list[str]) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._activity_view import ACTIVITY_KINDS, describe_event
 from .._records import Event
 from ._app import JsonFlag, app, connect
 
@@ -23,7 +24,9 @@ _SUMMARY_CHARS = 160
 def format_event(event: dict[str, Any]) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["ts"]))
     data = event.get("data") or {}
-    summary = " ".join(
+    # What a turn does reads as a sentence ("Bash: make test"), the rest as key=value.
+    readable = describe_event(event["kind"], data) if event["kind"] in ACTIVITY_KINDS else None
+    summary = readable or " ".join(
         f"{key}={json.dumps(value, ensure_ascii=False)}"
         for key, value in data.items()
         if value is not None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .._errors import UsageError, WaitTimeout
+from .._errors import PodiumError, UsageError, WaitTimeout
 from ._app import EXIT_ERROR, JsonFlag, app, connect, echo_text, print_json, read_prompt, report
 
 if TYPE_CHECKING:
@@ -62,17 +62,40 @@ def _watch(client: Client, run: RunRecord) -> RunRecord:
 
     from ._run_view import live_view
 
+    console = Console()
     try:
-        with Live(live_view(run, time.time()), console=Console(), auto_refresh=False) as live:
+        with Live(live_view(run, time.time()), console=console, auto_refresh=False) as live:
             while not run.done:
                 try:
                     run = client.wait_run(run.id, timeout=_REFRESH)
                 except WaitTimeout:
                     run = client.get_run(run.id)
-                live.update(live_view(run, time.time()), refresh=True)
+                view = live_view(run, time.time())
+                if console.is_terminal:
+                    view = _with_steps(client, run, view)
+                live.update(view, refresh=True)
     except KeyboardInterrupt:
         raise _detach(run.id) from None
     return run
+
+
+def _with_steps(client: Client, run: RunRecord, view: Any) -> Any:
+    """The live view plus one line per running task: its agent's current step."""
+    from rich.console import Group
+    from rich.text import Text
+
+    try:
+        board = client.activity().get("agents") or {}
+    except PodiumError:
+        return view  # the status is a courtesy; the run view goes on without it
+    lines = [
+        f"{task.task_id} ({task.agent}): {board[task.agent]['step']}"
+        for task in run.tasks
+        if task.agent in board and task.state.value == "running"
+    ]
+    if not lines:
+        return view
+    return Group(view, Text("\n".join(lines), style="dim", no_wrap=True, overflow="ellipsis"))
 
 
 def _wait(client: Client, run_id: str) -> RunRecord:

@@ -34,6 +34,7 @@ TOOL_NAMES = (
     "spawn_agent",
     "ask_agent",
     "assign_task",
+    "tell_agent",
     "wait_for",
     "get_result",
     "relay",
@@ -236,6 +237,17 @@ def create_server(settings: McpSettings, tools: PodiumTools | None = None) -> MC
         return await _run(
             impl.assign_task, agent=agent, prompt=prompt, max_budget_usd=max_budget_usd
         )
+
+    @server.tool()
+    async def tell_agent(
+        agent: _Name,
+        text: Annotated[str, Field(description="What the agent should also take into account.")],
+    ) -> CallToolResult:
+        """Tell a busy agent something while it works: the text joins its running request
+        and reaches the model at its next step (mode "steered"); the request still ends
+        with one answer. An idle agent (or one whose backend cannot be told mid-turn)
+        gets it as an ordinary request instead (mode "asked"): collect it with wait_for."""
+        return await _run(impl.tell_agent, agent=agent, text=text)
 
     @server.tool()
     async def wait_for(

@@ -368,6 +368,18 @@ class PodiumTools:
         self._record_cap(view, queued, cap)
         return request_json(queued, cap=cap)
 
+    def tell_agent(self, agent: str, text: str) -> dict[str, Any]:
+        check_prompt(text)
+        view = self._view()
+        self._target(view, agent, what="tell")
+        self._give_work(view, agent, "tell")
+        told = self.client.tell(agent, text)
+        return {
+            "mode": told.mode.value,
+            "reason": told.reason,
+            "request": request_json(told.request),
+        }
+
     def relay(self, source: str, target: str, prompt: str) -> dict[str, Any]:
         check_prompt(prompt)
         view = self._view()

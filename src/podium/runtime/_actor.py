@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import BackendError, PodiumError, ProcessDied
 from .._home import private_dir
 from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
-from ..backends import BackendSession, SessionSpec, StartMode, TurnResult
+from ..backends import Activity, BackendSession, SessionSpec, StartMode, TurnResult
 from ..isolation._credentials import DEFAULT_SECRETS
 from ._faults import describe_failure
 from ._pool import HIBERNATE, Hibernate
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["AgentActor"]
 
 _log = logging.getLogger("podium.runtime")
+
+_ACTIVITY = frozenset(a.value for a in Activity)
 
 
 class AgentActor:
@@ -44,6 +46,8 @@ class AgentActor:
         self.session: BackendSession | None = None
         self.current: str | None = None
         self._cancel_requested: set[str] = set()
+        # Messages told into the running request (podium tell), for its record.
+        self.steering: list[dict[str, Any]] = []
         self._stopping_session = False
         self._watcher: asyncio.Task[None] | None = None
         self.task = asyncio.create_task(self._run(), name=f"podium-agent-{name}")
@@ -179,6 +183,7 @@ class AgentActor:
             raise
         finally:
             self.current = None
+            self.steering = []
             self._cancel_requested.discard(request_id)
             self.runtime.pool.idle(self.name)
 
@@ -220,6 +225,10 @@ class AgentActor:
                 retries += 1
                 await runtime.emit(
                     EventKind.API_RETRY, agent=self.name, request_id=request.id, data=data
+                )
+            elif kind in _ACTIVITY:
+                await runtime.emit(
+                    EventKind(kind), agent=self.name, request_id=request.id, data=data
                 )
             elif kind == "model_fallback":
                 fallbacks.append(data)
@@ -297,6 +306,8 @@ class AgentActor:
                 meta["cost_unknown"] = True
             if result.api_error_status is not None:
                 meta["api_error_status"] = result.api_error_status
+            if self.steering and request.id == self.current:
+                meta["steering"] = list(self.steering)
             changes.update(
                 result=result.text,
                 usage=result.usage,

@@ -25,6 +25,7 @@ from .._records import (
     RequestSource,
     RequestState,
 )
+from .._tell import TellResult
 from ..backends import (
     AuthenticatingBackend,
     Backend,
@@ -42,6 +43,7 @@ from ._fork import fork_record
 from ._fork import visible_conversation as conversation_of
 from ._pool import WarmPool
 from ._recovery import recover_state, transcript_reader
+from ._tell import tell
 
 __all__ = ["Runtime", "relay_prompt"]
 
@@ -609,6 +611,10 @@ class Runtime:
         )
         self._actor(agent.name).submit(request.id)
         return request
+
+    async def tell(self, name: str, text: str) -> TellResult:
+        """Deliver ``text`` into ``name``'s running turn, or ask it when there is none."""
+        return await tell(self, self._actors.get(name), name, text)
 
     async def poll(self, request_id: str) -> RequestRecord:
         _check_request_id(request_id)

@@ -43,6 +43,8 @@ from ._models import (
     RequestOut,
     SpawnBody,
     StatusOut,
+    TellBody,
+    TellOut,
 )
 from ._sse import (
     SSE_MEDIA_TYPE,
@@ -292,6 +294,17 @@ async def ask(name: AgentName, body: AskBody, runtime: RuntimeDep) -> JSONRespon
     return _ok(request_to_json(record))
 
 
+@router.post(
+    "/agents/{name:path}/tell",
+    tags=["agents"],
+    summary="Tell an agent: into its running turn (steered), else an ordinary ask",
+    response_model=TellOut,
+    responses=error_responses(404),
+)
+async def tell(name: AgentName, body: TellBody, runtime: RuntimeDep) -> JSONResponse:
+    return _ok((await runtime.tell(name, body.text)).to_dict())
+
+
 # --- requests ------------------------------------------------------------------------------
 
 
@@ -506,4 +519,9 @@ def create_app(state: AppState, guard: GuardSettings) -> Guard:
     from ._cluster import router as cluster_router
 
     app.include_router(cluster_router)
+    from ._activity import attach_activity
+    from ._activity import router as activity_router
+
+    attach_activity(app, state.runtime)
+    app.include_router(activity_router)
     return Guard(app, guard)

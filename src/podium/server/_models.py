@@ -41,6 +41,8 @@ __all__ = [
     "RunWaitOut",
     "SpawnBody",
     "StatusOut",
+    "TellBody",
+    "TellOut",
     "unstorable",
 ]
 
@@ -135,6 +137,10 @@ class _Submit(_Body):
 
 class AskBody(_Submit):
     prompt: str
+
+
+class TellBody(_Body):
+    text: str = Field(description="the message for the agent's running turn")
 
 
 class RelayBody(_Submit):
@@ -281,6 +287,12 @@ class RequestOut(RequestSummaryOut):
     prompt: str
     timeout: float | None
     meta: dict[str, Any]
+
+
+class TellOut(BaseModel):
+    mode: str = Field(description="steered (into the running turn) or asked (a new request)")
+    reason: str | None = Field(description="why a busy agent's message was asked, not steered")
+    request: RequestOut = Field(description="the request the message joined, or became")
 
 
 class AgentInfoOut(AgentOut):

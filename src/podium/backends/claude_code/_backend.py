@@ -26,6 +26,7 @@ from claude_agent_sdk import (
     ResultMessage,
     SystemMessage,
     TextBlock,
+    UserMessage,
 )
 
 from ..._backend_info import BackendName
@@ -44,6 +45,7 @@ from ._config import (
     not_logged_in_message,
 )
 from ._recover import RecoveredTurn, read_turn
+from ._stream import TurnActivity
 from ._transport import CLIProcessTransport
 
 __all__ = [
@@ -155,6 +157,9 @@ def build_argv(cli: str, spec: SessionSpec) -> list[str]:
         "--output-format",
         "stream-json",
         "--verbose",
+        # Each user line is echoed when the CLI takes it into the conversation: how
+        # a message written mid-turn (podium tell) is known to have been delivered.
+        "--replay-user-messages",
     ]
     if spec.mode is StartMode.NEW:
         argv += ["--session-id", spec.session_id]
@@ -228,6 +233,10 @@ class ClaudeCodeSession:
         self._model: str | None = None
         self._transcript_size = -1
         self._transcript_grew_at = 0.0
+        # Messages written into the running turn (steer) that the CLI has not yet
+        # echoed as taken; None while no turn is being read.
+        self._steering: list[str] | None = None
+        self._prompt_echo: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -325,6 +334,11 @@ class ClaudeCodeSession:
         seed = read_history(seed_dir(self.spec.state_dir))
         if seed:
             prompt = f"{render_conversation(seed)}\n\n{prompt}"
+        activity = TurnActivity(on_event)
+        # Results of CLI turns that steering messages extended this one with.
+        carried = Usage()
+        self._steering = []
+        self._prompt_echo = prompt
         try:
             await client.query(prompt)
             async for message in client.receive_messages():
@@ -332,13 +346,27 @@ class ClaudeCodeSession:
                     self._model = message.model or self._model
                     _count_call(calls, message)
                     texts.extend(b.text for b in message.content if isinstance(b, TextBlock))
+                    await activity.on_assistant(message)
+                elif isinstance(message, UserMessage):
+                    self._taken(message)
+                    await activity.on_user(message)
                 elif isinstance(message, SystemMessage):
                     await self._on_system(message, on_event)
                 elif isinstance(message, ResultMessage):
+                    if self._steering:
+                        # A message written after the turn's last API call: the CLI
+                        # answers it in a turn of its own, which belongs to this one.
+                        carried = carried + Usage.from_api(message.usage)
+                        texts.clear()
+                        continue
+                    self._steering = None
                     result = self._turn_result(message, texts, calls)
+                    if carried != Usage():
+                        result = dataclasses.replace(result, usage=result.usage + carried)
                     if seed and not result.is_error:
                         write_history(seed_dir(self.spec.state_dir), None)
                     return result
+                await activity.flush_text()
         except PodiumError:
             raise
         except Exception as exc:
@@ -351,6 +379,8 @@ class ClaudeCodeSession:
                     exit_code=transport.returncode,
                 ) from exc
             raise BackendError(f"{self.spec.agent}: {exc}", agent=self.spec.agent) from exc
+        finally:
+            self._steering = None
         # The stream ended without a result: the process is gone.
         await transport.wait_exit()
         raise ProcessDied(
@@ -359,6 +389,42 @@ class ClaudeCodeSession:
             agent=self.spec.agent,
             exit_code=transport.returncode,
         )
+
+    async def steer(self, text: str) -> bool:
+        """Write ``text`` into the running turn as a user message: the CLI hands it to
+        the model in the turn's next API call. False when no turn is running (the
+        caller then asks as usual); the turn reports one result either way."""
+        client = self._client
+        if self._steering is None or client is None or not self.alive:
+            return False
+        self._steering.append(text)
+        try:
+            await client.query(text)
+        except Exception as exc:
+            with contextlib.suppress(ValueError):
+                self._steering.remove(text)
+            raise ProcessDied(
+                f"could not write to the Claude Code process of {self.spec.agent!r}: {exc}",
+                agent=self.spec.agent,
+            ) from exc
+        return True
+
+    def _taken(self, message: UserMessage) -> None:
+        # The CLI's echo of a user line (--replay-user-messages) once it is in the
+        # conversation: that steering message is delivered.
+        content = message.content
+        if isinstance(content, str):
+            text = content
+        else:
+            text = "".join(b.text for b in content if isinstance(b, TextBlock))
+        if text == self._prompt_echo:
+            # The echo of the turn's own prompt (a steering message may read the same).
+            self._prompt_echo = None
+            return
+        if not self._steering:
+            return
+        with contextlib.suppress(ValueError):
+            self._steering.remove(text)
 
     async def _on_system(self, message: SystemMessage, on_event: EventSink) -> None:
         data = message.data

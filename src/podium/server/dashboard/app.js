@@ -6,6 +6,7 @@ import { Api, ApiError, AuthError, forgetToken, segment, takeToken } from "./api
 import { formatDuration, formatTime, formatTokens, formatUsd } from "./format.js";
 import { bindGraph, drawGraph, tickGraph } from "./graph.js";
 import { follow } from "./live.js";
+import { describeActivity, seedActivity, stepOf, trackActivity } from "./activity.js";
 
 const FEED_SIZE = 200;
 const CATCH_UP_PAGE = 10000;
@@ -205,6 +206,7 @@ function onFailure(error) {
 // --- live events ---------------------------------------------------------------------------
 
 function onEvents(events) {
+  trackActivity(events);
   for (const event of events) {
     if (event.agent) {
       refresh("agents");
@@ -222,6 +224,8 @@ function onEvents(events) {
 }
 
 function describe(event) {
+  const activity = describeActivity(event);
+  if (activity) return activity;
   const data = event.data ?? {};
   const parts = [];
   if (data.run_id) parts.push(data.run_id);
@@ -314,6 +318,9 @@ function renderAgents() {
         "td",
         { "data-field": "status" },
         h("span", { class: `badge status-${agent.status}` }, agent.status),
+        agent.status === "busy" && stepOf(agent.name)
+          ? h("div", { class: "step muted", "data-field": "step" }, stepOf(agent.name).text)
+          : null,
       ),
       h("td", { "data-field": "model", class: "model" }, agent.model ?? "default"),
       h("td", { "data-field": "requests", class: "num" }, String(agent.request_count)),
@@ -631,6 +638,7 @@ async function main() {
     state.api.get("/v1/health").catch(() => null),
     catchUp(),
     loadRuns().catch(onFailure),
+    state.api.get("/v1/activity").then(seedActivity).catch(() => null),
   ]);
   if (health) $("daemon").textContent = `v${health.version} · pid ${health.pid}`;
   // Whatever changed while the page loaded is in the events after `after`.
