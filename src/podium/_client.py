@@ -411,6 +411,7 @@ class Client:
         plan_file: str | Path | None = None,
         budget_usd: float | None = None,
         mode: str = "planned",
+        review: bool | None = None,
     ) -> RunRecord:
         """Start a run of ``team`` on ``request``; it goes on in the daemon.
 
@@ -418,6 +419,8 @@ class Client:
         is unrelated. ``plan`` / ``plan_file`` skip planning; ``cwd`` defaults to
         what the daemon chooses for the team. ``mode="agentic"``: no plan; the
         orchestrator drives the workers itself through podium's MCP tools.
+        ``review=True``: stop after planning (``awaiting_approval``) until
+        :meth:`approve_run` or :meth:`reject_run`; None: the team's ``[run] review``.
         """
         if not request.strip():
             raise InvalidPrompt("request is empty")
@@ -440,7 +443,32 @@ class Client:
         if mode != "planned":
             # Sent only when it matters, so a planned run works with any daemon version.
             body["mode"] = mode
+        if review is not None:
+            body["review"] = review
         return _run_record(self._call("POST", "/runs", body=body, patience=_SLOW_CALL))
+
+    def approve_run(
+        self,
+        run_id: str,
+        *,
+        plan: Mapping[str, Any] | list[Any] | None = None,
+        plan_file: str | Path | None = None,
+    ) -> RunRecord:
+        """Run a plan awaiting approval; ``plan`` / ``plan_file``: an edited plan instead
+        (a bad one raises PlanError and the run stays awaiting approval)."""
+        if plan is not None and plan_file is not None:
+            raise UsageError("give plan or plan_file, not both")
+        body = {
+            "plan": dict(plan) if isinstance(plan, Mapping) else plan,
+            "plan_file": None if plan_file is None else _absolute(plan_file),
+        }
+        path = f"/runs/{_run(run_id)}/approve"
+        return _run_record(self._call("POST", path, body=body, patience=_SLOW_CALL))
+
+    def reject_run(self, run_id: str, *, reason: str | None = None) -> RunRecord:
+        """End a run awaiting approval without running a task (state ``rejected``)."""
+        path = f"/runs/{_run(run_id)}/reject"
+        return _run_record(self._call("POST", path, body={"reason": reason}))
 
     def resume_run(self, run_id: str) -> RunRecord:
         """Continue an interrupted, failed or cancelled run where it stopped."""
@@ -463,7 +491,8 @@ class Client:
         return _run_record(self._call("POST", f"/runs/{_run(run_id)}/cancel", patience=_SLOW_CALL))
 
     def wait_run(self, run_id: str, timeout: float | None = None) -> RunRecord:
-        """Wait for the run to end; WaitTimeout after ``timeout`` s (nothing is cancelled)."""
+        """Wait for the run to end, or to await approval of its plan (``--review``);
+        WaitTimeout after ``timeout`` s (nothing is cancelled)."""
         check_seconds(timeout, what="wait timeout", zero=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         path = f"/runs/{_run(run_id)}/wait"
@@ -472,7 +501,7 @@ class Client:
             slice_ = _WAIT_SLICE if left is None else min(left, _WAIT_SLICE)
             data = self._call("GET", path, params={"timeout": slice_}, patience=slice_)
             run = _run_record(data)
-            if data.get("done", run.done):
+            if data.get("done", run.done) or run.settled:
                 return run
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(

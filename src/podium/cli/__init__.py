@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "_mcp",
     "_prices",
     "_requests",
+    "_review",
     "_runs",
     "_team",
 )

@@ -27,6 +27,7 @@ from ._artifacts import RunDir, check_run_id, list_run_ids, new_run_id
 from ._budget import BudgetLedger, BudgetLimits
 from ._plan import Plan, load_plan_file, plan_from_data
 from ._ratelimit import ModelLimits, RateLimiter
+from ._review import ReviewMixin, park_for_review
 from ._run_records import (
     TERMINAL_RUN_STATES,
     RunError,
@@ -47,8 +48,8 @@ log = logging.getLogger("podium.runs")
 _RESUMABLE = frozenset({RunState.INTERRUPTED, RunState.FAILED, RunState.CANCELLED})
 
 
-class RunEngine:
-    """Start, follow, cancel and resume orchestrated runs."""
+class RunEngine(ReviewMixin):
+    """Start, follow, cancel and resume orchestrated runs (approve or reject a reviewed plan)."""
 
     def __init__(
         self,
@@ -81,7 +82,8 @@ class RunEngine:
             if data is None:
                 continue
             record = RunRecord.from_dict(data)
-            if record.state in TERMINAL_RUN_STATES:
+            if record.state in TERMINAL_RUN_STATES or record.state is RunState.AWAITING_APPROVAL:
+                # A plan awaiting approval waits for a person, not for this daemon.
                 continue
             tasks = tuple(
                 t.replace(state=TaskState.INTERRUPTED, reason="the daemon stopped during the task")
@@ -151,7 +153,7 @@ class RunEngine:
         while True:
             event = self._changed.setdefault(run_id, asyncio.Event())
             record = await self.get(run_id)
-            if record.done:
+            if record.settled:
                 return record
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -180,11 +182,14 @@ class RunEngine:
         plan_file: str | Path | None = None,
         budget_usd: float | None = None,
         mode: str = PLANNED,
+        review: bool | None = None,
     ) -> RunRecord:
         """Validate everything, create the run directory, start the run; returns at once.
 
         ``mode``: ``"planned"`` (podium plans and schedules the tasks) or
         ``"agentic"`` (the orchestrator drives workers itself through podium's MCP tools).
+        ``review``: stop after planning until the plan is approved (None: the team's
+        ``[run] review``); an agentic run has no plan to review.
         """
         try:
             check_prompt(request)
@@ -195,7 +200,12 @@ class RunEngine:
             raise UsageError("give a plan or a plan file, not both")
         if agentic and (plan is not None or plan_file is not None):
             raise UsageError("an agentic run has no plan: its orchestrator decides as it goes")
+        if review is not None and not isinstance(review, bool):
+            raise UsageError(f"review must be true or false, got {review!r}")
+        if agentic and review:
+            raise UsageError("an agentic run has no plan to review (drop review, or --mode)")
         loaded = load_team(team)
+        reviewed = not agentic and (loaded.review if review is None else review)
         budget = _check_budget(budget_usd, loaded)
         workdir = resolve_cwd(loaded, cwd)
         if not workdir.is_dir():
@@ -223,6 +233,7 @@ class RunEngine:
             updated_at=now,
             budget_usd=budget,
             plan_source=AGENTIC if agentic else "orchestrator" if given is None else "file",
+            review=reviewed,
         )
         run_dir.create()
         try:
@@ -293,6 +304,8 @@ class RunEngine:
             record = await self.get(run_id)
             if record.done:
                 return record
+            if record.state is RunState.AWAITING_APPROVAL:
+                return await self.reject(run_id, reason="the run was cancelled", cancelled=True)
             raise RunError(f"run {run_id} is not running in this daemon", run_id=run_id)
         active.user_cancelled = True
         if active.scheduler is not None and active.record.state is RunState.RUNNING:
@@ -363,6 +376,10 @@ class RunEngine:
                 return
             plan = await active.make_plan()
             active.adopt_plan(plan)
+            if active.record.review and active.record.approved_at is None:
+                active.parked = True
+                await park_for_review(active)
+                return
             active.save(state=RunState.RUNNING)
             await active.emit(EventKind.RUN_PLANNED, ok=True, tasks=len(plan.tasks))
             await active.execute(run_task)
@@ -396,7 +413,15 @@ class RunEngine:
             log.exception("run %s crashed", active.record.id)
             final, error = RunState.FAILED, f"internal error: {exc!r}"
         finally:
-            await asyncio.shield(self._finish(active, final, error))
+            if active.parked:
+                self._park(active)
+            else:
+                await asyncio.shield(self._finish(active, final, error))
+
+    def _park(self, active: ActiveRun) -> None:
+        """A planned run awaiting approval: nothing drives it until approve or reject."""
+        self._active.pop(active.record.id, None)
+        self._notify(active.record)
 
     async def _finish(self, active: ActiveRun, final: RunState, error: str | None) -> None:
         try:

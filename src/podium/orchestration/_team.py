@@ -33,6 +33,7 @@ from ._team_schema import (
     DefaultsSection,
     LimitsSection,
     RateLimitSection,
+    RunSection,
     TeamSection,
     WorkerTable,
 )
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 TEAM_FILE = "podium.toml"
-_SECTIONS = ("team", "workers", "defaults", "limits", "rate_limits", "checks")
+_SECTIONS = ("team", "workers", "defaults", "limits", "rate_limits", "checks", "run")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -138,6 +139,8 @@ class Team:
     defaults: Defaults
     limits: Limits
     rate_limits: Mapping[str, RateLimit]
+    review: bool = False
+    """``[run] review``: planned runs await approval of their plan before any task runs."""
 
     @property
     def root(self) -> Path:
@@ -217,6 +220,7 @@ class _Loader:
             defaults=defaults,
             limits=limits,
             rate_limits=self._rate_limits(self._table(doc, "rate_limits")),
+            review=self._model(RunSection, self._table(doc, "run"), "run").review,
         )
 
     def _parse(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ __all__ = [
     "DefaultsSection",
     "LimitsSection",
     "RateLimitSection",
+    "RunSection",
     "TeamSection",
     "WorkerTable",
 ]
@@ -49,6 +50,7 @@ EXPECT = {
     "requests_per_minute": "a positive integer",
     "input_tokens_per_minute": "a positive integer",
     "output_tokens_per_minute": "a positive integer",
+    "review": "true or false",
 }
 
 _PosFloat = Annotated[float, Field(gt=0)]
@@ -90,6 +92,11 @@ class LimitsSection(Strict):
     max_plan_repairs: _NonNegInt = 2
     per_worker_budget_usd: float | None = None
     per_task_budget_usd: float | None = None
+
+
+class RunSection(Strict):
+    # true: every planned run stops after planning until its plan is approved.
+    review: bool = False
 
 
 class RateLimitSection(Strict):

@@ -25,6 +25,7 @@ from ..orchestration._run_records import RunState, TaskState
 __all__ = [
     "AgentInfoOut",
     "AgentOut",
+    "ApproveBody",
     "AskBody",
     "BroadcastBody",
     "ErrorOut",
@@ -32,6 +33,7 @@ __all__ = [
     "ForkBody",
     "HealthOut",
     "KilledOut",
+    "RejectBody",
     "RelayBody",
     "ReportOut",
     "RequestOut",
@@ -161,6 +163,11 @@ class RunBody(_Body):
     )
     plan_file: PathText = None
     budget_usd: float | None = Field(default=None, strict=True)
+    review: bool | None = Field(
+        default=None,
+        strict=True,
+        description="stop after planning until the plan is approved (default: the team's)",
+    )
     mode: Literal["planned", "agentic"] = Field(
         default="planned",
         description=(
@@ -168,6 +175,17 @@ class RunBody(_Body):
             "agentic: the orchestrator drives the workers itself, turn by turn"
         ),
     )
+
+
+class ApproveBody(_Body):
+    plan: dict[str, Any] | list[Any] | None = Field(
+        default=None, description="an edited plan to run instead of the proposed one"
+    )
+    plan_file: PathText = None
+
+
+class RejectBody(_Body):
+    reason: str | None = Field(default=None, description="why the plan was rejected")
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -332,6 +350,9 @@ class RunOut(BaseModel):
     resumed: int
     cost_by_worker: dict[str, float]
     cost_by_model: dict[str, float]
+    review: bool = False
+    approved_at: float | None = None
+    rejection: str | None = None
     dir: str = Field(description="the run directory: plan, task results, report")
 
 
