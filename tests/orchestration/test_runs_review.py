@@ -66,7 +66,8 @@ async def test_review_stops_after_planning_then_approve_runs_the_plan(
     run_id = await awaiting(engine, team)
 
     run = await engine.get(run_id)
-    assert run.review and run.approved_at is None
+    assert run.review
+    assert run.approved_at is None
     assert [(t.task_id, t.worker, t.dependencies) for t in run.tasks] == [
         ("security", "marie", ()),
         ("tests", "fabien", ("security",)),
@@ -141,7 +142,7 @@ async def test_a_bad_edited_plan_is_refused_and_the_run_keeps_waiting(
     assert "'nobody' is not a worker of this team" in str(caught.value)
     bad_file = tmp_path / "edited.json"
     bad_file.write_text('{"tasks": [')
-    with pytest.raises(PlanError, match="edited.json"):
+    with pytest.raises(PlanError, match=r"edited\.json"):
         await engine.approve(run_id, plan_file=bad_file)
 
     run = await engine.get(run_id)
