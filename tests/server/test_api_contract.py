@@ -76,6 +76,8 @@ CONTRACT: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("GET", "/v1/runs/{run_id}/report"): (None, "run_not_found"),
     ("POST", "/v1/runs/{run_id}/cancel"): (None, "run_not_found"),
     ("POST", "/v1/runs/{run_id}/resume"): (None, "run_not_found"),
+    ("POST", "/v1/runs/{run_id}/approve"): ({}, "run_not_found"),
+    ("POST", "/v1/runs/{run_id}/reject"): ({"reason": "no"}, "run_not_found"),
     ("GET", "/v1/workspaces/{name}/diff"): (None, "agent_not_found"),
     ("POST", "/v1/workspaces/{name}/merge"): ({}, "agent_not_found"),
     ("POST", "/v1/workspaces/{name}/clean"): ({"force": False}, "agent_not_found"),
@@ -431,6 +433,16 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         await call("GET", "/v1/runs/{run_id}", f"/v1/runs/{run['id']}")
         await call("GET", "/v1/runs/{run_id}/report", f"/v1/runs/{run['id']}/report")
         await call("POST", "/v1/runs/{run_id}/cancel", f"/v1/runs/{run['id']}/cancel")
+        for route, decision in (("approve", {}), ("reject", {"reason": "no"})):
+            held = await call("POST", "/v1/runs", "/v1/runs", json={**body, "review": True})
+            waited = f"/v1/runs/{held['id']}/wait"
+            await call("GET", "/v1/runs/{run_id}/wait", waited, params={"timeout": 30})
+            await call(
+                "POST",
+                "/v1/runs/{run_id}/" + route,
+                f"/v1/runs/{held['id']}/{route}",
+                json=decision,
+            )
         slow = {
             "request": "Slow.",
             "team": team,
