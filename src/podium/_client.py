@@ -510,6 +510,24 @@ class Client:
                     state=run.state.value,
                 )
 
+    # --- take-over (podium attach) ---------------------------------------------------------
+
+    def hold_agent(self, name: str, pid: int) -> dict[str, Any]:
+        """Hold ``name`` for process ``pid``: waits for its running turns, stops its
+        process; returns what to run to take it over (argv, cwd, env, unset, notes)."""
+        path = f"/holds/{_agent(name)}"
+        # The agent's running turn finishes first: that may take as long as a turn.
+        result: dict[str, Any] = self._call("POST", path, body={"pid": pid}, patience=86400.0)
+        return result
+
+    def add_hold_pid(self, name: str, pid: int) -> None:
+        self._call("POST", f"/holds/{_agent(name)}/pids", body={"pid": pid})
+
+    def release_agent(self, name: str) -> bool:
+        """Release the hold: the agent's queued asks run, resuming the same session."""
+        result = self._call("DELETE", f"/holds/{_agent(name)}")
+        return bool(result.get("released"))
+
     def run_report(self, run_id: str) -> str | None:
         """The run's report (report.md) once written, else None."""
         report: str | None = self._call("GET", f"/runs/{_run(run_id)}/report")["report"]

@@ -24,6 +24,7 @@ __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_TIMEOUT", "EXIT_USAGE", "app", "main"]
 # Imported for their @app.command.
 _COMMAND_MODULES = (
     "_agents",
+    "_attach",
     "_cluster",
     "_daemon",
     "_dashboard",

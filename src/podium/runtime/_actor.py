@@ -15,6 +15,7 @@ from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, Reque
 from ..backends import BackendSession, SessionSpec, StartMode, TurnResult
 from ..isolation._credentials import DEFAULT_SECRETS
 from ._faults import describe_failure
+from ._hold import Hold, serve_hold
 
 if TYPE_CHECKING:
     from ._host import Runtime
@@ -41,7 +42,7 @@ class AgentActor:
         self.name = name
         # Request ids in FIFO order; a Future asks for the process to be started;
         # None ends the actor.
-        self.mailbox: asyncio.Queue[str | asyncio.Future[None] | None] = asyncio.Queue()
+        self.mailbox: asyncio.Queue[str | asyncio.Future[None] | Hold | None] = asyncio.Queue()
         self.session: BackendSession | None = None
         self.current: str | None = None
         self._cancel_requested: set[str] = set()
@@ -87,6 +88,8 @@ class AgentActor:
                     return
                 if isinstance(item, str):
                     await self._guarded(self._serve(item))
+                elif isinstance(item, Hold):  # podium attach: the queue waits
+                    await self._guarded(serve_hold(self, item))
                 else:
                     await self._guarded(self._serve_start(item))
         finally:

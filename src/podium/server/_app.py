@@ -491,4 +491,7 @@ def create_app(state: AppState, guard: GuardSettings) -> Guard:
     from ._cluster import router as cluster_router
 
     app.include_router(cluster_router)
+    from ._attach import router as attach_router
+
+    app.include_router(attach_router)
     return Guard(app, guard)
