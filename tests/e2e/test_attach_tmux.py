@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from podium._errors import UsageError
 from podium.testing import FakeAnthropic, Rule, fake_api_env, message_text
 
 pytestmark = [
@@ -181,4 +182,40 @@ def test_attach_refuses_an_agent_without_a_session_and_an_api_agent(
         result = podium(env, "attach", "nobody", check=False)
         assert result.returncode == 2
     finally:
+        podium(env, "down", check=False)
+
+
+def test_a_hold_whose_holder_died_is_released_and_queued_asks_run(
+    env: dict[str, str], fake: FakeAnthropic, workdir: Path, home: Path
+) -> None:
+    from podium import Client
+
+    fake.add_rule(Rule(content="first", text="one"))
+    fake.add_rule(Rule(content="queued while held", text="two"))
+    podium(env, "up")
+    holder = subprocess.Popen(["sleep", "300"])
+    try:
+        with Client.from_home(home, autostart=False) as client:
+            client.spawn("carol", cwd=workdir, options={"config_dir": "isolated"})
+            assert client.ask("carol", "first", wait=True).result == "one"
+            launch = client.hold_agent("carol", holder.pid)
+            assert launch["argv"][1:3] == ["--resume", launch["session_id"]]
+            assert launch["cwd"] == str(workdir)
+            assert client.list_agents()[0].pid is None  # its headless process is stopped
+            with pytest.raises(UsageError, match="already attached"):
+                client.hold_agent("carol", os.getpid())
+            queued = client.ask("carol", "queued while held")
+            time.sleep(1.5)
+            assert not fake.requests_matching(content="queued while held")
+
+            holder.kill()  # the attach command crashed: nobody releases it but the daemon
+            holder.wait()
+            done = client.wait(queued.id, timeout=60)
+            assert done.result == "two"
+            seen = texts(fake.requests_matching(content="queued while held")[-1])
+            assert "first" in seen  # the same session, resumed
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
         podium(env, "down", check=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -77,6 +78,10 @@ CONTRACT: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("POST", "/v1/runs/{run_id}/cancel"): (None, "run_not_found"),
     ("POST", "/v1/runs/{run_id}/resume"): (None, "run_not_found"),
     ("POST", "/v1/runs/{run_id}/approve"): ({}, "run_not_found"),
+    ("POST", "/v1/holds/{name}"): ({"pid": 1}, "agent_not_found"),
+    ("POST", "/v1/holds/{name}/pids"): ({"pid": 1}, "agent_not_found"),
+    ("DELETE", "/v1/holds/{name}"): (None, "agent_not_found"),
+    ("GET", "/v1/holds"): (None, None),
     ("POST", "/v1/runs/{run_id}/reject"): ({"reason": "no"}, "run_not_found"),
     ("GET", "/v1/workspaces/{name}/diff"): (None, "agent_not_found"),
     ("POST", "/v1/workspaces/{name}/merge"): ({}, "agent_not_found"),
@@ -420,6 +425,13 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         )
         await call("GET", "/v1/requests", "/v1/requests", params={"limit": 100})
         await call("GET", "/v1/events", "/v1/events")
+        # Take-over: the echo backend has no TUI, so a hold is refused (400, documented).
+        assert await call("GET", "/v1/holds", "/v1/holds") == {}
+        pid = {"pid": os.getpid()}
+        await call("POST", "/v1/holds/{name}", "/v1/holds/alpha", json=pid)
+        await call("POST", "/v1/holds/{name}/pids", "/v1/holds/alpha/pids", json=pid)
+        released = await call("DELETE", "/v1/holds/{name}", "/v1/holds/alpha")
+        assert released == {"agent": "alpha", "released": False}
         # Embedded mode (no queue): the same shapes, empty.
         workers = await call("GET", "/v1/workers", "/v1/workers")
         assert (workers["mode"], workers["workers"]) == ("embedded", [])

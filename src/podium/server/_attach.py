@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..runtime._hold import add_holder, held, hold_agent, release_agent
 from ._app import AgentName, RuntimeDep, error_responses
 
-__all__ = ["HoldBody", "router"]
+__all__ = ["HoldBody", "HoldOut", "HolderOut", "ReleasedOut", "router"]
 
 router = APIRouter(prefix="/v1", tags=["agents"])
 
@@ -29,8 +29,35 @@ class HoldBody(BaseModel):
     pid: Annotated[int, Field(gt=0, strict=True, description="the holder's process id")]
 
 
+class HoldOut(BaseModel):
+    agent: str
+    session_id: str
+    argv: list[str] = Field(description="the TUI's command line: claude --resume <session> ...")
+    cwd: str
+    env: dict[str, str] = Field(description="environment to add to the caller's own")
+    unset: list[str] = Field(description="variables to remove from the caller's own")
+    config_dir: str
+    notes: list[str] = Field(description="what podium changed in the user's own configuration")
+
+
+class HolderOut(BaseModel):
+    agent: str
+    held: bool
+
+
+class ReleasedOut(BaseModel):
+    agent: str
+    released: bool = Field(description="false: it was not held")
+
+
+class HeldOut(BaseModel):
+    pids: list[int]
+    since: float
+
+
 @router.post(
     "/holds/{name}",
+    response_model=HoldOut,
     summary="Hold an agent for interactive take-over: its queue waits, its process stops",
     responses=error_responses(404),
 )
@@ -40,23 +67,32 @@ async def hold(name: AgentName, body: HoldBody, runtime: RuntimeDep) -> JSONResp
 
 @router.post(
     "/holds/{name}/pids",
+    response_model=HolderOut,
     summary="Add a process of the holder (the TUI it started)",
     responses=error_responses(404),
 )
 async def hold_pid(name: AgentName, body: HoldBody, runtime: RuntimeDep) -> JSONResponse:
+    await runtime.store.get_agent(name)  # 404 for an unknown agent
     add_holder(runtime, name, body.pid)
     return JSONResponse({"agent": name, "held": True})
 
 
 @router.delete(
     "/holds/{name}",
+    response_model=ReleasedOut,
     summary="Release an agent's hold: its queued asks run, resuming the same session",
     responses=error_responses(404),
 )
 async def release(name: AgentName, runtime: RuntimeDep) -> JSONResponse:
+    await runtime.store.get_agent(name)
     return JSONResponse({"agent": name, "released": release_agent(runtime, name)})
 
 
-@router.get("/holds", summary="Agents held for take-over, with their holders' pids")
+@router.get(
+    "/holds",
+    response_model=dict[str, HeldOut],
+    summary="Agents held for take-over, with their holders' pids",
+    responses=error_responses(),
+)
 async def holds(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(held(runtime))
