@@ -24,6 +24,7 @@ FILES = {
     "live.js": "text/javascript",
     "graph.js": "text/javascript",
     "format.js": "text/javascript",
+    "review.js": "text/javascript",
     "style.css": "text/css",
 }
 

@@ -6,13 +6,14 @@ import { Api, ApiError, AuthError, forgetToken, segment, takeToken } from "./api
 import { formatDuration, formatTime, formatTokens, formatUsd } from "./format.js";
 import { bindGraph, drawGraph, tickGraph } from "./graph.js";
 import { follow } from "./live.js";
+import { renderReview } from "./review.js";
 
 const FEED_SIZE = 200;
 const CATCH_UP_PAGE = 10000;
 const TRANSCRIPT_SIZE = 50;
 const REFRESH_DELAY_MS = 80;
 const TASK_STATES = ["pending", "running", "complete", "failed", "skipped", "cancelled", "interrupted"];
-const TERMINAL_RUN_STATES = new Set(["complete", "failed", "cancelled", "interrupted"]);
+const TERMINAL_RUN_STATES = new Set(["complete", "failed", "cancelled", "interrupted", "rejected"]);
 
 const state = {
   api: null,
@@ -453,6 +454,7 @@ function renderRun() {
   const error = $("run-error");
   error.hidden = !run.error;
   error.textContent = run.error ?? "";
+  renderReview($("run-review"), run, state.api, () => refresh("run", "runs"));
   drawGraph($("task-graph"), run);
 
   $("run-costs").hidden = false;
