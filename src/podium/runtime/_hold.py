@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._backend_info import BackendName
@@ -60,19 +61,15 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     # A zombie has exited; its parent has not reaped it yet.
-    with contextlib.suppress(OSError):
-        stat = open(f"/proc/{pid}/stat", encoding="ascii").read()  # noqa: SIM115
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
         if stat.rsplit(")", 1)[1].split()[0] == "Z":
             return False
     return True
 
 
 def _holds(runtime: Runtime) -> dict[str, Hold]:
-    holds: dict[str, Hold] | None = getattr(runtime, "_podium_holds", None)
-    if holds is None:
-        holds = {}
-        runtime._podium_holds = holds  # type: ignore[attr-defined]
-    return holds
+    return runtime.holds
 
 
 async def serve_hold(actor: AgentActor, hold: Hold) -> None:
