@@ -305,6 +305,7 @@ class Client(DaemonAPI):
         budget_usd: float | None = None,
         mode: str = "planned",
         user_env: Mapping[str, str] | None = None,
+        review: bool | None = None,
     ) -> RunRecord:
         """Start a run of ``team`` on ``request``; it goes on in the daemon.
 
@@ -315,6 +316,8 @@ class Client(DaemonAPI):
         is unrelated. ``plan`` / ``plan_file`` skip planning; ``cwd`` defaults to
         what the daemon chooses for the team. ``mode="agentic"``: no plan; the
         orchestrator drives the workers itself through podium's MCP tools.
+        ``review=True``: stop after planning (``awaiting_approval``) until
+        :meth:`approve_run` or :meth:`reject_run`; None: the team's ``[runs] review``.
         """
         if not request.strip():
             raise InvalidPrompt("request is empty")
@@ -340,7 +343,32 @@ class Client(DaemonAPI):
         if mode != "planned":
             # Sent only when it matters, so a planned run works with any daemon version.
             body["mode"] = mode
+        if review is not None:
+            body["review"] = review
         return _run_record(self._call("POST", "/runs", body=body, patience=_SLOW_CALL))
+
+    def approve_run(
+        self,
+        run_id: str,
+        *,
+        plan: Mapping[str, Any] | list[Any] | None = None,
+        plan_file: str | Path | None = None,
+    ) -> RunRecord:
+        """Run a plan awaiting approval; ``plan`` / ``plan_file``: an edited plan instead
+        (a bad one raises PlanError and the run stays awaiting approval)."""
+        if plan is not None and plan_file is not None:
+            raise UsageError("give plan or plan_file, not both")
+        body = {
+            "plan": dict(plan) if isinstance(plan, Mapping) else plan,
+            "plan_file": None if plan_file is None else _absolute(plan_file),
+        }
+        path = f"/runs/{_run(run_id)}/approve"
+        return _run_record(self._call("POST", path, body=body, patience=_SLOW_CALL))
+
+    def reject_run(self, run_id: str, *, reason: str | None = None) -> RunRecord:
+        """End a run awaiting approval without running a task (state ``rejected``)."""
+        path = f"/runs/{_run(run_id)}/reject"
+        return _run_record(self._call("POST", path, body={"reason": reason}))
 
     def resume_run(self, run_id: str) -> RunRecord:
         """Continue an interrupted, failed or cancelled run where it stopped."""
@@ -363,7 +391,8 @@ class Client(DaemonAPI):
         return _run_record(self._call("POST", f"/runs/{_run(run_id)}/cancel", patience=_SLOW_CALL))
 
     def wait_run(self, run_id: str, timeout: float | None = None) -> RunRecord:
-        """Wait for the run to end; WaitTimeout after ``timeout`` s (nothing is cancelled)."""
+        """Wait for the run to end, or to await approval of its plan (``--review``);
+        WaitTimeout after ``timeout`` s (nothing is cancelled)."""
         check_seconds(timeout, what="wait timeout", zero=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         path = f"/runs/{_run(run_id)}/wait"
@@ -372,7 +401,7 @@ class Client(DaemonAPI):
             slice_ = _WAIT_SLICE if left is None else min(left, _WAIT_SLICE)
             data = self._call("GET", path, params={"timeout": slice_}, patience=slice_)
             run = _run_record(data)
-            if data.get("done", run.done):
+            if data.get("done", run.done) or run.settled:
                 return run
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(
@@ -418,6 +447,23 @@ class Client(DaemonAPI):
             "POST", "/runs/clean", body={"keep": keep, "force": force}, patience=_SLOW_CALL
         )
         return result
+    # --- take-over (podium attach) ---------------------------------------------------------
+
+    def hold_agent(self, name: str, pid: int) -> dict[str, Any]:
+        """Hold ``name`` for process ``pid``: waits for its running turns, stops its
+        process; returns what to run to take it over (argv, cwd, env, unset, notes)."""
+        path = f"/holds/{_agent(name)}"
+        # The agent's running turn finishes first: that may take as long as a turn.
+        result: dict[str, Any] = self._call("POST", path, body={"pid": pid}, patience=86400.0)
+        return result
+
+    def add_hold_pid(self, name: str, pid: int) -> None:
+        self._call("POST", f"/holds/{_agent(name)}/pids", body={"pid": pid})
+
+    def release_agent(self, name: str) -> bool:
+        """Release the hold: the agent's queued asks run, resuming the same session."""
+        result = self._call("DELETE", f"/holds/{_agent(name)}")
+        return bool(result.get("released"))
 
     def run_report(self, run_id: str) -> str | None:
         """The run's report (report.md) once written, else None."""

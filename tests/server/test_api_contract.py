@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -83,6 +84,12 @@ CONTRACT: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("POST", "/v1/runs/{run_id}/apply"): ({}, "run_not_found"),
     ("POST", "/v1/runs/{run_id}/clean"): ({"force": False}, "run_not_found"),
     ("POST", "/v1/runs/clean"): ({"keep": 0}, None),
+    ("POST", "/v1/runs/{run_id}/approve"): ({}, "run_not_found"),
+    ("POST", "/v1/holds/{name}"): ({"pid": 1}, "agent_not_found"),
+    ("POST", "/v1/holds/{name}/pids"): ({"pid": 1}, "agent_not_found"),
+    ("DELETE", "/v1/holds/{name}"): (None, "agent_not_found"),
+    ("GET", "/v1/holds"): (None, None),
+    ("POST", "/v1/runs/{run_id}/reject"): ({"reason": "no"}, "run_not_found"),
     ("GET", "/v1/workspaces/{name}/diff"): (None, "agent_not_found"),
     ("POST", "/v1/workspaces/{name}/merge"): ({}, "agent_not_found"),
     ("POST", "/v1/workspaces/{name}/clean"): ({"force": False}, "agent_not_found"),
@@ -432,6 +439,13 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         await call("GET", "/v1/requests", "/v1/requests", params={"limit": 100})
         await call("GET", "/v1/events", "/v1/events")
         await call("GET", "/v1/pool", "/v1/pool")
+        # Take-over: the echo backend has no TUI, so a hold is refused (400, documented).
+        assert await call("GET", "/v1/holds", "/v1/holds") == {}
+        pid = {"pid": os.getpid()}
+        await call("POST", "/v1/holds/{name}", "/v1/holds/alpha", json=pid)
+        await call("POST", "/v1/holds/{name}/pids", "/v1/holds/alpha/pids", json=pid)
+        released = await call("DELETE", "/v1/holds/{name}", "/v1/holds/alpha")
+        assert released == {"agent": "alpha", "released": False}
         # Embedded mode (no queue): the same shapes, empty.
         workers = await call("GET", "/v1/workers", "/v1/workers")
         assert (workers["mode"], workers["workers"]) == ("embedded", [])
@@ -445,6 +459,16 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         await call("GET", "/v1/runs/{run_id}", f"/v1/runs/{run['id']}")
         await call("GET", "/v1/runs/{run_id}/report", f"/v1/runs/{run['id']}/report")
         await call("POST", "/v1/runs/{run_id}/cancel", f"/v1/runs/{run['id']}/cancel")
+        for route, decision in (("approve", {}), ("reject", {"reason": "no"})):
+            held = await call("POST", "/v1/runs", "/v1/runs", json={**body, "review": True})
+            waited = f"/v1/runs/{held['id']}/wait"
+            await call("GET", "/v1/runs/{run_id}/wait", waited, params={"timeout": 30})
+            await call(
+                "POST",
+                "/v1/runs/{run_id}/" + route,
+                f"/v1/runs/{held['id']}/{route}",
+                json=decision,
+            )
         slow = {
             "request": "Slow.",
             "team": team,

@@ -24,6 +24,7 @@ __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_TIMEOUT", "EXIT_USAGE", "app", "main"]
 # Imported for their @app.command.
 _COMMAND_MODULES = (
     "_agents",
+    "_attach",
     "_cluster",
     "_daemon",
     "_dashboard",
@@ -34,6 +35,7 @@ _COMMAND_MODULES = (
     "_mcp",
     "_prices",
     "_requests",
+    "_review",
     "_runs",
     "_team",
     "_watch",

@@ -51,6 +51,8 @@ _STYLES: dict[str, str] = {
     TaskState.INTERRUPTED: "yellow",
     RunState.PLANNING: "cyan",
     RunState.SYNTHESISING: "cyan",
+    RunState.AWAITING_APPROVAL: "bold yellow",
+    RunState.REJECTED: "magenta",
 }
 _PROBLEM_STATES = frozenset(
     {TaskState.FAILED, TaskState.SKIPPED, TaskState.CANCELLED, TaskState.INTERRUPTED}
@@ -336,6 +338,11 @@ def _details(run: RunRecord) -> Table:
     ]
     if run.resumed:
         rows.append(("resumed", Text(f"{run.resumed} time(s)")))
+    if run.review:
+        decided = "approved" if run.approved_at else "awaiting approval"
+        if run.state is RunState.REJECTED:
+            decided = f"rejected: {run.rejection}"
+        rows.append(("review", Text(decided)))
     if run.error:
         rows.append(("error", Text(run.error, style="red")))
     for key, value in rows:

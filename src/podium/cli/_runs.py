@@ -65,7 +65,7 @@ def _watch(client: Client, run: RunRecord) -> RunRecord:
     console = Console()
     try:
         with Live(live_view(run, time.time()), console=console, auto_refresh=False) as live:
-            while not run.done:
+            while not run.settled:
                 try:
                     run = client.wait_run(run.id, timeout=_REFRESH)
                 except WaitTimeout:
@@ -111,10 +111,17 @@ def _finish(run: RunRecord) -> None:
 
     if run.state is RunState.COMPLETE:
         return
+    if run.state is RunState.AWAITING_APPROVAL:
+        typer.echo(
+            f"run {run.id} awaits approval of its plan: podium approve {run.id} "
+            f"[--plan EDITED.json], or podium reject {run.id} --reason TEXT",
+            err=True,
+        )
+        return
     message = f"run {run.id} {run.state.value}"
-    if run.error:
-        message += f": {run.error}"
-    if run.state is not RunState.CANCELLED:
+    if run.error or run.rejection:
+        message += f": {run.error or run.rejection}"
+    if run.state not in (RunState.CANCELLED, RunState.REJECTED):
         message += f" (see podium show {run.id}; continue it with podium run --resume {run.id})"
     report(message)
     raise typer.Exit(EXIT_ERROR)
@@ -176,6 +183,14 @@ def run_(
         bool,
         typer.Option("--json", help="No live view: wait, then print the run and report as JSON."),
     ] = False,
+    review: Annotated[
+        bool | None,
+        typer.Option(
+            "--review/--no-review",
+            help="Stop after planning until the plan is approved (podium approve / reject); "
+            "default: the team's [runs] review.",
+        ),
+    ] = None,
 ) -> None:
     """Have the team carry out REQUEST: plan, run the tasks in parallel, write a report.
 
@@ -187,6 +202,8 @@ def run_(
     """
     if mode not in ("planned", "agentic"):
         raise UsageError(f"--mode must be planned or agentic, got {mode!r}")
+    if mode == "agentic" and review:
+        raise UsageError("--review stops a run to approve its plan; an agentic run has none")
     if mode == "agentic" and plan is not None:
         raise UsageError("--plan runs a given plan; an agentic run has none (drop --mode agentic)")
     if resume is not None:
@@ -196,10 +213,11 @@ def run_(
             or plan is not None
             or budget is not None
             or mode != "planned"
+            or review is not None
         ):
             raise UsageError(
                 "--resume continues a run as it was started: give no REQUEST, --team, "
-                "--plan, --budget or --mode with it"
+                "--plan, --budget, --mode or --review with it"
             )
     elif request is None:
         raise UsageError("give a REQUEST ('-' reads standard input), or --resume RUN_ID")
@@ -218,22 +236,37 @@ def run_(
                 plan_file=None if plan is None else plan.expanduser().resolve(),
                 budget_usd=budget,
                 mode=mode,
+                review=review,
             )
-        if detach:
-            if json_out:
-                print_json(_run_json(started))
-            else:
-                typer.echo(started.id)
-            return
+        follow(client, started, detach=detach, json_out=json_out)
+
+
+def follow(client: Client, started: RunRecord, *, detach: bool, json_out: bool) -> None:
+    """Print the run id (--detach), or wait and print JSON (--json), or watch it live,
+    then the report and costs; the exit code says how it ended."""
+    if detach:
         if json_out:
-            final = _wait(client, started.id)
-            print_json(_run_json(final, report=client.run_report(final.id)))
-            _finish(final)
-            return
-        final = _watch(client, started)
-        text_report = client.run_report(final.id)
+            print_json(_run_json(started))
+        else:
+            typer.echo(started.id)
+        return
+    if json_out:
+        final = _wait(client, started.id)
+        print_json(_run_json(final, report=client.run_report(final.id)))
+        _finish(final)
+        return
+    final = _watch(client, started)
     from rich.console import Console
 
+    from ..orchestration._run_records import RunState
+
+    if final.state is RunState.AWAITING_APPROVAL:
+        from ._run_view import show_view
+
+        Console().print(show_view(final, time.time()))
+        _finish(final)
+        return
+    text_report = client.run_report(final.id)
     from ._run_view import cost_table
 
     if text_report:

@@ -92,6 +92,7 @@ class ActiveRun:
         self.stop_reason: str | None = None
         self.user_cancelled = False
         self.shutting_down = False  # the daemon is stopping: the run ends interrupted
+        self.parked = False  # planned, awaiting approval: the driver ends, the run does not
         self.driver: asyncio.Task[None] | None = None
         self.integrator: Integrator | None = None  # a run with worktree tasks
         self._background: set[asyncio.Task[None]] = set()

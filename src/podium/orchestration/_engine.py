@@ -29,6 +29,7 @@ from ._clean import retain_after_finish
 from ._integration import integrated, not_integrated_error, run_base, start_integration
 from ._plan import Plan, load_plan_file, plan_from_data
 from ._ratelimit import ModelLimits, RateLimiter
+from ._review import ReviewMixin, park_for_review
 from ._run_records import (
     TERMINAL_RUN_STATES,
     RunError,
@@ -50,8 +51,8 @@ log = logging.getLogger("podium.runs")
 _RESUMABLE = frozenset({RunState.INTERRUPTED, RunState.FAILED, RunState.CANCELLED})
 
 
-class RunEngine:
-    """Start, follow, cancel and resume orchestrated runs."""
+class RunEngine(ReviewMixin):
+    """Start, follow, cancel and resume orchestrated runs (approve or reject a reviewed plan)."""
 
     def __init__(
         self,
@@ -84,7 +85,8 @@ class RunEngine:
             if data is None:
                 continue
             record = RunRecord.from_dict(data)
-            if record.state in TERMINAL_RUN_STATES:
+            if record.state in TERMINAL_RUN_STATES or record.state is RunState.AWAITING_APPROVAL:
+                # A plan awaiting approval waits for a person, not for this daemon.
                 continue
             tasks = tuple(
                 t.replace(state=TaskState.INTERRUPTED, reason="the daemon stopped during the task")
@@ -154,7 +156,7 @@ class RunEngine:
         while True:
             event = self._changed.setdefault(run_id, asyncio.Event())
             record = await self.get(run_id)
-            if record.done:
+            if record.settled:
                 return record
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -184,12 +186,15 @@ class RunEngine:
         budget_usd: float | None = None,
         mode: str = PLANNED,
         user_env: Mapping[str, str] | None = None,
+        review: bool | None = None,
     ) -> RunRecord:
         """Validate everything, create the run directory, start the run; returns at once.
 
         ``mode``: ``"planned"`` (podium plans and schedules the tasks) or
         ``"agentic"`` (the orchestrator drives workers itself through podium's MCP tools).
         ``user_env``: the submitter's ``PATH`` (and ``VIRTUAL_ENV``), for the run's checks.
+        ``review``: stop after planning until the plan is approved (None: the team's
+        ``[runs] review``); an agentic run has no plan to review.
         """
         try:
             check_prompt(request)
@@ -201,7 +206,12 @@ class RunEngine:
             raise UsageError("give a plan or a plan file, not both")
         if agentic and (plan is not None or plan_file is not None):
             raise UsageError("an agentic run has no plan: its orchestrator decides as it goes")
+        if review is not None and not isinstance(review, bool):
+            raise UsageError(f"review must be true or false, got {review!r}")
+        if agentic and review:
+            raise UsageError("an agentic run has no plan to review (drop review, or --mode)")
         loaded = load_team(team)
+        reviewed = not agentic and (loaded.review if review is None else review)
         budget = _check_budget(budget_usd, loaded)
         workdir = resolve_cwd(loaded, cwd)
         if not workdir.is_dir():
@@ -232,6 +242,7 @@ class RunEngine:
             plan_source=AGENTIC if agentic else "orchestrator" if given is None else "file",
             base_commit=base_commit,
             user_env=sent_env,
+            review=reviewed,
         )
         run_dir.create()
         try:
@@ -302,6 +313,8 @@ class RunEngine:
             record = await self.get(run_id)
             if record.done:
                 return record
+            if record.state is RunState.AWAITING_APPROVAL:
+                return await self.reject(run_id, reason="the run was cancelled", cancelled=True)
             raise RunError(f"run {run_id} is not running in this daemon", run_id=run_id)
         active.user_cancelled = True
         if active.scheduler is not None and active.record.state is RunState.RUNNING:
@@ -372,6 +385,10 @@ class RunEngine:
                 return
             plan = await active.make_plan()
             active.adopt_plan(plan)
+            if active.record.review and active.record.approved_at is None:
+                active.parked = True
+                await park_for_review(active)
+                return
             active.save(state=RunState.RUNNING)
             await active.emit(EventKind.RUN_PLANNED, ok=True, tasks=len(plan.tasks))
             await start_integration(active)
@@ -407,7 +424,16 @@ class RunEngine:
             log.exception("run %s crashed", active.record.id)
             final, error = RunState.FAILED, f"internal error: {exc!r}"
         finally:
-            await asyncio.shield(self._finish(active, final, error))
+            if active.parked:
+                self._park(active)
+            else:
+                await asyncio.shield(self._finish(active, final, error))
+
+    def _park(self, active: ActiveRun) -> None:
+        """A planned run awaiting approval: nothing drives it until approve or reject."""
+        self.runtime.remove_listener(active.width.on_event)
+        self._active.pop(active.record.id, None)
+        self._notify(active.record)
 
     async def _finish(self, active: ActiveRun, final: RunState, error: str | None) -> None:
         self.runtime.remove_listener(active.width.on_event)

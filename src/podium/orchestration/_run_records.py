@@ -43,10 +43,18 @@ class RunState(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"  # the daemon stopped under it; `podium run --resume` continues
+    AWAITING_APPROVAL = "awaiting_approval"  # planned under review: `podium approve` runs it
+    REJECTED = "rejected"  # its plan was rejected; no task ran
 
 
 TERMINAL_RUN_STATES = frozenset(
-    {RunState.COMPLETE, RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED}
+    {
+        RunState.COMPLETE,
+        RunState.FAILED,
+        RunState.CANCELLED,
+        RunState.INTERRUPTED,
+        RunState.REJECTED,
+    }
 )
 
 
@@ -144,10 +152,20 @@ class RunRecord:
     concurrency: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per model: the adaptive width of its turns (``width``, ``min_width``,
     ``ceiling``, ``decreases``, ``increases``, ``overloads``) after 429/529s."""
+    review: bool = False
+    """Stop after planning (``awaiting_approval``) until the plan is approved or rejected."""
+    approved_at: float | None = None
+    rejection: str | None = None
+    """Why its plan was rejected (state ``rejected``)."""
 
     @property
     def done(self) -> bool:
         return self.state in TERMINAL_RUN_STATES
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more happens without someone: ended, or awaiting approval of its plan."""
+        return self.done or self.state is RunState.AWAITING_APPROVAL
 
     def task(self, task_id: str) -> TaskRecord:
         for task in self.tasks:

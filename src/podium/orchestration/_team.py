@@ -163,6 +163,8 @@ class Team:
     keep_worktrees: int | None = None
     """``[runs] keep_worktrees``: when a run finishes, keep the worktrees of at most this
     many finished runs (older ones are cleaned of what loses no work); None: keep all."""
+    review: bool = False
+    """``[runs] review``: planned runs await approval of their plan before any task runs."""
 
     @property
     def root(self) -> Path:
@@ -245,6 +247,7 @@ class _Loader:
             rate_limits=self._rate_limits(self._table(doc, "rate_limits")),
             integration=self._integration(self._table(doc, "integration")),
             keep_worktrees=runs.keep_worktrees,
+            review=runs.review,
         )
 
     def _parse(self) -> dict[str, Any]:

@@ -54,6 +54,7 @@ EXPECT = {
     "check": 'an argv list such as ["python", "-m", "pytest", "-q"]',
     "attempts": "an integer >= 0",
     "keep_worktrees": "an integer >= 0 (finished runs whose worktrees are kept)",
+    "review": "true or false",
 }
 
 _PosFloat = Annotated[float, Field(gt=0)]
@@ -110,4 +111,8 @@ class IntegrationSection(Strict):
     check: list[str] | None = None
     attempts: _NonNegInt = 1
 class RunsSection(Strict):
+    """``[runs]``: how the team's runs go and what they leave."""
+
     keep_worktrees: _NonNegInt | None = None
+    # true: every planned run stops after planning until its plan is approved.
+    review: bool = False

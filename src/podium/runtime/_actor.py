@@ -15,6 +15,7 @@ from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, Reque
 from ..backends import Activity, BackendSession, SessionSpec, StartMode, TurnResult
 from ..isolation._credentials import DEFAULT_SECRETS
 from ._faults import describe_failure
+from ._hold import Hold, serve_hold
 from ._pool import HIBERNATE, Hibernate
 from ._slots import take_slot
 from ._stall import run_watched
@@ -41,8 +42,10 @@ class AgentActor:
         self.runtime = runtime
         self.name = name
         # Request ids in FIFO order; a Future asks for the process to be started;
-        # None ends the actor.
-        self.mailbox: asyncio.Queue[str | asyncio.Future[None] | Hibernate | None] = asyncio.Queue()
+        # Hibernate and Hold stop it (pool eviction, podium attach); None ends the actor.
+        self.mailbox: asyncio.Queue[str | asyncio.Future[None] | Hibernate | Hold | None] = (
+            asyncio.Queue()
+        )
         self.session: BackendSession | None = None
         self.current: str | None = None
         self._cancel_requested: set[str] = set()
@@ -100,6 +103,8 @@ class AgentActor:
                     if self.runtime.pool.should_yield(self.name):
                         # Others wait for a slot: this agent's next turn queues behind them.
                         await self._guarded(self._hibernate())
+                elif isinstance(item, Hold):  # podium attach: the queue waits
+                    await self._guarded(serve_hold(self, item))
                 else:
                     await self._guarded(self._serve_start(item))
         finally:

@@ -41,6 +41,7 @@ from ._actor import AgentActor
 from ._config import RuntimeConfig
 from ._fork import fork_record
 from ._fork import visible_conversation as conversation_of
+from ._hold import Hold
 from ._pool import WarmPool
 from ._recovery import recover_state, transcript_reader
 from ._tell import tell
@@ -81,6 +82,7 @@ class Runtime:
         self.backends: dict[str, Backend] = backends
         self._store = store
         self._actors: dict[str, AgentActor] = {}
+        self.holds: dict[str, Hold] = {}  # agents taken over by `podium attach`
         self._waiters: dict[str, list[asyncio.Event]] = {}
         self._new_event = asyncio.Event()
         self._listeners: list[Callable[[Event], None]] = []

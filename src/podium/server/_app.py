@@ -524,4 +524,7 @@ def create_app(state: AppState, guard: GuardSettings) -> Guard:
 
     attach_activity(app, state.runtime)
     app.include_router(activity_router)
+    from ._attach import router as attach_router
+
+    app.include_router(attach_router)
     return Guard(app, guard)

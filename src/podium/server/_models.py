@@ -25,6 +25,7 @@ from ..orchestration._run_records import RunState, TaskState
 __all__ = [
     "AgentInfoOut",
     "AgentOut",
+    "ApproveBody",
     "AskBody",
     "BroadcastBody",
     "ErrorOut",
@@ -32,6 +33,7 @@ __all__ = [
     "ForkBody",
     "HealthOut",
     "KilledOut",
+    "RejectBody",
     "RelayBody",
     "ReportOut",
     "RequestOut",
@@ -167,6 +169,11 @@ class RunBody(_Body):
     )
     plan_file: PathText = None
     budget_usd: float | None = Field(default=None, strict=True)
+    review: bool | None = Field(
+        default=None,
+        strict=True,
+        description="stop after planning until the plan is approved (default: the team's)",
+    )
     mode: Literal["planned", "agentic"] = Field(
         default="planned",
         description=(
@@ -178,6 +185,17 @@ class RunBody(_Body):
         default=None,
         description="the submitter's PATH (and VIRTUAL_ENV): the run's checks run with them",
     )
+
+
+class ApproveBody(_Body):
+    plan: dict[str, Any] | list[Any] | None = Field(
+        default=None, description="an edited plan to run instead of the proposed one"
+    )
+    plan_file: PathText = None
+
+
+class RejectBody(_Body):
+    reason: str | None = Field(default=None, description="why the plan was rejected")
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -377,6 +395,9 @@ class RunOut(BaseModel):
         description="per model: the adaptive width of task turns after 429/529s (width, "
         "min_width, ceiling, decreases, increases, overloads, in_flight)",
     )
+    review: bool = False
+    approved_at: float | None = None
+    rejection: str | None = None
     dir: str = Field(description="the run directory: plan, task results, report")
 
 

@@ -17,7 +17,7 @@ from .._errors import DaemonError, WaitTimeout
 from ..orchestration import RunEngine
 from ..orchestration._artifacts import check_run_id
 from ._app import MAX_EVENT_WAIT, AppState, error_responses
-from ._models import ReportOut, RunBody, RunOut, RunWaitOut
+from ._models import ApproveBody, RejectBody, ReportOut, RunBody, RunOut, RunWaitOut
 
 if TYPE_CHECKING:
     from ..orchestration._run_records import RunRecord
@@ -61,6 +61,7 @@ async def _submit(body: RunBody, engine: RunEngine) -> JSONResponse:
         budget_usd=body.budget_usd,
         mode=body.mode,
         user_env=body.user_env,
+        review=body.review,
     )
     return _ok(_run_json(engine, run), status=201)
 
@@ -148,9 +149,36 @@ async def resume_run(run_id: RunId, engine: EngineDep) -> JSONResponse:
     return _ok(_run_json(engine, await engine.resume(run_id)))
 
 
+@router.post(
+    "/runs/{run_id}/approve",
+    summary="Run a plan awaiting approval (its own, or an edited plan checked like any plan)",
+    response_model=RunOut,
+    responses=error_responses(404),
+)
+async def approve_run(
+    run_id: RunId, engine: EngineDep, body: ApproveBody | None = None
+) -> JSONResponse:
+    body = body or ApproveBody()
+    run = await engine.approve(run_id, plan=body.plan, plan_file=body.plan_file)
+    return _ok(_run_json(engine, run))
+
+
+@router.post(
+    "/runs/{run_id}/reject",
+    summary="End a run awaiting approval: rejected, no task starts",
+    response_model=RunOut,
+    responses=error_responses(404),
+)
+async def reject_run(
+    run_id: RunId, engine: EngineDep, body: RejectBody | None = None
+) -> JSONResponse:
+    body = body or RejectBody()
+    return _ok(_run_json(engine, await engine.reject(run_id, reason=body.reason)))
+
+
 @router.get(
     "/runs/{run_id}/wait",
-    summary="Wait for a run to end (long poll; done says whether it did)",
+    summary="Wait for a run to end or to await approval (long poll; done says if it ended)",
     response_model=RunWaitOut,
     responses=error_responses(404),
 )

@@ -44,6 +44,7 @@ from ._config import (
     config_root,
     not_logged_in_message,
 )
+from ._interactive import InteractiveLaunch, launch_for
 from ._recover import RecoveredTurn, read_turn
 from ._stream import TurnActivity
 from ._transport import CLIProcessTransport
@@ -575,6 +576,12 @@ class ClaudeCodeBackend:
                 config_dir=str(root),
             )
         return status
+
+    def interactive(self, spec: SessionSpec) -> InteractiveLaunch:
+        """``podium attach``: the TUI resuming ``spec``'s session, its dialogs answered."""
+        self.check()
+        headless = build_argv(str(self.cli_path), spec)
+        return launch_for(str(self.cli_path), spec, self._env, headless)
 
     def config_root(self, spec: SessionSpec) -> Path:
         """The configuration directory ``spec``'s CLI runs with (see ``_config``)."""

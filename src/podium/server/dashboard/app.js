@@ -7,13 +7,14 @@ import { formatDuration, formatTime, formatTokens, formatUsd } from "./format.js
 import { bindGraph, drawGraph, tickGraph } from "./graph.js";
 import { follow } from "./live.js";
 import { describeActivity, seedActivity, stepOf, trackActivity } from "./activity.js";
+import { renderReview } from "./review.js";
 
 const FEED_SIZE = 200;
 const CATCH_UP_PAGE = 10000;
 const TRANSCRIPT_SIZE = 50;
 const REFRESH_DELAY_MS = 80;
 const TASK_STATES = ["pending", "running", "complete", "failed", "skipped", "cancelled", "interrupted"];
-const TERMINAL_RUN_STATES = new Set(["complete", "failed", "cancelled", "interrupted"]);
+const TERMINAL_RUN_STATES = new Set(["complete", "failed", "cancelled", "interrupted", "rejected"]);
 
 const state = {
   api: null,
@@ -461,6 +462,7 @@ function renderRun() {
   error.hidden = !run.error;
   error.textContent = run.error ?? "";
   renderIntegration(run);
+  renderReview($("run-review"), run, state.api, () => refresh("run", "runs"));
   drawGraph($("task-graph"), run);
 
   $("run-costs").hidden = false;
