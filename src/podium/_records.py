@@ -82,6 +82,8 @@ class EventKind(enum.StrEnum):
     RUN_FINISHED = "run_finished"
     TASK_STARTED = "task_started"
     TASK_FINISHED = "task_finished"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_DECIDED = "approval_decided"
 
 
 @dataclass(frozen=True, kw_only=True)

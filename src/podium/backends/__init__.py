@@ -13,6 +13,7 @@ from .._backend_info import (
     backend_info,
 )
 from ._protocol import (
+    Approver,
     AuthenticatingBackend,
     AuthStatus,
     Backend,
@@ -20,6 +21,7 @@ from ._protocol import (
     ChatMessage,
     ConversationBackend,
     EventSink,
+    PermissionAnswer,
     SessionSpec,
     StartMode,
     TurnResult,
@@ -30,6 +32,7 @@ __all__ = [
     "API_BACKENDS",
     "BACKENDS",
     "BACKEND_NAMES",
+    "Approver",
     "AuthStatus",
     "AuthenticatingBackend",
     "Backend",
@@ -39,6 +42,7 @@ __all__ = [
     "ChatMessage",
     "ConversationBackend",
     "EventSink",
+    "PermissionAnswer",
     "SessionSpec",
     "StartMode",
     "TurnResult",
