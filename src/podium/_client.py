@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ._backend_info import BackendName
+from ._client_approvals import ApprovalCalls
 from ._errors import (
     DaemonError,
     InvalidName,
@@ -55,7 +56,7 @@ _SLOW_CALL = 90.0
 _MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
-class Client:
+class Client(ApprovalCalls):
     """Talks to one daemon. Use :meth:`from_home` to find (or start) the local one."""
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:

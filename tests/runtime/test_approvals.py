@@ -79,9 +79,11 @@ async def test_an_allowed_write_runs_and_the_model_gets_its_result(
     [result] = tool_results(scripted_write)
     assert not result.get("is_error"), result
     stored = await runtime.approvals.get(approval.id)
-    assert stored.state is ApprovalState.ALLOWED and stored.decided_by == "user"
+    assert stored.state is ApprovalState.ALLOWED
+    assert stored.decided_by == "user"
     kinds = [e.kind for e in await runtime.events(agent="w")]
-    assert EventKind.APPROVAL_REQUESTED in kinds and EventKind.APPROVAL_DECIDED in kinds
+    assert EventKind.APPROVAL_REQUESTED in kinds
+    assert EventKind.APPROVAL_DECIDED in kinds
     # Decided once: a second decision is refused, naming the state.
     with pytest.raises(ApprovalDecided, match="already allowed"):
         await runtime.approvals.deny(approval.id, "too late")

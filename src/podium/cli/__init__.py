@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "_daemon",
     "_dashboard",
     "_doctor",
+    "_inbox",
     "_isolation",
     "_logs",
     "_mcp",
