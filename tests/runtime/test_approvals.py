@@ -166,3 +166,41 @@ async def test_allowed_tools_never_ask(
     assert done.state is RequestState.COMPLETE, done.error
     assert (workdir / "notes.txt").read_text() == NOTE
     assert await runtime.approvals.list(agent="w", pending_only=False) == []
+
+
+def test_the_inbox_shows_inputs_cut_short_with_secrets_masked() -> None:
+    from podium._approvals import summarise_input
+
+    shown = summarise_input(
+        {
+            "command": "curl -H 'Authorization: Bearer abcdefgh12345678' https://x",
+            "env": {"API_KEY": "sk-live-0123456789", "path": "/srv"},
+            "content": "x" * 5000,
+        }
+    )
+    assert "abcdefgh12345678" not in shown["command"]
+    assert "Bearer ***" in shown["command"]
+    assert shown["env"] == {"API_KEY": "***", "path": "/srv"}
+    assert len(shown["content"]) < 500
+    assert shown["content"].endswith("(5000 characters)")
+
+
+async def test_approvals_left_pending_by_a_stopped_daemon_are_closed_at_start(
+    home: Path, fake: FakeAnthropic
+) -> None:
+    from podium._approvals import ApprovalRecord
+    from tests.conftest import make_config
+
+    async with Runtime(make_config(home, fake)) as first:
+        await first.store.save_approval(
+            ApprovalRecord(
+                id="ap-00000000000a", agent="w", request_id=None, control_id="toolu_1",
+                tool="Bash", input={"command": "ls"}, state=ApprovalState.PENDING,
+                created_at=1.0, timeout=600.0,
+            )
+        )  # fmt: skip
+    async with Runtime(make_config(home, fake)) as second:
+        stored = await second.approvals.get("ap-00000000000a")
+        assert stored.state is ApprovalState.CANCELLED
+        assert stored.reason == "podium restarted"
+        assert await second.approvals.list() == []
