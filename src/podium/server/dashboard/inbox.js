@@ -13,6 +13,8 @@ function el(tag, attrs = {}, text = "") {
   return node;
 }
 
+class Refused extends Error {}
+
 async function call(token, method, path, body) {
   const response = await window.fetch(path, {
     method,
@@ -26,6 +28,7 @@ async function call(token, method, path, body) {
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  if (response.status === 401) throw new Refused();
   const data = await response.json().catch(() => null);
   if (!response.ok) throw new Error(data?.error?.message ?? `${method} ${path}: HTTP ${response.status}`);
   return data;
@@ -67,11 +70,16 @@ function start() {
   const empty = document.getElementById("approvals-empty");
   const status = document.getElementById("approvals-status");
   let shown = "";
+  let timer = null;
   const refresh = async () => {
+    // Only once the page has the daemon's word that the token is good (app.js then
+    // shows #main): a wrong token is asked about once, by app.js, and never again.
+    if (document.getElementById("main")?.hidden) return;
     let pending;
     try {
       pending = await call(token, "GET", "/v1/approvals");
-    } catch {
+    } catch (error) {
+      if (error instanceof Refused) window.clearInterval(timer);
       return; // the daemon is away: the connection badge says so
     }
     const key = pending.map((a) => a.id).join(",");
@@ -82,8 +90,7 @@ function start() {
     shown = key;
     list.replaceChildren(...pending.map((a) => row(token, a, refresh, status)));
   };
-  refresh();
-  window.setInterval(refresh, POLL_MS);
+  timer = window.setInterval(refresh, POLL_MS);
 }
 
 if (document.readyState === "loading") {
