@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ._backend_info import BackendName
+from ._client_approvals import ApprovalCalls
 from ._daemon_api import SLOW_CALL as _SLOW_CALL
 from ._daemon_api import WAIT_SLICE as _WAIT_SLICE
-from ._daemon_api import DaemonAPI
 from ._daemon_api import agent_segment as _agent
 from ._daemon_api import check_timeouts as _check_timeouts
 from ._daemon_api import request_segment as _request
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Client"]
 
 
-class Client(DaemonAPI):
+class Client(ApprovalCalls):
     """Talks to one daemon. Use :meth:`from_home` to find (or start) the local one."""
 
     # --- daemon -----------------------------------------------------------------------

@@ -18,7 +18,9 @@ from ._errors import InvalidOptions
 from ._names import check_model
 
 __all__ = [
+    "ASK_MODE",
     "CONFIG_MODES",
+    "DEFAULT_APPROVAL_TIMEOUT",
     "MAX_ARG_TEXT",
     "MCP_KEY",
     "PERMISSION_MODES",
@@ -45,8 +47,15 @@ __all__ = [
     "show_value",
 ]
 
-PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
+PermissionMode = Literal[
+    "default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto", "ask"
+]
 PERMISSION_MODES: tuple[str, ...] = get_args(PermissionMode)
+ASK_MODE = "ask"
+"""podium's own mode: the CLI runs in ``default`` and every permission prompt comes to
+podium's approval inbox (``--permission-prompt-tool stdio``)."""
+DEFAULT_APPROVAL_TIMEOUT = 600.0
+"""Seconds an approval waits for a decision before it is denied (``approval_timeout``)."""
 SETTING_SOURCES = ("user", "project", "local")
 MCP_KEY = "podium_mcp"
 """The JSON key of :class:`McpPlacement` in an agent's options."""

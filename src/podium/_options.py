@@ -80,6 +80,10 @@ class AgentOptions:
     append_system_prompt: str | None = None
     """Text added after the system prompt (API backends: a second system block)."""
     permission_mode: PermissionMode | None = None
+    """The CLI's ``--permission-mode``; ``ask``: each tool use that needs permission
+    waits in podium's approval inbox (``podium inbox`` / ``allow`` / ``deny``)."""
+    approval_timeout: float | None = None
+    """``ask`` mode: seconds an approval waits before it is denied (default 600)."""
     tools: tuple[str, ...] | None = None
     """The tools that exist (``--tools``); ``()``: none. Least privilege lives here."""
     allowed_tools: tuple[str, ...] = ()
@@ -278,6 +282,13 @@ def _permission_mode(value: object, _backend: str | None) -> str:
     return str(value)
 
 
+def _approval_timeout(value: object) -> float:
+    seconds = read_number("approval_timeout", value)
+    if seconds <= 0:
+        raise option_error("approval_timeout", f"must be more than 0 seconds, got {value!r}")
+    return seconds
+
+
 def _setting_sources(value: object, _backend: str | None) -> tuple[str, ...]:
     sources = read_tools("setting_sources", value, empty_ok=True)
     wrong = [s for s in sources if s not in SETTING_SOURCES]
@@ -329,6 +340,7 @@ def _stall_policy(value: object) -> str:
 _READERS: dict[str, Callable[[Any, str | None], Any]] = {
     "append_system_prompt": lambda v, _b: read_text("append_system_prompt", v),
     "permission_mode": _permission_mode,
+    "approval_timeout": lambda v, _b: _approval_timeout(v),
     "tools": lambda v, _b: read_tools("tools", v, empty_ok=True),
     "allowed_tools": lambda v, _b: read_tools("allowed_tools", v, empty_ok=True),
     "disallowed_tools": lambda v, _b: read_tools("disallowed_tools", v, empty_ok=True),

@@ -92,6 +92,8 @@ class EventKind(enum.StrEnum):
     API_CALL = "api_call"
     TEXT = "text"
     TOLD = "told"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_DECIDED = "approval_decided"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -102,3 +102,26 @@ def test_the_tui_gets_the_headless_flags_minus_the_print_only_ones() -> None:
         "claude", "--resume", "S", "--model", "sonnet", "--system-prompt", "You are bob.",
         "--tools", "Read,Bash",
     ]  # fmt: skip
+
+
+def test_an_ask_mode_agents_tui_keeps_its_mode_but_answers_prompts_itself(
+    tmp_path: Path,
+) -> None:
+    # The headless line of an ask-mode agent carries the stream echo (podium tell) and
+    # the stdio permission tool (the inbox); the TUI refuses the one and must show
+    # the person the other's prompts, so neither reaches it.
+    from dataclasses import replace
+
+    from podium.backends.claude_code._backend import build_argv
+
+    ask = replace(spec(tmp_path, None), options=AgentOptions(permission_mode="ask"))
+    headless = build_argv("claude", ask)
+    assert "--replay-user-messages" in headless
+    assert "--permission-prompt-tool" in headless
+    tui = interactive_argv(headless)
+    assert "--replay-user-messages" not in tui
+    assert "--permission-prompt-tool" not in tui
+    assert "stdio" not in tui
+    at = tui.index("--permission-mode")
+    assert tui[at + 1] == "default"
+    assert tui[tui.index("--resume") + 1] == ask.session_id

@@ -22,6 +22,7 @@ FILES = {
     "app.js": "text/javascript",
     "api.js": "text/javascript",
     "live.js": "text/javascript",
+    "inbox.js": "text/javascript",
     "graph.js": "text/javascript",
     "format.js": "text/javascript",
     "activity.js": "text/javascript",

@@ -47,6 +47,7 @@ from tests.orchestration._landing_helpers import make_repo, make_run
 GHOST = "ghost"
 GHOST_REQUEST = "ghost-000001-0123abcd"
 GHOST_RUN = "run-20240101-000000-abcd"
+GHOST_APPROVAL = "ap-0123456789ab"
 TEAM = "<team>"  # replaced by the test team's path
 RUN_BODY = {"request": "Review the project.", "team": TEAM, "plan": PLAN}
 
@@ -95,6 +96,10 @@ CONTRACT: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("POST", "/v1/workspaces/{name}/clean"): ({"force": False}, "agent_not_found"),
     ("GET", "/v1/workers"): (None, None),
     ("GET", "/v1/jobs"): (None, None),
+    ("GET", "/v1/approvals"): (None, None),
+    ("GET", "/v1/approvals/{approval_id}"): (None, "approval_not_found"),
+    ("POST", "/v1/approvals/{approval_id}/allow"): (None, "approval_not_found"),
+    ("POST", "/v1/approvals/{approval_id}/deny"): ({"reason": "no"}, "approval_not_found"),
 }
 
 
@@ -146,7 +151,9 @@ class Harness:
         return httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers, timeout=30)
 
     def url(self, path: str) -> str:
-        return path.format(name=GHOST, request_id=GHOST_REQUEST, run_id=GHOST_RUN)
+        return path.format(
+            name=GHOST, request_id=GHOST_REQUEST, run_id=GHOST_RUN, approval_id=GHOST_APPROVAL
+        )
 
     def body(self, op: tuple[str, str]) -> bytes | None:
         body = CONTRACT[op][0]
@@ -325,6 +332,7 @@ async def test_unknown_id_is_404(harness: Harness, op: tuple[str, str]) -> None:
         GHOST in error["message"]
         or GHOST_REQUEST in error["message"]
         or GHOST_RUN in error["message"]
+        or GHOST_APPROVAL in error["message"]
     )
     assert await harness.snapshot() == before
 
@@ -355,6 +363,7 @@ async def test_openapi_schema_is_published_behind_the_token(harness: Harness) ->
         "events",
         "runs",
         "cluster",
+        "approvals",
     }
 
 
@@ -451,6 +460,28 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         assert (workers["mode"], workers["workers"]) == ("embedded", [])
         jobs = await call("GET", "/v1/jobs", "/v1/jobs", params={"state": "dead"})
         assert jobs == {"mode": "embedded", "jobs": []}
+        # Approvals: what an ask-mode agent's CLI asks (EchoBackend has no tools, so the
+        # runtime's inbox is asked directly, as the actor does).
+        asks = [
+            asyncio.create_task(
+                harness.runtime.approvals.ask(
+                    agent="alpha", request_id=None, tool="Bash",
+                    tool_input={"command": "ls"}, control_id=f"toolu_{i}", timeout=60,
+                )
+            )
+            for i in range(2)
+        ]  # fmt: skip
+        while len(pending := await call("GET", "/v1/approvals", "/v1/approvals")) < 2:
+            await asyncio.sleep(0.01)
+        first, second = (a["id"] for a in pending)
+        await call("GET", "/v1/approvals/{approval_id}", f"/v1/approvals/{first}")
+        await call("POST", "/v1/approvals/{approval_id}/allow", f"/v1/approvals/{first}/allow")
+        await call(
+            "POST", "/v1/approvals/{approval_id}/deny", f"/v1/approvals/{second}/deny",
+            json={"reason": "not now"},
+        )  # fmt: skip
+        assert [(await t).allow for t in asks] == [True, False]
+        await call("GET", "/v1/approvals", "/v1/approvals", params={"state": "all"})
         body = {"request": "Review.", "team": team, "plan": PLAN}
         run = await call("POST", "/v1/orchestrate", "/v1/orchestrate", json=body)
         await call(

@@ -12,6 +12,7 @@ import json
 import signal
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -553,3 +554,43 @@ async def test_open_store_by_url(redis_server: RedisServer, tmp_path: Path) -> N
         RedisStore.from_url(redis_server.url, prefix="")
     with pytest.raises(AttributeError):
         _ = podium.store.NoSuchStore  # type: ignore[attr-defined]
+
+
+# --- approvals ------------------------------------------------------------------------------
+
+
+def approval_record(approval_id: str, *, agent: str = "w", created_at: float = 1000.0) -> Any:
+    from podium._approvals import ApprovalRecord, ApprovalState
+
+    return ApprovalRecord(
+        id=approval_id,
+        agent=agent,
+        request_id=f"{agent}-000001-0123abcd",
+        control_id="toolu_1",
+        tool="Write",
+        input={"file_path": "notes.txt", "content": "hi"},
+        state=ApprovalState.PENDING,
+        created_at=created_at,
+        timeout=600.0,
+    )
+
+
+async def test_approvals_are_saved_updated_and_listed_oldest_first(store: Store) -> None:
+    from podium._approvals import ApprovalNotFound, ApprovalState
+
+    first = await store.save_approval(approval_record("ap-000000000001", created_at=1.0))
+    second = await store.save_approval(approval_record("ap-000000000002", created_at=2.0))
+    other = await store.save_approval(
+        approval_record("ap-000000000003", agent="v", created_at=3.0)
+    )
+    assert await store.get_approval(first.id) == first
+    with pytest.raises(ApprovalNotFound, match="ap-00000000000f"):
+        await store.get_approval("ap-00000000000f")
+    decided = first.replace(state=ApprovalState.DENIED, reason="no", decided_at=5.0)
+    await store.save_approval(decided)
+    assert await store.get_approval(first.id) == decided
+    assert await store.list_approvals() == [decided, second, other]
+    assert await store.list_approvals(states=[ApprovalState.PENDING]) == [second, other]
+    assert await store.list_approvals(agent="w") == [decided, second]
+    assert await store.list_approvals(limit=2) == [second, other]
+    assert await store.list_approvals(states=[]) == []

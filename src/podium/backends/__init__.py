@@ -14,6 +14,7 @@ from .._backend_info import (
 )
 from ._activity import Activity, SteerableSession
 from ._protocol import (
+    Approver,
     AuthenticatingBackend,
     AuthStatus,
     Backend,
@@ -21,6 +22,7 @@ from ._protocol import (
     ChatMessage,
     ConversationBackend,
     EventSink,
+    PermissionAnswer,
     SessionSpec,
     StartMode,
     TurnResult,
@@ -32,6 +34,7 @@ __all__ = [
     "BACKENDS",
     "BACKEND_NAMES",
     "Activity",
+    "Approver",
     "AuthStatus",
     "AuthenticatingBackend",
     "Backend",
@@ -41,6 +44,7 @@ __all__ = [
     "ChatMessage",
     "ConversationBackend",
     "EventSink",
+    "PermissionAnswer",
     "SessionSpec",
     "StartMode",
     "SteerableSession",

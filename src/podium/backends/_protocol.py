@@ -12,6 +12,7 @@ from .._options import AgentOptions
 from .._records import Usage
 
 __all__ = [
+    "Approver",
     "AuthStatus",
     "AuthenticatingBackend",
     "Backend",
@@ -19,6 +20,7 @@ __all__ = [
     "ChatMessage",
     "ConversationBackend",
     "EventSink",
+    "PermissionAnswer",
     "SessionSpec",
     "StartMode",
     "TurnResult",
@@ -26,6 +28,20 @@ __all__ = [
 
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Receives backend-side happenings during a turn, e.g. ``("api_retry", {...})``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PermissionAnswer:
+    """What an ``ask``-mode agent's CLI is told about one tool use."""
+
+    allow: bool
+    message: str = ""
+    """Why it was denied: the model reads it as the tool's result."""
+
+
+Approver = Callable[[str, dict[str, Any], str], Awaitable[PermissionAnswer]]
+"""Decides a tool use ``(tool, input, the CLI's id for the ask)`` of an ``ask``-mode
+agent; it may wait as long as a person takes (the runtime's approval inbox)."""
 
 
 class StartMode(enum.StrEnum):
@@ -51,6 +67,8 @@ class SessionSpec:
     env: dict[str, str] = field(default_factory=dict)
     launcher: tuple[str, ...] = ()
     """An argv prefix the process is started under (a sandbox or container runner)."""
+    approver: Approver | None = None
+    """Where an ``ask``-mode agent's permission prompts go; ``None``: nowhere (denied)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "_daemon",
     "_dashboard",
     "_doctor",
+    "_inbox",
     "_isolation",
     "_landing",
     "_logs",

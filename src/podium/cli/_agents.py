@@ -123,6 +123,15 @@ def spawn(
     allowed_tools: AllowedToolsFlag = None,
     disallowed_tools: DisallowedToolsFlag = None,
     permission_mode: PermissionModeFlag = None,
+    approval_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--approval-timeout",
+            metavar="S",
+            help="--permission-mode ask: deny a tool use nobody decided within S seconds "
+            "(default 600).",
+        ),
+    ] = None,
     max_turns: MaxTurnsFlag = None,
     append_system_prompt: AppendSystemPromptFlag = None,
     mcp_config: McpConfigFlag = None,
@@ -278,6 +287,8 @@ def spawn(
         mcp_config=mcp_config,
         setting=setting,
     )
+    if approval_timeout is not None:
+        options["approval_timeout"] = approval_timeout
     options |= _api_options(
         base_url=base_url,
         fallback=fallback,

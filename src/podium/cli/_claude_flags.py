@@ -76,7 +76,8 @@ PermissionModeFlag = Annotated[
         "--permission-mode",
         metavar="MODE",
         help=f"claude-code: {', '.join(PERMISSION_MODES)}. acceptEdits lets the agent "
-        "edit and write files in its working directory.",
+        "edit and write files in its working directory; ask sends each permission prompt "
+        "to podium's inbox (podium inbox / allow / deny).",
     ),
 ]
 MaxTurnsFlag = Annotated[

@@ -175,7 +175,10 @@ def create_server(settings: McpSettings, tools: PodiumTools | None = None) -> MC
         disallowed_tools: Annotated[_Tools, Field(description="Tools it may never use.")] = None,
         permission_mode: Annotated[
             McpPermissionMode | None,
-            Field(description="acceptEdits: it may edit and write files in its directory."),
+            Field(
+                description="acceptEdits: it may edit and write files in its directory; ask: "
+                "each tool use needing permission waits in podium's approval inbox."
+            ),
         ] = None,
         max_turns: Annotated[
             int | None, Field(ge=1, description="At most this many model calls per request.")

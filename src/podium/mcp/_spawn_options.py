@@ -24,7 +24,7 @@ MCP_SPAWN_OPTIONS: tuple[str, ...] = (
     "append_system_prompt",
 )
 
-McpPermissionMode = Literal["default", "acceptEdits", "plan", "dontAsk", "auto"]
+McpPermissionMode = Literal["default", "acceptEdits", "plan", "dontAsk", "auto", "ask"]
 """Every permission mode but ``bypassPermissions``."""
 
 _REFUSED_MODE = "bypassPermissions"

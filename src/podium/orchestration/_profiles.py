@@ -68,6 +68,7 @@ PROFILE_DIRS: tuple[Path, ...] = (Path(".podium/agents"), Path(".claude/agents")
 _CAMEL = {
     "disallowedTools": "disallowed_tools",
     "permissionMode": "permission_mode",
+    "approvalTimeout": "approval_timeout",
     "maxTurns": "max_turns",
     "allowedTools": "allowed_tools",
     "fallbackModel": "fallback_model",
@@ -82,6 +83,7 @@ _EXPECT = {
     "allowed_tools": _TOOLS,
     "disallowed_tools": _TOOLS,
     "permission_mode": "one of " + ", ".join(PERMISSION_MODES),
+    "approval_timeout": "a positive number of seconds (permission_mode: ask)",
     "max_turns": "a positive integer",
     "budget_usd": "a number >= 0",
     "timeout": "a positive number of seconds",
@@ -108,6 +110,7 @@ class _Frontmatter(Strict):
     allowed_tools: _Tools | None = None
     disallowed_tools: _Tools | None = None
     permission_mode: PermissionMode | None = None
+    approval_timeout: Annotated[float, Field(gt=0)] | None = None
     max_turns: Annotated[int, Field(gt=0)] | None = None
     budget_usd: Annotated[float, Field(ge=0)] | None = None
     timeout: Annotated[float, Field(gt=0)] | None = None
@@ -166,6 +169,8 @@ class Profile:
     allowed_tools: tuple[str, ...] = ()
     disallowed_tools: tuple[str, ...] = ()
     permission_mode: PermissionMode | None = None
+    approval_timeout: float | None = None
+    """``ask`` mode: seconds an approval waits in the inbox before it is denied."""
     max_turns: int | None = None
     budget_usd: float | None = None
     timeout: float | None = None
@@ -197,6 +202,7 @@ class Profile:
             agents = json.dumps(cli, separators=(",", ":"), ensure_ascii=False)
         return AgentOptions(
             permission_mode=self.permission_mode,
+            approval_timeout=self.approval_timeout,
             tools=tools,
             allowed_tools=self.allowed_tools,
             disallowed_tools=self.disallowed_tools,
@@ -303,6 +309,7 @@ def _build(
         allowed_tools=_tools(tools, shown, tools_key),
         disallowed_tools=_tools(fm.disallowed_tools, shown, "disallowed_tools"),
         permission_mode=fm.permission_mode,
+        approval_timeout=fm.approval_timeout,
         max_turns=fm.max_turns,
         budget_usd=fm.budget_usd,
         timeout=fm.timeout,

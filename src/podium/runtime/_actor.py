@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 from .._errors import BackendError, PodiumError, ProcessDied
 from .._home import private_dir
 from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
-from ..backends import Activity, BackendSession, SessionSpec, StartMode, TurnResult
+from ..backends import (
+    Activity,
+    BackendSession,
+    PermissionAnswer,
+    SessionSpec,
+    StartMode,
+    TurnResult,
+)
 from ..isolation._credentials import DEFAULT_SECRETS
 from ._faults import describe_failure
 from ._hold import Hold, serve_hold
@@ -48,6 +55,8 @@ class AgentActor:
         )
         self.session: BackendSession | None = None
         self.current: str | None = None
+        # Permission prompts of the running turn waiting in the approval inbox.
+        self.asking = 0
         self._cancel_requested: set[str] = set()
         # Messages told into the running request (podium tell), for its record.
         self.steering: list[dict[str, Any]] = []
@@ -63,11 +72,30 @@ class AgentActor:
     async def cancel_running(self, request_id: str) -> None:
         if self.current == request_id and self.session is not None:
             self._cancel_requested.add(request_id)
+            await self.runtime.approvals.end_request(request_id, "the request was cancelled")
             await self.session.interrupt()
 
     def request_hibernate(self) -> None:
         """The warm pool needs this agent's slot: hibernate once the mailbox gets here."""
         self.mailbox.put_nowait(HIBERNATE)
+
+    async def _approve(
+        self, tool: str, tool_input: dict[str, Any], control_id: str
+    ) -> PermissionAnswer:
+        """An ``ask``-mode agent's permission prompt: into the inbox, wait for a decision."""
+        agent = await self.runtime.store.find_agent(self.name)
+        self.asking += 1  # the stall watch leaves a turn alone while a person decides
+        try:
+            return await self.runtime.approvals.ask(
+                agent=self.name,
+                request_id=self.current,
+                tool=tool,
+                tool_input=tool_input,
+                control_id=control_id,
+                timeout=agent.options.approval_timeout if agent is not None else None,
+            )
+        finally:
+            self.asking -= 1
 
     async def stop(self) -> None:
         """Finish the actor: the running turn is interrupted, the process stopped."""
@@ -297,6 +325,8 @@ class AgentActor:
         fallbacks: list[dict[str, Any]] | None = None,
     ) -> None:
         store = self.runtime.store
+        # Whatever the request still waits on ends with it.
+        await self.runtime.approvals.end_request(request.id, f"the request ended ({state.value})")
         if error:
             # A CLI's stderr can echo its environment; secrets never reach the store.
             error = DEFAULT_SECRETS.redact(error)
@@ -394,6 +424,7 @@ class AgentActor:
             options=agent.options,
             env=runtime.agent_env(agent),
             launcher=agent.options.launcher,
+            approver=self._approve,
         )
         backend = runtime.backend_for(agent)
         if agent.has_session or backend.session_exists(spec):

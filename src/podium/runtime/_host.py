@@ -38,6 +38,7 @@ from ..isolation import IsolationMode, IsolationSpec, Workspace, isolator_for
 from ..isolation._credentials import DEFAULT_SECRETS
 from ..store import SQLiteStore, Store
 from ._actor import AgentActor
+from ._approvals import ApprovalDesk
 from ._config import RuntimeConfig
 from ._fork import fork_record
 from ._fork import visible_conversation as conversation_of
@@ -90,6 +91,8 @@ class Runtime:
         self._started = False
         self.pool = WarmPool(self.config.warm_limit, min_free_mb=self.config.min_free_mb)
         self.pool.evict = self._evict
+        self.approvals = ApprovalDesk(self)
+        """The approval inbox of ``ask``-mode agents: list, allow, deny."""
 
     @property
     def store(self) -> Store:
@@ -139,6 +142,7 @@ class Runtime:
         owed = await recover_state(
             self.store, self.emit, read_turn=transcript_reader(self), home=self.config.home
         )
+        await self.approvals.end_orphans()
         for request in owed:
             self._actor(request.agent).submit(request.id)
 

@@ -73,7 +73,7 @@ async def run_watched(
     stalls: list[dict[str, Any]] = []
     while True:
         turn = asyncio.create_task(session.run_turn(request.prompt, on_event))
-        progress: Progress | None = getattr(session, "progress", None)
+        progress = _alive_while_asking(actor, getattr(session, "progress", None))
         outcome = await _wait(
             turn, progress if stall_timeout > 0 else None, stall_timeout, deadline
         )
@@ -114,6 +114,21 @@ async def run_watched(
             failed: asyncio.Future[TurnResult] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
             return Watched(turn=asyncio.ensure_future(failed), stalls=stalls)
+
+
+def _alive_while_asking(actor: AgentActor, progress: Progress | None) -> Progress | None:
+    """A turn waiting on a person's decision (its tool use in the approval inbox) is
+    not stuck, however long the person takes: that wait has its own approval_timeout."""
+    if progress is None:
+        return None
+    watched = progress
+
+    def alive() -> tuple[float, str | None]:
+        if actor.asking:
+            return time.monotonic(), "awaiting approval"
+        return watched()
+
+    return alive
 
 
 async def _wait(

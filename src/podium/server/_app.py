@@ -92,9 +92,9 @@ _ERROR_TEXT = {
     400: "Invalid input (a name, id, prompt, option), or a Host header not naming the daemon",
     401: "Missing or wrong token",
     403: "Cross-origin request (an Origin header other than the daemon's own)",
-    404: "Unknown agent, request or run",
+    404: "Unknown agent, request, run or approval",
     408: "The wait ran out; the request goes on (its id is in context.request_id)",
-    409: "An agent of that name already exists",
+    409: "An agent of that name already exists, or the approval is already decided",
     413: "Request body too large",
     422: "Malformed JSON, or a body or query of the wrong shape",
     500: "Unexpected error in the daemon",
@@ -454,6 +454,7 @@ _TAGS = [
     {"name": "events", "description": "Everything that happened, in order"},
     {"name": "runs", "description": "Orchestrated runs of a team"},
     {"name": "cluster", "description": "Distributed mode: worker hosts and the job queue"},
+    {"name": "approvals", "description": "Tool uses of ask-mode agents waiting for a decision"},
 ]
 _OPEN_OPERATIONS = {("/v1/health", "get")}
 
@@ -527,4 +528,7 @@ def create_app(state: AppState, guard: GuardSettings) -> Guard:
     from ._attach import router as attach_router
 
     app.include_router(attach_router)
+    from ._approvals import router as approvals_router
+
+    app.include_router(approvals_router)
     return Guard(app, guard)

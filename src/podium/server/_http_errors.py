@@ -4,8 +4,8 @@
 exception class with ``error_from_dict``. HTTP statuses:
 
     AgentNotFound, RequestNotFound,
-    RunNotFound                      404
-    AgentExists                      409
+    RunNotFound, ApprovalNotFound    404
+    AgentExists, ApprovalDecided     409
     InvalidOptions                   422 (an agent option: unknown, podium's own, ill-typed)
     other UsageError                 400
     malformed or invalid body        422 (code ``usage_error``)
@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .._approvals import ApprovalDecided, ApprovalNotFound
 from .._errors import (
     AgentExists,
     AgentNotFound,
@@ -44,9 +45,9 @@ _log = logging.getLogger("podium.server")
 
 
 def status_for(exc: PodiumError) -> int:
-    if isinstance(exc, AgentNotFound | RequestNotFound | RunNotFound):
+    if isinstance(exc, AgentNotFound | RequestNotFound | RunNotFound | ApprovalNotFound):
         return 404
-    if isinstance(exc, AgentExists):
+    if isinstance(exc, AgentExists | ApprovalDecided):
         return 409
     if isinstance(exc, InvalidOptions):
         return 422

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from .._approvals import ApprovalRecord, ApprovalState
 from .._records import AgentRecord, Event, EventKind, RequestRecord, RequestState
 
 __all__ = ["Store"]
@@ -77,3 +78,22 @@ class Store(Protocol):
     async def events(
         self, *, after: int = 0, agent: str | None = None, limit: int = 1000
     ) -> list[Event]: ...
+
+    # approvals (ask-mode tool uses waiting for a decision)
+    async def save_approval(self, approval: ApprovalRecord) -> ApprovalRecord:
+        """Insert or replace the approval under its id."""
+        ...
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord:
+        """Raises ApprovalNotFound."""
+        ...
+
+    async def list_approvals(
+        self,
+        *,
+        states: Iterable[ApprovalState] | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+    ) -> list[ApprovalRecord]:
+        """Oldest first; ``limit``: the newest that many."""
+        ...

@@ -15,6 +15,7 @@ exactly as SQLiteStore does (one contract suite runs against both). Layout under
     reqs:agent:<agent>:state:<state>  zset: by seq (last_complete_request, filtered lists)
     events                            stream, entry ids 0-<n>: n is Event.id
     events:seq                        counter behind n
+    approval:<id>, approvals          see ``_redis_approvals``
     op:<token>                        marks a finished insert for a while (see _OP_TTL_MS)
 
 Every change is one Lua script, so it is atomic; with AOF (``appendfsync
@@ -43,6 +44,7 @@ from .._names import new_request_id
 from .._records import AgentRecord, AgentStatus, Event, EventKind, RequestRecord, RequestState
 from .._redis_conn import connect_redis, redacted_url
 from .._wire import agent_from_json, agent_to_json, request_from_json, request_to_json
+from ._redis_approvals import RedisApprovals
 
 if TYPE_CHECKING:
     from ._protocol import Store
@@ -233,8 +235,8 @@ def _float(value: float) -> str:
     return repr(float(value))
 
 
-class RedisStore:
-    """Agents, requests and events in one Redis database, under ``prefix``.
+class RedisStore(RedisApprovals):
+    """Agents, requests, events and approvals in one Redis database, under ``prefix``.
 
     Several prefixes can share a server (tests give each store its own). The
     client is the caller's unless the store made it (:meth:`from_url`), in which

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .._approvals import ApprovalNotFound, ApprovalRecord, ApprovalState
 from .._errors import AgentExists, AgentNotFound, RequestNotFound
 from .._home import private_file
 from .._names import new_request_id
@@ -44,6 +45,14 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_agent ON events(agent, id);
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals(state, created_at);
 """
 
 # Records are stored as the same JSON documents the HTTP API sends: one
@@ -317,3 +326,56 @@ class SQLiteStore:
             )
             for r in rows
         ]
+
+    # --- approvals ----------------------------------------------------------------------
+
+    async def save_approval(self, approval: ApprovalRecord) -> ApprovalRecord:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO approvals(id, agent, state, created_at, data) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data",
+                (
+                    approval.id,
+                    approval.agent,
+                    approval.state.value,
+                    approval.created_at,
+                    json.dumps(approval.to_dict()),
+                ),
+            )
+        return approval
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM approvals WHERE id = ?", (approval_id,)
+            ).fetchone()
+        if row is None:
+            raise ApprovalNotFound(f"no approval with id {approval_id!r}", approval_id=approval_id)
+        return ApprovalRecord.from_dict(json.loads(row[0]))
+
+    async def list_approvals(
+        self,
+        *,
+        states: Iterable[ApprovalState] | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+    ) -> list[ApprovalRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if agent is not None:
+            clauses.append("agent = ?")
+            params.append(agent)
+        if states is not None:
+            wanted = [s.value for s in states]
+            clauses.append(f"state IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # The newest ``limit``, returned oldest first (as list_requests).
+        query = (
+            f"SELECT data FROM (SELECT data, created_at, id FROM approvals{where} "  # noqa: S608
+            "ORDER BY created_at DESC, id DESC LIMIT ?) ORDER BY created_at, id"
+        )
+        params.append(-1 if limit is None else limit)
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [ApprovalRecord.from_dict(json.loads(r[0])) for r in rows]

@@ -45,6 +45,7 @@ from ._config import (
     not_logged_in_message,
 )
 from ._interactive import InteractiveLaunch, launch_for
+from ._permissions import ask_callback, permission_flags
 from ._recover import RecoveredTurn, read_turn
 from ._stream import TurnActivity
 from ._transport import CLIProcessTransport
@@ -183,8 +184,7 @@ def build_argv(cli: str, spec: SessionSpec) -> list[str]:
     opts = spec.options
     if opts.append_system_prompt:
         argv += ["--append-system-prompt", opts.append_system_prompt]
-    if opts.permission_mode:
-        argv += ["--permission-mode", opts.permission_mode]
+    argv += permission_flags(opts.permission_mode)
     if opts.tools is not None:
         # --tools restricts what exists; --allowedTools only pre-approves. Least
         # privilege needs the former.
@@ -290,7 +290,9 @@ class ClaudeCodeSession:
             env=env,
             label=spec.agent,
         )
-        self._client = ClaudeSDKClient(ClaudeAgentOptions(), transport=self._transport)
+        self._client = ClaudeSDKClient(
+            ClaudeAgentOptions(can_use_tool=ask_callback(spec)), transport=self._transport
+        )
         self._cost_baseline = restored_cost(
             transcript_path(home, spec.cwd, spec.session_id), spec.session_id
         )

@@ -32,7 +32,15 @@ __all__ = ["InteractiveLaunch", "interactive_argv", "prepare_config", "state_fil
 
 # Flags of the headless process that the TUI has no use for (or refuses: "only
 # works with --print"); each is followed by its value except --verbose.
-_PRINT_ONLY = {"--input-format": 1, "--output-format": 1, "--verbose": 0}
+# --replay-user-messages echoes steering into the stream; --permission-prompt-tool
+# sends permission prompts to podium's inbox (in the TUI the person answers them).
+_PRINT_ONLY = {
+    "--input-format": 1,
+    "--output-format": 1,
+    "--verbose": 0,
+    "--replay-user-messages": 0,
+    "--permission-prompt-tool": 1,
+}
 _PRINT_ONLY_VALUED = {"--max-budget-usd", "--max-turns"}
 # What of the daemon's own environment reaches the TUI besides the agent's: where
 # the API is and who pays (a key, a token, a cloud provider), never the rest.
