@@ -26,6 +26,7 @@ FILES = {
     "graph.js": "text/javascript",
     "format.js": "text/javascript",
     "activity.js": "text/javascript",
+    "timeline.js": "text/javascript",
     "review.js": "text/javascript",
     "style.css": "text/css",
 }

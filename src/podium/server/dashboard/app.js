@@ -2,12 +2,13 @@
 // and costs, all read from the daemon's API with the bearer token. No framework and
 // no build step: plain modules served by the daemon itself.
 
-import { Api, ApiError, AuthError, forgetToken, segment, takeToken } from "./api.js";
+import { Api, AuthError, forgetToken, segment, takeToken } from "./api.js";
 import { formatDuration, formatTime, formatTokens, formatUsd } from "./format.js";
 import { bindGraph, drawGraph, tickGraph } from "./graph.js";
 import { follow } from "./live.js";
 import { describeActivity, seedActivity, stepOf, trackActivity } from "./activity.js";
 import { renderReview } from "./review.js";
+import { showTimeline, takeTimelineEvents, tickTimeline } from "./timeline.js";
 
 const FEED_SIZE = 200;
 const CATCH_UP_PAGE = 10000;
@@ -156,16 +157,20 @@ const loadRun = latestOnly(
 const loadTranscript = latestOnly(
   async (name) => {
     // Killed (and retired) agents are not in the list and have no info, only requests.
-    const live = state.agents.some((agent) => agent.name === name);
-    const [info, requests] = await Promise.all([
-      live
-        ? state.api.get(`/v1/agents/${segment(name)}`).catch((error) => {
-            if (error instanceof ApiError && error.status === 404) return null;
-            throw error;
-          })
-        : null,
+    // The info comes from the list, not GET /v1/agents/{name}: a run task's agent is
+    // retired as its task ends, often while the page asks about it (a 404 then).
+    const [agents, requests] = await Promise.all([
+      state.api.get("/v1/agents"),
       state.api.get(`/v1/requests?agent=${segment(name)}&limit=${TRANSCRIPT_SIZE}`),
     ]);
+    const agent = agents.find((a) => a.name === name);
+    const info = agent
+      ? {
+          ...agent,
+          lineage: lineage(agent, agents),
+          children: agents.filter((a) => a.forked_from === name).map((a) => a.name),
+        }
+      : null;
     return { info, requests };
   },
   (data, name) => {
@@ -208,6 +213,7 @@ function onFailure(error) {
 
 function onEvents(events) {
   trackActivity(events);
+  takeTimelineEvents(events);
   for (const event of events) {
     if (event.agent) {
       refresh("agents");
@@ -285,8 +291,8 @@ async function catchUp() {
 
 // --- agents --------------------------------------------------------------------------------
 
-function lineage(agent) {
-  const byName = new Map(state.agents.map((a) => [a.name, a]));
+function lineage(agent, agents = state.agents) {
+  const byName = new Map(agents.map((a) => [a.name, a]));
   const chain = [];
   let cursor = agent.forked_from;
   while (cursor && !chain.includes(cursor)) {
@@ -522,13 +528,17 @@ function selectRun(runId) {
 
 // --- transcript ----------------------------------------------------------------------------
 
-function selectAgent(name) {
+/** Show `name`'s transcript and timeline; `taskId` when it was picked as a run's task. */
+function selectAgent(name, taskId = null) {
   if (!name) return;
   state.selectedAgent = name;
   $("transcript-panel").dataset.agent = name;
   $("transcript-agent").textContent = `— ${name}`;
   renderAgents();
   refresh("transcript");
+  // An agent row of a task's agent is that task too.
+  const task = taskId ?? state.run?.tasks?.find((t) => t.agent === name)?.task_id ?? null;
+  showTimeline(state.api, name, task).catch(onFailure);
 }
 
 function block(label, text, cls) {
@@ -539,16 +549,18 @@ function renderTranscript(name, info, requests) {
   const facts = $("agent-info");
   if (info) {
     const lineageText = (info.lineage ?? []).length ? info.lineage.join(" ← ") : "none";
-    facts.replaceChildren(
+    const parts = [
       h("span", { "data-field": "status" }, `status ${info.status}`),
       h("span", { "data-field": "model" }, `model ${info.model ?? "default"}`),
       h("span", { "data-field": "requests" }, `${info.request_count} requests`),
       h("span", { "data-field": "cost", "data-cost": info.cost_usd }, formatUsd(info.cost_usd)),
       h("span", { "data-field": "lineage" }, `forked from ${lineageText}`),
-      (info.children ?? []).length
-        ? h("span", { "data-field": "children" }, `forks ${info.children.join(", ")}`)
-        : null,
-    );
+    ];
+    // Only when there are forks: replaceChildren would print a null as "null".
+    if ((info.children ?? []).length) {
+      parts.push(h("span", { "data-field": "children" }, `forks ${info.children.join(", ")}`));
+    }
+    facts.replaceChildren(...parts);
   } else {
     facts.replaceChildren(
       h("span", { class: "muted" }, "killed, or retired at the end of its task: its requests remain"),
@@ -607,6 +619,7 @@ const stop = new AbortController();
 function tick() {
   const now = Date.now() / 1000;
   tickGraph($("task-graph"), now);
+  tickTimeline(now);
   if (state.run) $("run-elapsed").textContent = runElapsed(state.run);
   for (const cell of document.querySelectorAll("td[data-field='updated']")) {
     cell.textContent = ago(Number(cell.dataset.ts));
@@ -615,7 +628,7 @@ function tick() {
 
 async function main() {
   renderLegend();
-  bindGraph($("task-graph"), (agent) => selectAgent(agent));
+  bindGraph($("task-graph"), (agent, taskId) => selectAgent(agent, taskId));
   const token = takeToken();
   if (!token) {
     showAuthError("missing");
