@@ -208,7 +208,7 @@ def test_a_dependent_task_builds_on_its_dependency_and_the_branch_holds_all_work
     synthesis(fake)
 
     final = start(env, project, plan)
-    assert final["state"] == "complete", final
+    assert final["state"] == "complete", (final["error"], [t.get("reason") for t in final["tasks"]])
     run_id = final["id"]
     assert final["base_commit"] == head
     integration = final["integration"]
@@ -283,7 +283,7 @@ def test_a_conflict_between_independent_tasks_is_resolved_by_a_rerun_on_the_inte
     synthesis(fake)
 
     final = start(env, project, plan)
-    assert final["state"] == "complete", final
+    assert final["state"] == "complete", (final["error"], [t.get("reason") for t in final["tasks"]])
     integration = final["integration"]
     assert sorted(integration["merged"]) == ["a", "b"]
     (conflict,) = integration["conflicts"]
@@ -358,7 +358,7 @@ def test_an_integration_check_fails_then_the_rerun_passes_it(
     synthesis(fake)
 
     final = start(env, project, plan)
-    assert final["state"] == "complete", final
+    assert final["state"] == "complete", (final["error"], [t.get("reason") for t in final["tasks"]])
     integration = final["integration"]
     assert integration["merged"] == ["a"]
     (failed,) = integration["conflicts"]
@@ -426,7 +426,7 @@ def test_checks_run_with_the_submitters_path_not_the_daemons(
     user_env = {**env, "PATH": f"{user_bin}:{env['PATH']}"}
     user_env.pop("VIRTUAL_ENV", None)
     final = start(user_env, project, plan)
-    assert final["state"] == "complete", final
+    assert final["state"] == "complete", (final["error"], [t.get("reason") for t in final["tasks"]])
     assert final["user_env"]["PATH"].startswith(str(user_bin))
     assert final["integration"]["check"]["status"] == "passed"
     lines = log.read_text().splitlines()
@@ -481,7 +481,7 @@ def test_resume_after_a_daemon_sigkill_keeps_the_runs_base(
     podium(env, "up")
     assert show(env, run_id)["state"] == "interrupted"
     final = json.loads(podium(env, "run", "--resume", run_id, "--json", cwd=project).stdout)
-    assert final["state"] == "complete", final
+    assert final["state"] == "complete", (final["error"], [t.get("reason") for t in final["tasks"]])
     assert final["base_commit"] == base
     integration = final["integration"]
     assert integration["base"] == base

@@ -195,10 +195,10 @@ async def test_the_team_setting_turns_review_on_and_is_validated(
     assert other.state is RunState.COMPLETE, other.error
 
     team.write_text(team.read_text().replace("review = true", 'review = "yes"'))
-    with pytest.raises(TeamError, match=r"run\.review: must be true or false"):
+    with pytest.raises(TeamError, match=r"runs\.review: must be true or false"):
         await engine.submit("Review", team=team)
     team.write_text(team.read_text().replace('review = "yes"', "reveiw = true"))
-    with pytest.raises(TeamError, match=r"run\.reveiw: is not a recognised key"):
+    with pytest.raises(TeamError, match=r"runs\.reveiw: is not a recognised key"):
         await engine.submit("Review", team=team)
     with pytest.raises(UsageError, match="agentic run has no plan to review"):
         await engine.submit("Review", team=team, review=True, mode="agentic")
