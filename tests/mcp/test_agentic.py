@@ -240,7 +240,7 @@ def test_bad_modes_are_refused_before_anything_starts(
         app, ["run", "--resume", "run-20250101-000000-abcd", "--mode", "agentic"]
     )
     assert result.exit_code == 2
-    assert "give no REQUEST, --team, --plan, --budget or --mode" in result.stderr
+    assert "give no REQUEST, --team, --plan, --budget, --mode or --review" in result.stderr
     assert client.list_runs() == []
 
 
