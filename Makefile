@@ -32,6 +32,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_runtime.py
 	$(BIN)/python benchmarks/bench_runs.py
 	$(BIN)/python benchmarks/bench_events.py
+	$(BIN)/python benchmarks/bench_activity.py
 	$(BIN)/python benchmarks/bench_isolation.py
 	$(BIN)/python benchmarks/bench_integration.py
 	$(BIN)/python benchmarks/bench_queue.py
