@@ -13,9 +13,11 @@ the runtime (which pulls in the model SDK and costs seconds on a slow machine).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._client import Client
     from ._errors import (
         AgentExists,

@@ -22,9 +22,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
+
+from ._frozen import Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "CREDENTIAL_VARS",
@@ -63,16 +67,30 @@ def _shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-@dataclass(frozen=True, kw_only=True)
-class ApiEnvironment:
-    """What a process's environment says about the model API, values left out."""
+class ApiEnvironment(Frozen):
+    """What a process's environment says about the model API, values left out.
 
+    A frozen record, not a dataclass: commands import this (see :mod:`podium._frozen`).
+    """
+
+    __slots__ = (  # noqa: RUF023 (the fields in order)
+        "credential_source",
+        "api_base_url",
+        "env_digest",
+    )
     credential_source: str
     """The credential variable used (:data:`CREDENTIAL_VARS` order), or ``"none"``."""
     api_base_url: str | None
     """``ANTHROPIC_BASE_URL`` without user:password; ``None``: the CLI's default."""
     env_digest: str
     """HMAC-SHA256 (hex) of :func:`api_environment`, keyed by the daemon's token."""
+
+    def __init__(
+        self, *, credential_source: str, api_base_url: str | None, env_digest: str
+    ) -> None:
+        self._set(
+            credential_source=credential_source, api_base_url=api_base_url, env_digest=env_digest
+        )
 
     @classmethod
     def of(cls, env: Mapping[str, str], token: str) -> ApiEnvironment:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
 from urllib.parse import quote
 
 from ._errors import (
@@ -28,6 +26,11 @@ from ._http import DaemonHTTP, HTTPFailure, HTTPTimeout, Response
 from ._names import check_name, check_prompt, check_seconds, parse_request_id
 from .server._daemon import autostart_disabled, running_daemon, start_daemon
 from .server._state import read_token, token_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Any, Self
 
 __all__ = [
     "SLOW_CALL",

@@ -12,12 +12,15 @@ import http.client
 import json
 import socket
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from ._frozen import Frozen
 from ._version import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 __all__ = [
     "UNIX_PREFIX",
@@ -40,10 +43,15 @@ class HTTPTimeout(HTTPFailure):
     """The daemon did not answer in time."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Response:
+class Response(Frozen):
+    """A complete answer: its status and body."""
+
+    __slots__ = ("status", "body")  # noqa: RUF023 (the fields in order)
     status: int
     body: bytes
+
+    def __init__(self, *, status: int, body: bytes) -> None:
+        self._set(status=status, body=body)
 
     @property
     def is_success(self) -> bool:

@@ -1,12 +1,15 @@
-"""Validation of the names and ids users type: they become paths, so they are strict."""
+"""Validation of the names and ids users type: they become paths, so they are strict.
+
+Every ``podium ask`` checks a name, a prompt and its timeouts here: what only the
+model check and new request ids need (the backend table, ``secrets``) is imported
+when they run.
+"""
 
 from __future__ import annotations
 
 import math
 import re
-import secrets
 
-from ._backend_info import backend_info
 from ._errors import InvalidModel, InvalidName, InvalidPrompt, UsageError
 
 __all__ = [
@@ -62,6 +65,8 @@ def check_model(model: str | None, *, backend: str | None = None) -> str | None:
     """
     if model is None:
         return None
+    from ._backend_info import backend_info
+
     if backend is not None and backend_info(backend).open_model_names:
         if isinstance(model, str) and _OPEN_MODEL.fullmatch(model):
             return model
@@ -124,6 +129,8 @@ def check_seconds(
 
 def new_request_id(agent: str, seq: int) -> str:
     """``<agent>-<6-digit seq>-<8 hex>``: sortable per agent, unguessable across restarts."""
+    import secrets
+
     return f"{agent}-{seq:06d}-{secrets.token_hex(4)}"
 
 

@@ -50,6 +50,22 @@ HEAVY = (
     "podium._client",
     "podium.isolation",
     "importlib.metadata",
+    "podium._backend_info",
+    "podium.server._procs",
+    # The standard library's slower modules: typing and dataclasses (with inspect, ast,
+    # dis and tokenize) at run time, and what only starting a daemon or writing its
+    # state needs (subprocess, signal, tempfile with shutil, bz2 and lzma, secrets).
+    "typing",
+    "dataclasses",
+    "inspect",
+    "ast",
+    "dis",
+    "tokenize",
+    "subprocess",
+    "signal",
+    "tempfile",
+    "shutil",
+    "secrets",
 )
 
 # Runs the command as `python -m podium ARGS` would, then prints the heavy modules loaded.

@@ -12,12 +12,14 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
 
 from .._errors import PodiumError, UsageError, WaitTimeout
 from .._home import default_home
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from .._client import Client
     from .._daemon_api import DaemonAPI
     from ..server._state import DaemonInfo

@@ -11,7 +11,6 @@ paths run the same bodies (:func:`ask`, :func:`finish`, :func:`list_json`).
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .._daemon_api import WIRE_ONLY_REQUEST_KEYS
 from .._errors import PodiumError
@@ -25,6 +24,10 @@ from ._common import (
     print_json,
     report,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "LIST_FIELDS",

@@ -57,7 +57,6 @@ and the state files are importable without FastAPI or the runtime; ``serve``,
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from ._daemon import (
     DEFAULT_START_TIMEOUT,
@@ -69,7 +68,10 @@ from ._daemon import (
 )
 from ._state import DaemonInfo, daemon_file, log_file, read_daemon_info, read_token, token_file
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._app import AppState, create_app
     from ._guard import MAX_BODY_BYTES, GuardSettings
     from ._serve import BACKEND_FACTORY_ENV, serve, serve_async

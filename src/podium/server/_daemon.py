@@ -1,22 +1,21 @@
 """Controlling the background daemon from other processes: up, down, and who is running.
 
 None of this imports the server itself (FastAPI, the runtime): every CLI command
-goes through here on its way to the daemon, and must stay quick to start.
+goes through here on its way to the daemon, and must stay quick to start. Only
+:func:`running_daemon` is on every command's way; what starting and stopping
+need (``subprocess``, ``signal``, :mod:`._procs`) is imported when they run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from .._errors import DaemonError, PodiumError
 from .._http import DaemonHTTP, HTTPFailure
-from ._procs import adopt, descendants, kill_tree, pid_alive, wait_exit
 from ._state import (
     DaemonInfo,
     ensure_home,
@@ -121,6 +120,10 @@ def _await_other(home: Path, timeout: float) -> DaemonInfo | None:
 def _spawn_and_wait(
     home: Path, argv: list[str], timeout: float, extra_env: dict[str, str]
 ) -> DaemonInfo:
+    import subprocess
+
+    from ._procs import adopt, kill_tree, wait_exit
+
     log_path = log_file(home)
     env = {**os.environ, **extra_env, "PODIUM_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     # 0600 like every other file here: the log names agents, paths and prompts' sizes.
@@ -187,6 +190,10 @@ def stop_daemon(home: Path, *, timeout: float = DEFAULT_STOP_TIMEOUT) -> DaemonI
 
     Asks politely (POST /v1/shutdown), then SIGTERM, then SIGKILL for the whole tree.
     """
+    import signal
+
+    from ._procs import descendants, kill_tree, pid_alive, wait_exit
+
     info = running_daemon(home)
     if info is None:
         if is_running(home):

@@ -12,16 +12,17 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import stat
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
 
+from .._frozen import Frozen
 from .._home import private_dir, private_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO, Any
 
 __all__ = [
     "DaemonInfo",
@@ -42,22 +43,54 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, kw_only=True)
-class DaemonInfo:
-    """What daemon.json says about the running daemon."""
+class DaemonInfo(Frozen):
+    """What daemon.json says about the running daemon.
 
+    A frozen record (every command reads one, so not a dataclass: see :mod:`podium._frozen`).
+    """
+
+    __slots__ = (  # noqa: RUF023 (the fields in order: daemon.json's keys)
+        "pid",
+        "url",
+        "started_at",
+        "version",
+        "credential_source",
+        "api_base_url",
+        "env_digest",
+    )
     pid: int
     url: str
     started_at: float
     version: str
-    credential_source: str | None = None
+    credential_source: str | None
     """The model API environment its agents inherit (see :mod:`podium._apienv`);
     ``None`` from a daemon that did not record it."""
-    api_base_url: str | None = None
-    env_digest: str | None = None
+    api_base_url: str | None
+    env_digest: str | None
+
+    def __init__(
+        self,
+        *,
+        pid: int,
+        url: str,
+        started_at: float,
+        version: str,
+        credential_source: str | None = None,
+        api_base_url: str | None = None,
+        env_digest: str | None = None,
+    ) -> None:
+        self._set(
+            pid=pid,
+            url=url,
+            started_at=started_at,
+            version=version,
+            credential_source=credential_source,
+            api_base_url=api_base_url,
+            env_digest=env_digest,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DaemonInfo:
@@ -106,6 +139,8 @@ def ensure_home(home: Path) -> Path:
 
 def write_daemon_info(home: Path, info: DaemonInfo) -> None:
     """Atomically: readers see the old file or the new one, never half of one."""
+    import tempfile  # only the daemon writes this file; readers must start quickly
+
     ensure_home(home)
     # mkstemp creates the file 0600.
     fd, tmp = tempfile.mkstemp(dir=home, prefix=".daemon.", suffix=".json.tmp")
@@ -162,6 +197,10 @@ def load_or_create_token(home: Path) -> str:
         if mode & 0o077:
             path.chmod(0o600)
         return token
+    # Imported here: every command reads the token; only a new daemon makes one.
+    import secrets
+    import tempfile
+
     token = secrets.token_urlsafe(32)
     fd, tmp = tempfile.mkstemp(dir=home, prefix=".token.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
