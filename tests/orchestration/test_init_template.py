@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,26 @@ def test_unwritable_target_is_a_team_error(tmp_path: Path) -> None:
     with pytest.raises(TeamError) as info:
         write_example_team(tmp_path, force=True)
     assert ".claude" in str(info.value)
+
+
+def test_the_templates_commented_sections_load_as_they_say(tmp_path: Path) -> None:
+    # A user enables an optional section by removing the "# " of its lines: each
+    # must then load with the meaning its comment gives.
+    write_example_team(tmp_path)
+    toml = tmp_path / "podium.toml"
+    lines = toml.read_text(encoding="utf-8").splitlines()
+    sections = ("[checks]", "[integration]", "[runs]")
+    enabled: list[str] = []
+    inside = False
+    for line in lines:
+        if line.startswith("# [") or line.startswith("["):
+            inside = line.removeprefix("# ") in sections
+        if inside and re.match(r"# (\[|[a-z_]+ = )", line):
+            line = line[2:]
+        enabled.append(line)
+    toml.write_text("\n".join(enabled) + "\n", encoding="utf-8")
+    team = load_team(toml)
+    assert team.integration.check == ("python", "-m", "pytest", "-q")
+    assert team.integration.attempts == 1
+    assert team.review is True
+    assert team.keep_worktrees == 3
