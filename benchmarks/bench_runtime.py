@@ -53,8 +53,8 @@ Where a turn's overhead goes (per warm turn, in-process; before -> after):
   request_started; one stream message's events (api_call + text); request end
   + agent + request_finished. Commits and fdatasync 10 -> 4, the same rows and
   events (listeners hear them once committed); SQL statements 25 -> 33, the
-  extra ones BEGIN/COMMIT/SAVEPOINT. Runtime.ask + wait, median of 4 runs of
-  100 turns on that machine idle: 36.7 -> 35.3 ms (the raw CLI's own median
+  extra ones BEGIN/COMMIT/SAVEPOINT. Runtime.ask + wait, mean of the medians of
+  4 runs of 100 turns, that machine idle: 36.7 -> 35.3 ms (the raw CLI's median
   moves by +-2 ms from run to run, so compare several runs).
 - Events: 5 (queued, started, api_call, text, finished), unchanged;
   events.jsonl writes 5 -> 4. Event loop thread syscalls ~222 -> ~175
