@@ -437,6 +437,42 @@ async def test_events_log_mirrors_events(open_store: OpenStore, tmp_path: Path) 
     assert lines == [e.to_dict() for e in made]
 
 
+async def test_batch_writes_are_kept_alike_even_when_the_block_raises(
+    open_store: OpenStore, tmp_path: Path
+) -> None:
+    # A batch only saves commits: what it writes reads, reopens and is logged as
+    # the same calls made one by one; a failing call inside undoes only itself.
+    log = tmp_path / "events.jsonl"
+    store = open_store(events_log=log)
+    await store.add_agent(agent_record("alpha"))
+    with store.batch():
+        (request,) = await add_requests(store, "alpha", 1.0)
+        with pytest.raises(AgentNotFound):
+            await store.add_request(agent="ghost", prompt="p", submitted_at=2.0)
+        running = await store.update_request(request.id, state=RequestState.RUNNING)
+        busy = await store.update_agent("alpha", status=AgentStatus.BUSY)
+        first = await store.append_event(EventKind.REQUEST_STARTED, agent="alpha")
+    made: list[Event] = []
+
+    async def failing_block() -> None:
+        with store.batch():
+            made.append(await store.append_event(EventKind.KILLED, agent="alpha"))
+            raise RuntimeError("the block fails")
+
+    with pytest.raises(RuntimeError):
+        await failing_block()
+    (second,) = made
+    await store.close()
+
+    again = open_store()
+    assert await again.get_request(request.id) == running
+    assert await again.get_agent("alpha") == busy
+    assert await again.events() == [first, second]
+    assert (await add_requests(again, "alpha", 3.0))[0].seq == 2
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines == [first.to_dict(), second.to_dict()]
+
+
 # --- durability across reopening --------------------------------------------------------
 
 

@@ -27,7 +27,10 @@ __all__ = [
 ]
 
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
-"""Receives backend-side happenings during a turn, e.g. ``("api_retry", {...})``."""
+"""Receives backend-side happenings during a turn, e.g. ``("api_retry", {...})``.
+
+The runtime's sink also has ``batch()``, a context manager: the events sent in its
+block (which must not suspend otherwise) are recorded with one commit."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BackendError, PodiumError, ProcessDied
@@ -33,6 +35,19 @@ if TYPE_CHECKING:
 __all__ = ["AgentActor"]
 
 _log = logging.getLogger("podium.runtime")
+
+
+@dataclass(frozen=True)
+class _Sink:
+    """A turn's event sink. ``batch()`` (a block that must not suspend) lets the
+    backend have the events of one stream message recorded with one commit."""
+
+    record: Callable[[str, dict[str, Any]], Awaitable[None]]
+    batch: Callable[[], AbstractContextManager[None]]
+
+    async def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        await self.record(kind, data)
+
 
 _ACTIVITY = frozenset(a.value for a in Activity)
 
@@ -227,14 +242,16 @@ class AgentActor:
         except PodiumError as exc:
             await self._finish(request, RequestState.FAILED, error=str(exc))
             return
-        request = await store.update_request(
-            request.id,
-            state=RequestState.RUNNING,
-            started_at=time.time(),
-            model=session.resolved_model or agent.resolved_model or agent.model,
-        )
-        await store.update_agent(self.name, status=AgentStatus.BUSY)
-        await runtime.emit(EventKind.REQUEST_STARTED, agent=self.name, request_id=request.id)
+        # One commit for the three (runtime.batch: nothing in it suspends).
+        with runtime.batch():
+            request = await store.update_request(
+                request.id,
+                state=RequestState.RUNNING,
+                started_at=time.time(),
+                model=session.resolved_model or agent.resolved_model or agent.model,
+            )
+            await store.update_agent(self.name, status=AgentStatus.BUSY)
+            await runtime.emit(EventKind.REQUEST_STARTED, agent=self.name, request_id=request.id)
 
         retries = 0
         fallbacks: list[dict[str, Any]] = []
@@ -277,7 +294,31 @@ class AgentActor:
                 )
 
         timeout = request.timeout or runtime.config.request_timeout
-        watched = await run_watched(self, agent, request, session, on_event, timeout)
+
+        @contextlib.contextmanager
+        def batch() -> Iterator[None]:
+            # The events the block records share one commit; like a single event,
+            # a commit that fails is logged and does not break off the turn.
+            block_failed = False
+            try:
+                with runtime.batch():
+                    try:
+                        yield
+                    except BaseException:
+                        block_failed = True
+                        raise
+            except Exception as exc:
+                if block_failed:
+                    raise
+                _log.error(
+                    "agent %s: could not record events of %s: %s",
+                    self.name,
+                    request.id,
+                    describe_failure(exc, runtime.config.home),
+                )
+
+        sink = _Sink(on_event, batch)
+        watched = await run_watched(self, agent, request, session, sink, timeout)
         turn, timed_out = watched.turn, watched.timed_out
         if watched.stalls:
             # The stall records were written while the turn ran.
@@ -351,42 +392,44 @@ class AgentActor:
                 api_retries=retries,
                 meta=meta,
             )
-        request = await store.update_request(request.id, **changes)
-        agent = await store.find_agent(self.name)
-        if agent is not None:
-            alive = self.session is not None and self.session.alive
-            agent_changes: dict[str, Any] = {
-                "request_count": agent.request_count + 1,
-                "status": AgentStatus.IDLE if alive else agent.status,
-            }
-            if agent.status is AgentStatus.BUSY and not alive:
-                agent_changes["status"] = AgentStatus.CRASHED
-            if result is not None:
-                # The CLI has written the session's transcript: it can be resumed.
-                agent_changes.update(
-                    cost_usd=agent.cost_usd + (result.cost_usd or 0.0),
-                    unpriced_requests=agent.unpriced_requests + int(cost_unknown),
-                    usage=agent.usage + result.usage,
-                    has_session=True,
-                    # A turn answered by a fallback says nothing about the agent's own model.
-                    resolved_model=agent.resolved_model
-                    if result.meta.get("fallbacks")
-                    else result.model or agent.resolved_model,
-                )
-            if state is RequestState.COMPLETE:
-                agent_changes["last_request_id"] = request.id
-            await store.update_agent(self.name, **agent_changes)
-        await self.runtime.emit(
-            EventKind.REQUEST_FINISHED,
-            agent=self.name,
-            request_id=request.id,
-            data={
-                "state": state.value,
-                "cost_usd": request.cost_usd if request.cost_known else None,
-                "usage": request.usage.to_dict(),
-                "error": error,
-            },
-        )
+        # One commit for the request's end, the agent's and the event.
+        with self.runtime.batch():
+            request = await store.update_request(request.id, **changes)
+            agent = await store.find_agent(self.name)
+            if agent is not None:
+                alive = self.session is not None and self.session.alive
+                agent_changes: dict[str, Any] = {
+                    "request_count": agent.request_count + 1,
+                    "status": AgentStatus.IDLE if alive else agent.status,
+                }
+                if agent.status is AgentStatus.BUSY and not alive:
+                    agent_changes["status"] = AgentStatus.CRASHED
+                if result is not None:
+                    # The CLI has written the session's transcript: it can be resumed.
+                    agent_changes.update(
+                        cost_usd=agent.cost_usd + (result.cost_usd or 0.0),
+                        unpriced_requests=agent.unpriced_requests + int(cost_unknown),
+                        usage=agent.usage + result.usage,
+                        has_session=True,
+                        # A turn answered by a fallback says nothing about the agent's own model.
+                        resolved_model=agent.resolved_model
+                        if result.meta.get("fallbacks")
+                        else result.model or agent.resolved_model,
+                    )
+                if state is RequestState.COMPLETE:
+                    agent_changes["last_request_id"] = request.id
+                await store.update_agent(self.name, **agent_changes)
+            await self.runtime.emit(
+                EventKind.REQUEST_FINISHED,
+                agent=self.name,
+                request_id=request.id,
+                data={
+                    "state": state.value,
+                    "cost_usd": request.cost_usd if request.cost_known else None,
+                    "usage": request.usage.to_dict(),
+                    "error": error,
+                },
+            )
         self.runtime.request_finished(request)
 
     # --- process lifecycle ------------------------------------------------------------

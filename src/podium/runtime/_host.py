@@ -7,7 +7,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,9 @@ class Runtime:
         self._waiters: dict[str, list[asyncio.Event]] = {}
         self._new_event = asyncio.Event()
         self._listeners: list[Callable[[Event], None]] = []
+        # Events recorded inside batch(), told once the batch is durable; and its task.
+        self._held: list[Event] | None = None
+        self._held_by: asyncio.Task[Any] | None = None
         self._secret_env: dict[str, dict[str, str]] = {}
         self._started = False
         self.pool = WarmPool(self.config.warm_limit, min_free_mb=self.config.min_free_mb)
@@ -159,12 +162,45 @@ class Runtime:
         if data and len(DEFAULT_SECRETS):
             data = DEFAULT_SECRETS.redact_value(data)
         event = await self.store.append_event(kind, agent=agent, request_id=request_id, data=data)
+        if self._held is not None and asyncio.current_task() is self._held_by:
+            self._held.append(event)
+        else:
+            self._tell(event)
+        return event
+
+    def _tell(self, event: Event) -> None:
         for listener in tuple(self._listeners):
             listener(event)
         # Wake every waiter once, then start a fresh generation.
         self._new_event.set()
         self._new_event = asyncio.Event()
-        return event
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Store writes and events that belong together, made durable with one commit
+        (see ``Store.batch``; the block must not suspend). Listeners hear of its
+        events once they are durable, in order."""
+        if self._held is not None:
+            yield
+            return
+        held: list[Event] = []
+        self._held, self._held_by = held, asyncio.current_task()
+        durable = False
+        # A store of an older make without batch() commits each write on its own.
+        store_batch = getattr(self.store, "batch", contextlib.nullcontext)
+        try:
+            with store_batch():
+                try:
+                    yield
+                except BaseException:
+                    durable = True  # the store keeps what the block wrote
+                    raise
+            durable = True
+        finally:
+            self._held = self._held_by = None
+            if durable:
+                for event in held:
+                    self._tell(event)
 
     def add_listener(self, listener: Callable[[Event], None]) -> None:
         """Call ``listener`` synchronously with every event as it is recorded."""
@@ -600,21 +636,22 @@ class Runtime:
         check_prompt(prompt)
         check_seconds(timeout, agent=name)
         agent = await self.store.get_agent(name)
-        request = await self.store.add_request(
-            agent=agent.name,
-            prompt=prompt,
-            submitted_at=time.time(),
-            timeout=timeout,
-            source=source,
-            relay_from=relay_from,
-            meta=meta or {},
-        )
-        await self.emit(
-            EventKind.REQUEST_QUEUED,
-            agent=agent.name,
-            request_id=request.id,
-            data={"source": source.value, "chars": len(prompt)},
-        )
+        with self.batch():
+            request = await self.store.add_request(
+                agent=agent.name,
+                prompt=prompt,
+                submitted_at=time.time(),
+                timeout=timeout,
+                source=source,
+                relay_from=relay_from,
+                meta=meta or {},
+            )
+            await self.emit(
+                EventKind.REQUEST_QUEUED,
+                agent=agent.name,
+                request_id=request.id,
+                data={"source": source.value, "chars": len(prompt)},
+            )
         self._actor(agent.name).submit(request.id)
         return request
 

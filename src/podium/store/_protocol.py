@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from .._approvals import ApprovalRecord, ApprovalState
@@ -19,6 +20,12 @@ class Store(Protocol):
     """
 
     async def close(self) -> None: ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes made inside the block (which must not suspend) are durable when it
+        ends, together: one commit instead of one each. If the block raises, what
+        it wrote is kept, as if each write had been made on its own."""
+        ...
 
     # agents
     async def add_agent(self, agent: AgentRecord) -> AgentRecord:

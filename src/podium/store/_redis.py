@@ -288,6 +288,10 @@ class RedisStore(RedisApprovals):
         if self._owns_client:
             await self._client.aclose()
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Each write is its own command here: a batch changes nothing."""
+        return contextlib.nullcontext()
+
     # --- plumbing -----------------------------------------------------------------------
 
     def _key(self, *parts: str) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals(state, created_at);
 """
 
+
 # Records are stored as the same JSON documents the HTTP API sends: one
 # conversion, tested once, for both.
 def _agent_to_json(agent: AgentRecord) -> str:
@@ -79,6 +81,8 @@ class SQLiteStore:
     Calls are synchronous under a lock: each is a single short transaction, and
     keeping them on the event loop thread is cheaper than a thread hop per call.
     ``synchronous=FULL`` makes every commit durable, which invariant 5 needs.
+    Each commit costs an fsync (most of a write's time): writes that belong
+    together (a request's start, its end) can share one with :meth:`batch`.
     """
 
     def __init__(self, path: Path, *, events_log: Path | None = None) -> None:
@@ -92,6 +96,8 @@ class SQLiteStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._events_log = events_log
+        # Events log lines of the batch under way, written once it is committed.
+        self._log_held: list[str] | None = None
         self._log_file = (
             private_file(events_log).open("a", encoding="utf-8") if events_log else None
         )
@@ -103,29 +109,81 @@ class SQLiteStore:
                 self._log_file.close()
                 self._log_file = None
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commit the writes made inside together, once, when the block ends.
+
+        The block must not suspend (the store's calls never do): everything on the
+        event loop thread between its start and end joins the transaction. If it
+        raises, what it wrote is still committed, as if each write had committed
+        on its own, and the error goes on.
+        """
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._log_held = []
+            try:
+                yield
+            except BaseException:
+                # What the block wrote stays, as if each write had committed alone.
+                with contextlib.suppress(sqlite3.Error, OSError):
+                    self._end_batch()
+                raise
+            self._end_batch()
+
+    def _end_batch(self) -> None:
+        lines, self._log_held = self._log_held, None
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        # The events log gets the batch's events once they are committed, in one write.
+        if lines and self._log_file is not None:
+            self._log_file.write("".join(lines))
+            self._log_file.flush()
+
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        # One transaction of its own, or a savepoint inside a batch.
+        if self._db.in_transaction:
+            self._db.execute("SAVEPOINT atomic")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK TO atomic")
+                self._db.execute("RELEASE atomic")
+                raise
+            self._db.execute("RELEASE atomic")
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
     # --- agents -------------------------------------------------------------------------
 
     async def add_agent(self, agent: AgentRecord) -> AgentRecord:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT status FROM agents WHERE name = ?", (agent.name,)
-                ).fetchone()
-                if row is not None and row[0] != AgentStatus.KILLED.value:
-                    raise AgentExists(f"agent {agent.name!r} already exists", agent=agent.name)
-                # A killed agent's name may be reused; its sequence keeps counting so
-                # request ids never repeat.
-                self._db.execute(
-                    "INSERT INTO agents(name, data, status) VALUES (?, ?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET data = excluded.data, "
-                    "status = excluded.status",
-                    (agent.name, _agent_to_json(agent), agent.status.value),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._atomic():
+            row = self._db.execute(
+                "SELECT status FROM agents WHERE name = ?", (agent.name,)
+            ).fetchone()
+            if row is not None and row[0] != AgentStatus.KILLED.value:
+                raise AgentExists(f"agent {agent.name!r} already exists", agent=agent.name)
+            # A killed agent's name may be reused; its sequence keeps counting so
+            # request ids never repeat.
+            self._db.execute(
+                "INSERT INTO agents(name, data, status) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET data = excluded.data, "
+                "status = excluded.status",
+                (agent.name, _agent_to_json(agent), agent.status.value),
+            )
         return agent
 
     async def find_agent(self, name: str) -> AgentRecord | None:
@@ -172,43 +230,35 @@ class SQLiteStore:
         submitted_at: float,
         **fields: Any,
     ) -> RequestRecord:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT next_seq FROM agents WHERE name = ?", (agent,)
-                ).fetchone()
-                if row is None:
-                    raise AgentNotFound(f"no agent named {agent!r}", agent=agent)
-                seq = int(row[0])
-                request = RequestRecord(
-                    id=new_request_id(agent, seq),
-                    agent=agent,
-                    seq=seq,
-                    prompt=prompt,
-                    state=RequestState.QUEUED,
-                    submitted_at=submitted_at,
-                    **fields,
-                )
-                self._db.execute(
-                    "UPDATE agents SET next_seq = ? WHERE name = ?", (seq + 1, agent)
-                )
-                self._db.execute(
-                    "INSERT INTO requests(id, agent, seq, state, submitted_at, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        request.id,
-                        agent,
-                        seq,
-                        request.state.value,
-                        submitted_at,
-                        _request_to_json(request),
-                    ),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._atomic():
+            row = self._db.execute(
+                "SELECT next_seq FROM agents WHERE name = ?", (agent,)
+            ).fetchone()
+            if row is None:
+                raise AgentNotFound(f"no agent named {agent!r}", agent=agent)
+            seq = int(row[0])
+            request = RequestRecord(
+                id=new_request_id(agent, seq),
+                agent=agent,
+                seq=seq,
+                prompt=prompt,
+                state=RequestState.QUEUED,
+                submitted_at=submitted_at,
+                **fields,
+            )
+            self._db.execute("UPDATE agents SET next_seq = ? WHERE name = ?", (seq + 1, agent))
+            self._db.execute(
+                "INSERT INTO requests(id, agent, seq, state, submitted_at, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    request.id,
+                    agent,
+                    seq,
+                    request.state.value,
+                    submitted_at,
+                    _request_to_json(request),
+                ),
+            )
         return request
 
     async def get_request(self, request_id: str) -> RequestRecord:
@@ -299,8 +349,12 @@ class SQLiteStore:
                 data=payload,
             )
             if self._log_file is not None:
-                self._log_file.write(json.dumps(event.to_dict()) + "\n")
-                self._log_file.flush()
+                line = json.dumps(event.to_dict()) + "\n"
+                if self._log_held is not None:
+                    self._log_held.append(line)
+                else:
+                    self._log_file.write(line)
+                    self._log_file.flush()
         return event
 
     async def events(

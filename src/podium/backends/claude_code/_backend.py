@@ -232,6 +232,9 @@ class ClaudeCodeSession:
         self._client: ClaudeSDKClient | None = None
         self._cost_baseline = 0.0
         self._model: str | None = None
+        # Where the session's transcript is (fixed for the session: its config
+        # directory, cwd and id do not change), found on the first look.
+        self._transcript: Path | None = None
         self._transcript_size = -1
         self._transcript_grew_at = 0.0
         # Messages written into the running turn (steer) that the CLI has not yet
@@ -261,10 +264,12 @@ class ClaudeCodeSession:
         transport = self._transport
         if transport is None:
             return time.monotonic(), None
-        spec = self.spec
-        root = config_root(spec.options, spec.state_dir, {**self._env, **spec.env})
+        if self._transcript is None:
+            spec = self.spec
+            root = config_root(spec.options, spec.state_dir, {**self._env, **spec.env})
+            self._transcript = transcript_path(root, spec.cwd, spec.session_id)
         try:
-            size = transcript_path(root, spec.cwd, spec.session_id).stat().st_size
+            size = self._transcript.stat().st_size
         except OSError:
             size = -1
         if size != self._transcript_size:

@@ -10,7 +10,10 @@ reported with ``parent`` set to the Task/Agent call they belong to.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +37,20 @@ class TurnActivity:
 
     def __init__(self, sink: EventSink) -> None:
         self._sink = sink
+        # A sink that can make several events durable with one commit (the
+        # runtime's) offers batch(): the events of one message share one.
+        self._batch: Callable[[], AbstractContextManager[None]] = getattr(
+            sink, "batch", contextlib.nullcontext
+        )
         self._running: dict[str, _Running] = {}
         self._calls: set[str] = set()
         self._text = TextThrottle()
 
     async def on_assistant(self, message: AssistantMessage) -> None:
+        with self._batch():
+            await self._on_assistant(message)
+
+    async def _on_assistant(self, message: AssistantMessage) -> None:
         parent = message.parent_tool_use_id
         if (
             message.message_id
@@ -62,9 +74,10 @@ class TurnActivity:
     async def on_user(self, message: UserMessage) -> None:
         if isinstance(message.content, str):
             return
-        for block in message.content:
-            if isinstance(block, ToolResultBlock):
-                await self._tool_finished(block, message.parent_tool_use_id)
+        with self._batch():
+            for block in message.content:
+                if isinstance(block, ToolResultBlock):
+                    await self._tool_finished(block, message.parent_tool_use_id)
 
     async def flush_text(self) -> None:
         """Show a snippet held back by the throttle, if its interval has passed."""
