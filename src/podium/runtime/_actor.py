@@ -455,20 +455,7 @@ class AgentActor:
         state_dir = runtime.config.agent_dir(agent.name, agent.session_id)
         private_dir(state_dir)
         await runtime.ensure_workspace(agent)
-        spec = SessionSpec(
-            agent=agent.name,
-            session_id=agent.session_id,
-            mode=StartMode.NEW,
-            cwd=runtime.agent_cwd(agent),
-            state_dir=state_dir,
-            model=agent.model,
-            system_prompt=agent.system_prompt,
-            parent_session_id=agent.forked_from_session,
-            options=agent.options,
-            env=runtime.agent_env(agent),
-            launcher=agent.options.launcher,
-            approver=self._approve,
-        )
+        spec = runtime.session_spec(agent, StartMode.NEW, approver=self._approve)
         backend = runtime.backend_for(agent)
         if agent.has_session or backend.session_exists(spec):
             mode = StartMode.RESUME

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import time
@@ -25,7 +24,7 @@ from .._backend_info import BackendName
 from .._errors import UsageError
 from .._home import private_dir
 from .._records import EventKind
-from ..backends import SessionSpec, StartMode
+from ..backends import StartMode
 from ..isolation._protocol import IsolationMode
 
 if TYPE_CHECKING:
@@ -117,20 +116,7 @@ async def hold_agent(runtime: Runtime, name: str, pid: int) -> dict[str, Any]:
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         raise UsageError(f"holder pid must be a positive integer, got {pid!r}")
     backend = runtime.backend_for(agent)
-    state_dir = runtime.config.agent_dir(agent.name, agent.session_id)
-    spec = SessionSpec(
-        agent=agent.name,
-        session_id=agent.session_id,
-        mode=StartMode.RESUME,
-        cwd=runtime.agent_cwd(agent),
-        state_dir=state_dir,
-        model=agent.model,
-        system_prompt=agent.system_prompt,
-        parent_session_id=agent.forked_from_session,
-        options=agent.options,
-        env=runtime.agent_env(agent),
-        launcher=agent.options.launcher,
-    )
+    spec = runtime.session_spec(agent, StartMode.RESUME)
     interactive = getattr(backend, "interactive", None)
     if interactive is None:
         raise UsageError(f"agent {name!r}: its backend has no interactive mode", agent=name)
@@ -153,8 +139,8 @@ async def hold_agent(runtime: Runtime, name: str, pid: int) -> dict[str, Any]:
         runtime._actor(name).mailbox.put_nowait(hold)
         # Turns queued before the hold finish first; the process is then stopped.
         await asyncio.shield(hold.parked)
-        private_dir(state_dir)
-        launch = interactive(dataclasses.replace(spec, mode=StartMode.RESUME))
+        private_dir(spec.state_dir)
+        launch = interactive(spec)
     except BaseException:
         hold.released.set()
         if holds.get(name) is hold:

@@ -27,6 +27,7 @@ from .._records import (
 )
 from .._tell import TellResult
 from ..backends import (
+    Approver,
     AuthenticatingBackend,
     Backend,
     ChatMessage,
@@ -252,6 +253,26 @@ class Runtime:
 
     def agent_cwd(self, agent: AgentRecord) -> Path:
         return Path(agent.cwd)
+
+    def session_spec(
+        self, agent: AgentRecord, mode: StartMode, approver: Approver | None = None
+    ) -> SessionSpec:
+        """What the backend needs to run ``agent``'s session: headless turns and the
+        take-over (``podium attach``) start from the same spec."""
+        return SessionSpec(
+            agent=agent.name,
+            session_id=agent.session_id,
+            mode=mode,
+            cwd=self.agent_cwd(agent),
+            state_dir=self.config.agent_dir(agent.name, agent.session_id),
+            model=agent.model,
+            system_prompt=agent.system_prompt,
+            parent_session_id=agent.forked_from_session,
+            options=agent.options,
+            env=self.agent_env(agent),
+            launcher=agent.options.launcher,
+            approver=approver,
+        )
 
     def _evict(self, name: str) -> None:
         actor = self._actors.get(name)
