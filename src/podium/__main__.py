@@ -1,5 +1,5 @@
 """``python -m podium``: the same as the ``podium`` console script (``up`` runs the daemon so)."""
 
-from podium.cli import main
+from podium.cli import run
 
-raise SystemExit(main())
+run()

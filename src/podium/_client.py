@@ -447,6 +447,7 @@ class Client(ApprovalCalls):
             "POST", "/runs/clean", body={"keep": keep, "force": force}, patience=_SLOW_CALL
         )
         return result
+
     # --- take-over (podium attach) ---------------------------------------------------------
 
     def hold_agent(self, name: str, pid: int) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 from ._errors import (
     DaemonError,
@@ -209,8 +208,10 @@ class DaemonAPI:
 
 
 def agent_segment(name: str) -> str:
-    """An agent name as a path segment, checked first so '' or '../x' never reach a URL."""
-    return quote(check_name(name), safe="")
+    """An agent name as a path segment, checked first so '' or '../x' never reach a URL.
+
+    A valid name is lowercase letters, digits, '-' and '_': nothing to escape."""
+    return check_name(name)
 
 
 def request_segment(request_id: str) -> str:
@@ -219,7 +220,7 @@ def request_segment(request_id: str) -> str:
             f"{request_id!r} is not a request id (expected <agent>-<6 digits>-<8 hex>)",
             request_id=request_id,
         )
-    return quote(request_id, safe="")
+    return request_id  # an agent name, digits and hex: nothing to escape
 
 
 def check_timeouts(timeout: float | None, wait_timeout: float | None) -> None:

@@ -1,23 +1,23 @@
 """Every error podium raises, under one root.
 
-    PodiumError                      root; ``.context`` holds the ids a user needs
-    ├── UsageError                   the caller asked for something invalid
-    │   ├── InvalidName              a name that is not a safe identifier
-    │   ├── InvalidModel             an unknown model alias or id
-    │   ├── InvalidPrompt            empty prompt
-    │   ├── InvalidOptions           an agent option that is unknown, podium's own, or ill-typed
-    │   ├── NotLoggedIn              nobody is logged in for an agent's configuration
-    │   ├── AgentNotFound
-    │   ├── AgentExists
-    │   ├── RequestNotFound
-    │   ├── NoAnswerYet              relay from an agent with no complete answer
-    │   └── PriceTableError          a price file that cannot be read or is invalid
-    ├── BackendError                 a backend could not do its job
-    │   ├── CLINotFound              the Claude Code binary is missing
-    │   └── ProcessDied              the CLI process exited under a request
-    ├── RequestFailed                a request ended failed / cancelled / interrupted
-    ├── WaitTimeout                  a wait ran out (the request keeps going)
-    └── DaemonError                  the daemon could not be reached or refused
+PodiumError                      root; ``.context`` holds the ids a user needs
+├── UsageError                   the caller asked for something invalid
+│   ├── InvalidName              a name that is not a safe identifier
+│   ├── InvalidModel             an unknown model alias or id
+│   ├── InvalidPrompt            empty prompt
+│   ├── InvalidOptions           an agent option that is unknown, podium's own, or ill-typed
+│   ├── NotLoggedIn              nobody is logged in for an agent's configuration
+│   ├── AgentNotFound
+│   ├── AgentExists
+│   ├── RequestNotFound
+│   ├── NoAnswerYet              relay from an agent with no complete answer
+│   └── PriceTableError          a price file that cannot be read or is invalid
+├── BackendError                 a backend could not do its job
+│   ├── CLINotFound              the Claude Code binary is missing
+│   └── ProcessDied              the CLI process exited under a request
+├── RequestFailed                a request ended failed / cancelled / interrupted
+├── WaitTimeout                  a wait ran out (the request keeps going)
+└── DaemonError                  the daemon could not be reached or refused
 """
 
 from __future__ import annotations
@@ -179,8 +179,6 @@ class DaemonError(PodiumError):
     """The daemon could not be reached, or refused the call."""
 
     code = "daemon_error"
-
-
 
 
 _BY_CODE[PodiumError.code] = PodiumError

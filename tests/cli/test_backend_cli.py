@@ -218,9 +218,7 @@ def test_fork_to_another_backend_carries_the_conversation(
     assert info(run, "x")["backend"] == "openai"
 
 
-def test_fork_takes_a_base_url(
-    run: Run, api_daemon: _APIDaemon, local_api: FakeOpenAI
-) -> None:
+def test_fork_takes_a_base_url(run: Run, api_daemon: _APIDaemon, local_api: FakeOpenAI) -> None:
     spawn_local(run, "x", local_api)
     with FakeOpenAI(default_text="from the other server") as other:
         ok(run("fork", "x", "w", "--base-url", other.base_url))

@@ -163,9 +163,7 @@ def test_bad_values_are_refused_by_flag(
     assert not offline.exists()
 
 
-def test_an_api_agent_takes_the_appended_prompt(
-    run: Run, offline: Path, tmp_path: Path
-) -> None:
+def test_an_api_agent_takes_the_appended_prompt(run: Run, offline: Path, tmp_path: Path) -> None:
     # It becomes a second system block there; only the daemon is missing.
     result = run(
         "spawn", "a", "--backend", "openai", "--model", "gpt-4o-mini",

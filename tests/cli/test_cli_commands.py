@@ -142,7 +142,7 @@ def test_bad_arguments_are_usage_errors(daemon: ThreadedDaemon, run: Run) -> Non
 # --- ask -----------------------------------------------------------------------------------
 
 AWKWARD = [
-    'say "hi" and \'bye\'',
+    "say \"hi\" and 'bye'",
     "line one\nline two\n\nline four",
     "ünïcödé ✓ 日本語 🚀",
     "[bold]not markup[/bold] $(echo no) `x`",
@@ -159,7 +159,7 @@ def test_ask_prints_the_answer_verbatim(daemon: ThreadedDaemon, run: Run, prompt
 
 def test_ask_reads_stdin(daemon: ThreadedDaemon, run: Run) -> None:
     ok(run("spawn", "alpha"))
-    text = "from stdin\nwith \"quotes\" and ünï\n"
+    text = 'from stdin\nwith "quotes" and ünï\n'
     result = ok(run("ask", "alpha", "-", input=text))
     assert result.stdout == text
     assert daemon.echo.prompts[-1] == text

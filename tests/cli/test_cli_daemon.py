@@ -90,9 +90,7 @@ def test_up_twice_and_down_twice(subprocess_env: Path, run: Run) -> None:
     assert "not running" in ok(run("down")).stdout
 
 
-def test_sigkilled_daemon_is_replaced_and_keeps_its_agents(
-    subprocess_env: Path, run: Run
-) -> None:
+def test_sigkilled_daemon_is_replaced_and_keeps_its_agents(subprocess_env: Path, run: Run) -> None:
     home = subprocess_env
     first = up(run)
     ok(run("spawn", "alpha"))

@@ -9,6 +9,7 @@ is asserted: the import list is what decides the cost.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,11 +67,20 @@ HEAVY = (
     "tempfile",
     "shutil",
     "secrets",
+    # The standard library's HTTP client parses headers with the email package: together
+    # they cost more than the round trip (podium._http speaks HTTP/1.1 itself).
+    "http.client",
+    "email",
 )
 
 # Runs the command as `python -m podium ARGS` would, then prints the heavy modules loaded.
+# The fast commands end with os._exit (no interpreter teardown): here it raises instead,
+# so that the harness outlives the command to report.
 HARNESS = """
-import json, runpy, sys
+import json, os, runpy, sys
+def leave(code):
+    raise SystemExit(code)
+os._exit = leave
 heavy = json.loads(sys.argv[1])
 sys.argv = ["podium", *sys.argv[2:]]
 try:
@@ -129,6 +139,50 @@ def test_an_unknown_agent_fails_cheaply_too(daemon: ThreadedDaemon) -> None:
     assert code == EXIT_USAGE
     assert out == ""
     assert loaded == []
+
+
+def test_a_fast_command_leaving_without_teardown_still_delivers_all_it_printed(
+    daemon: ThreadedDaemon, tmp_path: Path
+) -> None:
+    """The console script ends a fast command with os._exit: its output must be flushed
+    first, whole, and its exit code kept."""
+    with daemon.client() as client:
+        client.spawn("alpha", cwd=tmp_path)
+    podium = [sys.executable, "-m", "podium"]
+    big = "x" * 100_000  # more than a pipe's buffer: written out while the reader reads
+    done = subprocess.run(
+        [*podium, "ask", "--json", "alpha", big], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"] == big
+    done = subprocess.run(
+        [*podium, "ask", "nobody", "x"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout) == (EXIT_USAGE, "")
+    assert done.stderr.startswith("error: ")
+
+
+def test_a_reader_that_went_away_ends_the_command_without_a_traceback(
+    daemon: ThreadedDaemon, tmp_path: Path
+) -> None:
+    """`podium list --json | head -1` and friends: a closed pipe is exit 1, quietly."""
+    with daemon.client() as client:
+        client.spawn("alpha", cwd=tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: the command's first write meets a broken pipe
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "podium", "ask", "--async", "alpha", "x"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == EXIT_ERROR
+    assert "Traceback" not in done.stderr
 
 
 def test_help_and_unusual_forms_still_reach_typer(daemon: ThreadedDaemon) -> None:

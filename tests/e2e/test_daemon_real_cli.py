@@ -77,11 +77,17 @@ def wait_until(predicate: object, timeout: float = 20.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def test_seed_session_through_the_cli(env: dict[str, str], fake: FakeAnthropic, workdir: Path,
-                                      home: Path) -> None:
+def test_seed_session_through_the_cli(
+    env: dict[str, str], fake: FakeAnthropic, workdir: Path, home: Path
+) -> None:
     fake.add_rule(Rule(content="portfolio analyst", text="READY"))
-    fake.add_rule(Rule(content="What is your role", any_content="portfolio analyst",
-                       text="I analyse portfolios."))
+    fake.add_rule(
+        Rule(
+            content="What is your role",
+            any_content="portfolio analyst",
+            text="I analyse portfolios.",
+        )
+    )
     fake.add_rule(Rule(content="compact JSON", text='{"supply": 42}'))
     fake.add_rule(Rule(content="(?s)Analyze.*supply", text="Supply is 42."))
     try:
@@ -97,8 +103,18 @@ def test_seed_session_through_the_cli(env: dict[str, str], fake: FakeAnthropic, 
         waited = json.loads(podium(env, "wait", request_id, "--json").stdout)
         assert waited["status"] == "complete"
         assert waited["result"] == "Supply is 42."
-        assert set(waited) >= {"id", "agent", "status", "result", "error", "usage", "cost_usd",
-                               "submitted_at", "started_at", "completed_at"}
+        assert set(waited) >= {
+            "id",
+            "agent",
+            "status",
+            "result",
+            "error",
+            "usage",
+            "cost_usd",
+            "submitted_at",
+            "started_at",
+            "completed_at",
+        }
 
         listed = json.loads(podium(env, "list", "--json").stdout)
         by_name = {a["name"]: a for a in listed}

@@ -18,7 +18,11 @@ def test_demo_runs_offline_and_shows_inheritance_relay_and_costs(home: Path) -> 
     env["COLUMNS"] = "200"
     result = subprocess.run(
         [sys.executable, "-m", "podium", "demo"],
-        env=env, capture_output=True, text=True, timeout=180, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -54,9 +54,7 @@ def test_spawn_and_ask_on_a_subscription_then_see_the_billing(
         assert "subscription max (Agent SDK credit)" in info
     finally:
         podium(env, "down")
-    assert {r.headers.get("authorization") for r in fake.message_requests()} == {
-        f"Bearer {ACCESS}"
-    }
+    assert {r.headers.get("authorization") for r in fake.message_requests()} == {f"Bearer {ACCESS}"}
 
 
 def test_nobody_logged_in_is_one_clear_error(

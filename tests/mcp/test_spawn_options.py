@@ -68,9 +68,7 @@ async def test_leave_to_spawn_keeps_podiums_tools_allowed(
 async def test_bypass_permissions_is_not_an_mcp_callers_to_give(
     daemon: ThreadedDaemon, client: Client, home: Path
 ) -> None:
-    assert set(typing.get_args(McpPermissionMode)) == set(PERMISSION_MODES) - {
-        "bypassPermissions"
-    }
+    assert set(typing.get_args(McpPermissionMode)) == set(PERMISSION_MODES) - {"bypassPermissions"}
     async with open_tools(daemon, McpSettings(home=home)) as tools:
         error = await refused_unchanged(
             tools, client, "spawn_agent", "invalid_arguments", name="x",

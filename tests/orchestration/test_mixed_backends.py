@@ -62,8 +62,7 @@ async def engine(
 def write_team(root: Path, openai_url: str) -> Path:
     (root / "lead.md").write_text("You lead the mixed team.\n")
     (root / "fetcher.md").write_text(
-        f"---\nbackend: openai\nmodel: gpt-4o-mini\nbase_url: {openai_url}\n---\n"
-        "You fetch facts.\n"
+        f"---\nbackend: openai\nmodel: gpt-4o-mini\nbase_url: {openai_url}\n---\nYou fetch facts.\n"
     )
     (root / "analyst.md").write_text(
         "---\nbackend: anthropic-api\nmodel: sonnet\n---\nYou analyse facts.\n"
@@ -144,7 +143,5 @@ async def test_claude_code_lead_with_openai_fetcher_and_batched_api_analyst(
     )
     fetch_request = by_task["fetch"]
     assert fetch_request.meta["backend"] == "openai"
-    assert fetch_request.cost_usd == pytest.approx(
-        prices.cost("gpt-4o-mini", fetch_request.usage)
-    )
+    assert fetch_request.cost_usd == pytest.approx(prices.cost("gpt-4o-mini", fetch_request.usage))
     assert run.cost_usd == pytest.approx(sum(r.cost_usd for r in requests))

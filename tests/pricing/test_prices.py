@@ -346,7 +346,7 @@ def test_missing_named_file_is_an_error(tmp_path: Path, monkeypatch: pytest.Monk
 
 # --- validation ----------------------------------------------------------------------------
 
-GOOD = 'input = 1\noutput = 2\n'
+GOOD = "input = 1\noutput = 2\n"
 
 
 @pytest.mark.parametrize(
@@ -363,7 +363,7 @@ GOOD = 'input = 1\noutput = 2\n'
         (f'[models."m"]\n{GOOD}batch_discount = 1\n', "m", "batch_discount", "< 1, got 1"),
         (f'[models."m"]\n{GOOD}batch_discount = -0.5\n', "m", "batch_discount", "got -0.5"),
         (f'[models."m"]\n{GOOD}price = 3\n', "m", "price", "not a known key"),
-        ('[models]\nm = 3\n', "m", None, "must be a table"),
+        ("[models]\nm = 3\n", "m", None, "must be a table"),
     ],
 )
 def test_model_errors_name_file_model_and_key(

@@ -296,9 +296,7 @@ async def test_fail_without_retry_is_final(queue: JobQueue) -> None:
     failed = await queue.fail(job.id, 1, "w1", "boom")
     assert (failed.state, failed.error) == (JobState.FAILED, "boom")
     assert failed.finished_at is not None
-    assert [(h["attempt"], h["worker"], h["reason"]) for h in failed.history] == [
-        (1, "w1", "boom")
-    ]
+    assert [(h["attempt"], h["worker"], h["reason"]) for h in failed.history] == [(1, "w1", "boom")]
     assert await queue.claim("w1") is None
     with pytest.raises(StaleAttempt):
         await queue.fail(job.id, 1, "w1", "again")
@@ -506,14 +504,14 @@ async def test_list_jobs(queue: JobQueue) -> None:
     assert [j.id for j in await queue.list_jobs(states=[JobState.RUNNING])] == [
         jobs[0].id, jobs[4].id,
     ]  # fmt: skip
-    assert [
-        j.id for j in await queue.list_jobs(states=[JobState.COMPLETE, JobState.QUEUED])
-    ] == [jobs[i].id for i in (1, 2, 3, 5, 6, 7)]
+    assert [j.id for j in await queue.list_jobs(states=[JobState.COMPLETE, JobState.QUEUED])] == [
+        jobs[i].id for i in (1, 2, 3, 5, 6, 7)
+    ]
     assert [j.id for j in await queue.list_jobs(lane="b", limit=2)] == [jobs[1].id, jobs[3].id]
     # The limit applies after filtering.
-    assert [
-        j.id for j in await queue.list_jobs(states=[JobState.QUEUED], lane="a", limit=1)
-    ] == [jobs[6].id]
+    assert [j.id for j in await queue.list_jobs(states=[JobState.QUEUED], lane="a", limit=1)] == [
+        jobs[6].id
+    ]
     assert await queue.list_jobs(states=[]) == []
     assert await queue.list_jobs(states=[JobState.DEAD]) == []
     assert await queue.list_jobs(lane="nowhere") == []

@@ -244,7 +244,9 @@ async def test_sqlite_processes_never_share_a_job(tmp_path: Path) -> None:
         processes = [
             subprocess.Popen(
                 [sys.executable, "-c", _CLAIMER, str(path), f"proc{n}"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             for n in range(3)
         ]

@@ -333,8 +333,9 @@ async def test_cancel_running_and_queued(
 async def test_api_error_fails_request_and_records_retries(
     runtime: Runtime, fake: FakeAnthropic, workdir: Path
 ) -> None:
-    fake.add_rule(Rule(content="overload", status=529, error_type="overloaded_error",
-                       retry_after=0))
+    fake.add_rule(
+        Rule(content="overload", status=529, error_type="overloaded_error", retry_after=0)
+    )
     await runtime.spawn("unlucky", cwd=workdir)
     r = await runtime.wait((await runtime.ask("unlucky", "overload me")).id, timeout=120)
     assert r.state is RequestState.FAILED
@@ -349,7 +350,7 @@ async def test_unicode_quotes_newlines_and_two_megabytes_reach_the_model_intact(
     runtime: Runtime, fake: FakeAnthropic, workdir: Path
 ) -> None:
     await runtime.spawn("reader", cwd=workdir)
-    tricky = 'He said "hi" \'there\'\nline two\t€ 漢字 🚀 $(rm -rf /) `x`'
+    tricky = "He said \"hi\" 'there'\nline two\t€ 漢字 🚀 $(rm -rf /) `x`"
     r = await runtime.wait((await runtime.ask("reader", tricky)).id, timeout=60)
     assert r.state is RequestState.COMPLETE
     assert fake.message_requests()[-1].last_user_text.endswith(tricky)

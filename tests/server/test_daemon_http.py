@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,135 @@ def test_one_client_serves_concurrent_calls_from_many_threads() -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class _Scripted:
+    """Answers each connection with the next scripted bytes, then closes it; records the
+    requests as received (head and body)."""
+
+    def __init__(self, answers: list[bytes], *, unix_path: str | None = None) -> None:
+        if unix_path is None:
+            self.sock = socket.create_server(("127.0.0.1", 0))
+            self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix_path)
+            self.sock.listen()
+            self.url = f"unix://{unix_path}"
+        self.answers = list(answers)
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self.answers:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head = data.split(b"\r\n\r\n", 1)[0].lower()
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                while len(data.split(b"\r\n\r\n", 1)[1]) < length:
+                    data += conn.recv(65536)
+                self.requests.append(data)
+                conn.sendall(self.answers.pop(0))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_chunked_answer_is_read_whole_and_a_stream_line_by_line() -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"8;ext=1\r\ndata: a\n\r\n"  # a chunk extension, ignored
+        b"3\r\n\nda\r\n"  # a line split across chunks
+        b"7\r\nta: b\n\n\r\n"
+        b"0\r\nX-Trailer: t\r\n\r\n"
+    )
+    server = _Scripted([chunked, chunked])
+    try:
+        with DaemonHTTP(server.url, token="t", timeout=10) as http:
+            assert http.request("GET", "/x").body == b"data: a\n\ndata: b\n\n"
+            lines = list(http.stream_lines("/v1/events", params={"follow": True}))
+        assert lines == [b"data: a\n", b"\n", b"data: b\n", b"\n"]
+        assert server.requests[1].startswith(b"GET /v1/events?follow=true HTTP/1.1\r\n")
+    finally:
+        server.close()
+
+
+def test_what_the_client_sends_is_plain_http_1_1() -> None:
+    answer = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    server = _Scripted([answer])
+    try:
+        with DaemonHTTP(server.url, token="tok", timeout=10) as http:
+            response = http.request(
+                "POST", "/v1/agents", content=b'{"name":"a"}', headers={"X-A": "1"}
+            )
+        assert (response.status, response.json()) == (201, {})
+        head, body = server.requests[0].split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        assert lines[0] == "POST /v1/agents HTTP/1.1"
+        port = server.url.rsplit(":", 1)[1]
+        assert f"Host: 127.0.0.1:{port}" in lines
+        assert "Authorization: Bearer tok" in lines
+        assert "Content-Length: 12" in lines
+        assert "X-A: 1" in lines
+        assert body == b'{"name":"a"}'
+    finally:
+        server.close()
+
+
+def test_an_answer_without_length_runs_until_the_close_and_a_short_one_fails() -> None:
+    server = _Scripted(
+        [
+            b"HTTP/1.1 200 OK\r\n\r\nall of it",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\ncut short",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nshort",
+            b"SSH-2.0-OpenSSH\r\n",
+        ]
+    )
+    try:
+        with DaemonHTTP(server.url, token=None, timeout=10) as http:
+            assert http.request("GET", "/a").body == b"all of it"
+            for _ in range(3):
+                with pytest.raises(HTTPFailure):
+                    http.request("GET", "/b")
+    finally:
+        server.close()
+
+
+def test_a_line_break_in_a_header_or_path_is_refused_before_sending() -> None:
+    server = _Scripted([b"HTTP/1.1 204 No Content\r\n\r\n"])
+    try:
+        with DaemonHTTP(server.url, token="t", timeout=10) as http:
+            with pytest.raises(HTTPFailure, match="line break"):
+                http.request("GET", "/x", headers={"X-Evil": "a\r\nInjected: 1"})
+            with pytest.raises(HTTPFailure, match="line break"):
+                http.request("GET", "/x HTTP/1.1\r\nInjected: 1\r\n\r\nGET /y")
+            assert http.request("GET", "/ok").status == 204
+        assert len(server.requests) == 1
+    finally:
+        server.close()
+
+
+def test_a_unix_socket_daemon_and_urls_that_are_not_a_daemon(tmp_path: Path) -> None:
+    path = str(tmp_path / "d.sock")
+    server = _Scripted([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], unix_path=path)
+    try:
+        with DaemonHTTP(f"unix://{path}", token=None, timeout=10) as http:
+            assert http.request("GET", "/v1/health").body == b"ok"
+        assert b"\r\nHost: localhost\r\n" in server.requests[0]
+    finally:
+        server.close()
+    for url in ("https://127.0.0.1:1", "127.0.0.1:8080", "http://", "http://h:port"):
+        with DaemonHTTP(url, token=None, timeout=5) as http, pytest.raises(HTTPFailure):
+            http.request("GET", "/v1/health")

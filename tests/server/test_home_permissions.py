@@ -32,9 +32,7 @@ def _too_open(home: Path) -> list[str]:
     return found
 
 
-def test_home_and_its_files_are_private_under_umask_000(
-    tmp_path: Path, open_umask: None
-) -> None:
+def test_home_and_its_files_are_private_under_umask_000(tmp_path: Path, open_umask: None) -> None:
     home = tmp_path / "home"
     daemon = ThreadedDaemon(home).start()
     try:

@@ -339,10 +339,10 @@ async def test_kill_all(api: httpx.AsyncClient) -> None:
 # --- requests ------------------------------------------------------------------------------
 
 AWKWARD_PROMPTS = [
-    'say "hi" and \'bye\'',
+    "say \"hi\" and 'bye'",
     "line one\nline two\r\nline three\ttabbed\n",
     "ünïcödé ✓ 日本語 🚀 \u200b zero-width",
-    "{\"json\": [1, 2]} \\ backslash",
+    '{"json": [1, 2]} \\ backslash',
     "$(rm -rf /) `echo no` ; | & > <",
 ]
 
@@ -362,7 +362,7 @@ async def test_two_megabyte_prompt_arrives_byte_for_byte(
     api: httpx.AsyncClient, echo: EchoBackend
 ) -> None:
     await spawn(api, "alpha")
-    unit = "0123456789 ünï \"q\" \n🚀"
+    unit = '0123456789 ünï "q" \n🚀'
     prompt = (unit * (2 * 1024 * 1024 // len(unit.encode())))[: 2 * 1024 * 1024]
     response = await ask(api, "alpha", prompt, wait=True)
     assert response.status_code == 200
@@ -389,8 +389,18 @@ async def test_ask_without_wait_returns_the_queued_request(api: httpx.AsyncClien
     assert done["status"] == "complete"
     assert done["result"] == "hello"
     polled = (await api.get(f"/v1/requests/{queued['id']}")).json()
-    for key in ("id", "agent", "status", "result", "error", "usage", "cost_usd",
-                "submitted_at", "started_at", "completed_at"):
+    for key in (
+        "id",
+        "agent",
+        "status",
+        "result",
+        "error",
+        "usage",
+        "cost_usd",
+        "submitted_at",
+        "started_at",
+        "completed_at",
+    ):
         assert key in polled
     assert polled == done
 
@@ -540,9 +550,7 @@ async def test_backend_error_is_502_and_unexpected_error_500(runtime: Runtime) -
     # A known backend whose binary is missing here.
     runtime.backends["anthropic-api"] = _BrokenBackend()
     async with api_client(runtime, raise_app_exceptions=False) as api:
-        response = await api.post(
-            "/v1/agents", json={"name": "alpha", "backend": "anthropic-api"}
-        )
+        response = await api.post("/v1/agents", json={"name": "alpha", "backend": "anthropic-api"})
         assert response.status_code == 502
         assert error_of(response)["code"] == "cli_not_found"
 

@@ -90,9 +90,7 @@ def test_default_home_prefers_podium_home_then_xdg_then_home(
     assert runtime_default_home is light_default_home  # one definition, re-exported
 
 
-def test_no_autostart_gives_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_autostart_gives_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODIUM_NO_AUTOSTART", "1")
     with pytest.raises(DaemonError) as error:
         Client.from_home(tmp_path)

@@ -395,9 +395,7 @@ async def test_event_ids_grow_by_one_and_fields_round_trip(store: Store) -> None
     assert await store.events() == [first, second, third]
 
 
-async def test_events_after_agent_and_limit(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_events_after_agent_and_limit(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # Small pages, so filtering by agent has to read on past the first one.
     monkeypatch.setattr(redis_store, "_EVENT_PAGE", 2)
     agents = ["a", "b", None, "b", "b", "a", None, "b", "a", "a"]
@@ -616,9 +614,7 @@ async def test_approvals_are_saved_updated_and_listed_oldest_first(store: Store)
 
     first = await store.save_approval(approval_record("ap-000000000001", created_at=1.0))
     second = await store.save_approval(approval_record("ap-000000000002", created_at=2.0))
-    other = await store.save_approval(
-        approval_record("ap-000000000003", agent="v", created_at=3.0)
-    )
+    other = await store.save_approval(approval_record("ap-000000000003", agent="v", created_at=3.0))
     assert await store.get_approval(first.id) == first
     with pytest.raises(ApprovalNotFound, match="ap-00000000000f"):
         await store.get_approval("ap-00000000000f")

@@ -34,9 +34,7 @@ def history_path(state_dir: Path) -> Path:
 
 
 def _encode(messages: Sequence[ChatMessage]) -> bytes:
-    return b"".join(
-        json.dumps(m.to_dict(), ensure_ascii=False).encode() + b"\n" for m in messages
-    )
+    return b"".join(json.dumps(m.to_dict(), ensure_ascii=False).encode() + b"\n" for m in messages)
 
 
 def history_bytes(state_dir: Path) -> bytes | None:

@@ -33,9 +33,7 @@ from ._cluster import (
 
 __all__: list[str] = []
 
-HostOpt = Annotated[
-    str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")
-]
+HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Port (default: a free one).")]
 SocketOpt = Annotated[
     Path | None, typer.Option("--socket", help="Listen on this unix socket instead of TCP.")

@@ -211,6 +211,4 @@ def remote_backends(
     max_attempts: int = 3,
 ) -> dict[str, RemoteBackend]:
     """One remote backend per backend name the workers run."""
-    return {
-        name: RemoteBackend(name, queue, watcher, max_attempts=max_attempts) for name in names
-    }
+    return {name: RemoteBackend(name, queue, watcher, max_attempts=max_attempts) for name in names}

@@ -169,8 +169,11 @@ def create_server(settings: McpSettings, tools: PodiumTools | None = None) -> MC
             _Tools, Field(description="The only built-in tools it has (e.g. Read,Grep); [] none.")
         ] = None,
         allowed_tools: Annotated[
-            _Tools, Field(description="Tools it may use without asking (e.g. Write); others "
-                                      "needing permission are refused.")
+            _Tools,
+            Field(
+                description="Tools it may use without asking (e.g. Write); others "
+                "needing permission are refused."
+            ),
         ] = None,
         disallowed_tools: Annotated[_Tools, Field(description="Tools it may never use.")] = None,
         permission_mode: Annotated[

@@ -110,6 +110,8 @@ class IntegrationSection(Strict):
 
     check: list[str] | None = None
     attempts: _NonNegInt = 1
+
+
 class RunsSection(Strict):
     """``[runs]``: how the team's runs go and what they leave."""
 

@@ -116,9 +116,7 @@ class Turns:
         estimate = estimate_tokens(prompt)
         expected = self.expected_calls(key) if key else 1
         lease = (
-            await self.limiter.lease(key, input_tokens=estimate, requests=expected)
-            if key
-            else None
+            await self.limiter.lease(key, input_tokens=estimate, requests=expected) if key else None
         )
         try:
             request = await self.runtime.ask(

@@ -193,9 +193,7 @@ class PriceTable:
         _check_table(own_prices, own_aliases, source)
         index = {model.lower(): price for model, price in own_prices.items()}
         # An alias is kept pointing at the id as the table spells it.
-        canonical = {
-            alias: index[target.lower()].model for alias, target in own_aliases.items()
-        }
+        canonical = {alias: index[target.lower()].model for alias, target in own_aliases.items()}
         object.__setattr__(self, "_prices", own_prices)
         object.__setattr__(self, "_aliases", canonical)
         object.__setattr__(self, "_index", index)

@@ -532,9 +532,7 @@ class RedisQueue:
 
     @_translated
     async def get_blob(self, key: str) -> Blob | None:
-        data, version = await self.client.mget(
-            [self._key("blob", key), self._key("blobver", key)]
-        )
+        data, version = await self.client.mget([self._key("blob", key), self._key("blobver", key)])
         if data is None:
             return None
         raw = data if isinstance(data, bytes) else data.encode()
@@ -581,4 +579,3 @@ class RedisQueue:
     async def get_settings(self) -> dict[str, Any]:
         raw = await self.client.hgetall(self._key("settings"))
         return {_text(k): json.loads(v) for k, v in raw.items()}
-

@@ -169,7 +169,9 @@ end
 """
 
 # ARGV: P, NOW, id, kind, lane, key ('' = none), max_attempts, payload, event data
-SUBMIT = _LIB + r"""
+SUBMIT = (
+    _LIB
+    + r"""
 local id, kind, lane, key = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if redis.call('EXISTS', jkey(id)) == 1 then return reply('ok', id) end
 if key ~= '' then
@@ -198,6 +200,7 @@ enqueue(id)
 emit(id, 'submitted', '0', '', ARGV[9])
 return reply('ok', id)
 """
+)
 
 # ARGV: P, NOW, worker, token, lane...
 # -> {'job', <job>} | {'again'} | {'wait', <newlanes last id>, stream, last id, ...}
@@ -206,7 +209,9 @@ return reply('ok', id)
 # lanes is found first (XREADGROUP over several streams would deliver one entry
 # of each), then read for this worker and started. Waiting is the caller's:
 # XREAD BLOCK on the streams from the ids returned, which wakes on a new entry.
-CLAIM = _LIB + r"""
+CLAIM = (
+    _LIB
+    + r"""
 local worker = ARGV[3]
 local tok = P .. ':q:claimtok:' .. ARGV[4]
 local prev = redis.call('GET', tok)
@@ -282,9 +287,12 @@ for _ = 1, 100 do
 end
 return {'again'}
 """
+)
 
 # ARGV: P, NOW, id, attempt, worker
-HEARTBEAT = _LIB + r"""
+HEARTBEAT = (
+    _LIB
+    + r"""
 local id, worker = ARGV[3], ARGV[5]
 local k = jkey(id)
 if redis.call('EXISTS', k) == 0 then return {'missing'} end
@@ -299,9 +307,12 @@ if e then
 end
 return reply('ok', id)
 """
+)
 
 # ARGV: P, NOW, id, attempt, worker, token, result, n, (blob key, blob data) * n
-COMPLETE = _LIB + r"""
+COMPLETE = (
+    _LIB
+    + r"""
 local id, attempt, worker, token = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local k = jkey(id)
 if redis.call('EXISTS', k) == 0 then return {'missing'} end
@@ -330,9 +341,12 @@ end
 emit(id, 'completed', attempt, worker, data)
 return reply('ok', id)
 """
+)
 
 # ARGV: P, NOW, id, attempt, worker, token, error, retry ('1'/'0'), event data
-FAIL = _LIB + r"""
+FAIL = (
+    _LIB
+    + r"""
 local id, attempt, worker, token = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local k = jkey(id)
 if redis.call('EXISTS', k) == 0 then return {'missing'} end
@@ -347,17 +361,23 @@ redis.call('HSET', k, 'error', ARGV[7], 'done_token', token)
 end_attempt(id, ARGV[8] == '1', ARGV[7], ARGV[9])
 return reply('ok', id)
 """
+)
 
 # ARGV: P, NOW, id, attempt, worker, data -> event id, or 0 when stale
-PROGRESS = _LIB + r"""
+PROGRESS = (
+    _LIB
+    + r"""
 local id = ARGV[3]
 if redis.call('EXISTS', jkey(id)) == 0 then return 0 end
 if fence(id, ARGV[4], ARGV[5]) then return 0 end
 return emit(id, 'progress', ARGV[4], ARGV[5], ARGV[6])
 """
+)
 
 # ARGV: P, NOW, id
-CANCEL = _LIB + r"""
+CANCEL = (
+    _LIB
+    + r"""
 local id = ARGV[3]
 local k = jkey(id)
 if redis.call('EXISTS', k) == 0 then return {'missing'} end
@@ -374,12 +394,15 @@ elseif st == 'running' and redis.call('HGET', k, 'cancel_requested') ~= '1' then
 end
 return reply('ok', id)
 """
+)
 
 # ARGV: P, NOW, 'running', cutoff, reason, event data
 #   -> {examined, <job>...}: up to 100 RUNNING jobs with heartbeat_at < cutoff
 # ARGV: P, NOW, 'sweep', cutoff, reason, event data, lane, cursor, min idle ms, consumer
 #   -> {next cursor, <job>...}: one XAUTOCLAIM page of entries idle that long
-RECLAIM = _LIB + r"""
+RECLAIM = (
+    _LIB
+    + r"""
 local CUTOFF, REASON, DATA = ARGV[4], ARGV[5], ARGV[6]
 local RUNNING = P .. ':q:running'
 
@@ -458,24 +481,33 @@ if cursor == '0-0' then
 end
 return out
 """
+)
 
 # ARGV: P, NOW, worker, running (JSON), completed, failed -> 1, or 0 if not registered
-WORKER_HEARTBEAT = _LIB + r"""
+WORKER_HEARTBEAT = (
+    _LIB
+    + r"""
 local k = P .. ':worker:' .. ARGV[3]
 if redis.call('EXISTS', k) == 0 then return 0 end
 redis.call('HSET', k, 'running', ARGV[4], 'completed', ARGV[5], 'failed', ARGV[6],
   'heartbeat_at', NOW)
 return 1
 """
+)
 
 # ARGV: P, NOW, key, data -> new version
-PUT_BLOB = _LIB + r"""
+PUT_BLOB = (
+    _LIB
+    + r"""
 redis.call('SET', P .. ':blob:' .. ARGV[3], ARGV[4])
 return redis.call('INCR', P .. ':blobver:' .. ARGV[3])
 """
+)
 
 # ARGV: P, NOW, pool, holder, limit, expires_at -> 1 taken, 0 full
-ACQUIRE_SLOT = _LIB + r"""
+ACQUIRE_SLOT = (
+    _LIB
+    + r"""
 local z = P .. ':slots:' .. ARGV[3]
 redis.call('ZREMRANGEBYSCORE', z, '-inf', NOW)
 if redis.call('ZSCORE', z, ARGV[4]) or redis.call('ZCARD', z) < tonumber(ARGV[5]) then
@@ -484,10 +516,13 @@ if redis.call('ZSCORE', z, ARGV[4]) or redis.call('ZCARD', z) < tonumber(ARGV[5]
 end
 return 0
 """
+)
 
 # ARGV: P, NOW, bucket, limit, cutoff (now - window), unique member, key ttl ms
 #   -> {'0'} taken | {'wait', oldest unit's time} (as text: Lua returns numbers as ints)
-TAKE_RATE = _LIB + r"""
+TAKE_RATE = (
+    _LIB
+    + r"""
 local z = P .. ':rate:' .. ARGV[3]
 redis.call('ZREMRANGEBYSCORE', z, '-inf', ARGV[5])
 if redis.call('ZCARD', z) < tonumber(ARGV[4]) then
@@ -498,3 +533,4 @@ end
 local oldest = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
 return {'wait', oldest[2]}
 """
+)

@@ -128,6 +128,7 @@ CREATE TABLE IF NOT EXISTS settings (
 INSERT OR IGNORE INTO counters(name, value) VALUES ('seq', 0);
 """
 
+
 @dataclass(frozen=True)
 class _Refused:
     """A fenced write that was refused; raised as StaleAttempt once the
@@ -358,9 +359,7 @@ class SQLiteQueue:
                 self._emit(job_id, "cancelled", int(row["attempt"]), row["worker"], {}, now)
             elif row["state"] == JobState.RUNNING.value and not row["cancel_requested"]:
                 self._set(job_id, cancel_requested=1)
-                self._emit(
-                    job_id, "cancel_requested", int(row["attempt"]), row["worker"], {}, now
-                )
+                self._emit(job_id, "cancel_requested", int(row["attempt"]), row["worker"], {}, now)
             return _job(self._row(job_id))
 
     # --- workers --------------------------------------------------------------------
@@ -428,9 +427,7 @@ class SQLiteQueue:
     ) -> Job:
         text = json_text(result, "result")
         items = [(key, bytes(data)) for key, data in (blobs or {}).items()]
-        done = await self._run(
-            self._complete, job_id, attempt, worker, text, items, time.time()
-        )
+        done = await self._run(self._complete, job_id, attempt, worker, text, items, time.time())
         if isinstance(done, _Refused):
             raise self._stale("complete", job_id, attempt, worker, done)
         return done
@@ -523,9 +520,7 @@ class SQLiteQueue:
             return [_job(self._row(row["id"])) for row in rows]
 
     @staticmethod
-    def _stale(
-        op: str, job_id: str, attempt: int, worker: str, refused: _Refused
-    ) -> StaleAttempt:
+    def _stale(op: str, job_id: str, attempt: int, worker: str, refused: _Refused) -> StaleAttempt:
         return stale_attempt(
             op,
             job_id,
@@ -593,9 +588,7 @@ class SQLiteQueue:
         return [_event(row) for row in rows]
 
     async def last_event_id(self) -> int:
-        row = await self._run(
-            lambda: self._db.execute("SELECT MAX(id) FROM job_events").fetchone()
-        )
+        row = await self._run(lambda: self._db.execute("SELECT MAX(id) FROM job_events").fetchone())
         return 0 if row[0] is None else int(row[0])
 
     # --- worker registry ------------------------------------------------------------

@@ -167,6 +167,4 @@ def release_agent(runtime: Runtime, name: str) -> bool:
 
 
 def held(runtime: Runtime) -> dict[str, dict[str, Any]]:
-    return {
-        name: {"pids": sorted(h.pids), "since": h.since} for name, h in _holds(runtime).items()
-    }
+    return {name: {"pids": sorted(h.pids), "since": h.since} for name, h in _holds(runtime).items()}

@@ -27,9 +27,7 @@ def configure_logging(level: str = "info") -> None:
         if key.upper().endswith(_SECRET_SUFFIXES):
             add_secret(value)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)  # libraries: warnings only (httpx logs every call at INFO)

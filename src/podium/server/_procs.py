@@ -97,4 +97,3 @@ def kill_tree(pid: int) -> None:
             os.killpg(group, signal.SIGKILL)
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
-

@@ -329,6 +329,9 @@ def serve(
     except DaemonError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    _log.debug("served for %.1f s; log file when backgrounded: %s",
-               time.monotonic() - started, log_file(config_home))
+    _log.debug(
+        "served for %.1f s; log file when backgrounded: %s",
+        time.monotonic() - started,
+        log_file(config_home),
+    )
     return 0

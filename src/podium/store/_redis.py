@@ -387,9 +387,7 @@ class RedisStore(RedisApprovals):
                 data, rev = await self._client.hmget(key, ["data", "rev"])
                 if data is None or rev is None:
                     raise AgentNotFound(f"no agent named {name!r}", agent=name)
-                agent = agent_from_json(json.loads(data)).replace(
-                    updated_at=time.time(), **changes
-                )
+                agent = agent_from_json(json.loads(data)).replace(updated_at=time.time(), **changes)
                 done = await self._update_agent(
                     keys=[key, self._key("agents", "live")],
                     args=[
@@ -518,9 +516,7 @@ class RedisStore(RedisApprovals):
             keys = [self._key("reqs", "agent", agent, "state", s) for s in dict.fromkeys(wanted)]
             per_index = -1
         with self._errors("list_requests"):
-            found = await self._list_requests(
-                keys=keys, args=[self._key("req", ""), per_index]
-            )
+            found = await self._list_requests(keys=keys, args=[self._key("req", ""), per_index])
         requests = sorted(
             (request_from_json(json.loads(data)) for data in found),
             key=lambda r: (r.submitted_at, r.seq),

@@ -276,9 +276,7 @@ class SQLiteStore:
                 "SELECT data FROM requests WHERE id = ?", (request_id,)
             ).fetchone()
             if row is None:
-                raise RequestNotFound(
-                    f"no request with id {request_id!r}", request_id=request_id
-                )
+                raise RequestNotFound(f"no request with id {request_id!r}", request_id=request_id)
             request = _request_from_json(row[0]).replace(**changes)
             self._db.execute(
                 "UPDATE requests SET state = ?, data = ? WHERE id = ?",
@@ -317,8 +315,7 @@ class SQLiteStore:
     async def last_complete_request(self, agent: str) -> RequestRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT data FROM requests WHERE agent = ? AND state = ? "
-                "ORDER BY seq DESC LIMIT 1",
+                "SELECT data FROM requests WHERE agent = ? AND state = ? ORDER BY seq DESC LIMIT 1",
                 (agent, RequestState.COMPLETE.value),
             ).fetchone()
         return _request_from_json(row[0]) if row else None

@@ -146,9 +146,7 @@ class PromptCache:
         if tokens[last] < MIN_CACHEABLE_TOKENS:
             return None
         with self._lock:
-            read = next(
-                (tokens[i] for i in range(last, -1, -1) if hashes[i] in self._written), 0
-            )
+            read = next((tokens[i] for i in range(last, -1, -1) if hashes[i] in self._written), 0)
             for i in prompt.breakpoints:
                 if tokens[i] >= MIN_CACHEABLE_TOKENS:
                     self._written[hashes[i]] = tokens[i]

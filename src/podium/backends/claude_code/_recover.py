@@ -103,9 +103,7 @@ def read_turn(transcript: Path, prompt: str, *, since: float) -> RecoveredTurn |
     )
     last = messages[order[-1]] if order else None
     finished = (
-        last is not None
-        and last.get("stop_reason") in _FINAL
-        and not tool_results_after_last
+        last is not None and last.get("stop_reason") in _FINAL and not tool_results_after_last
     )
     return RecoveredTurn(
         text="".join(last["texts"]) if last is not None else "",
