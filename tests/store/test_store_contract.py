@@ -435,15 +435,17 @@ async def test_events_log_mirrors_events(open_store: OpenStore, tmp_path: Path) 
     assert lines == [e.to_dict() for e in made]
 
 
+@pytest.mark.parametrize("durable", [True, False], ids=["durable", "activity"])
 async def test_batch_writes_are_kept_alike_even_when_the_block_raises(
-    open_store: OpenStore, tmp_path: Path
+    open_store: OpenStore, tmp_path: Path, durable: bool
 ) -> None:
     # A batch only saves commits: what it writes reads, reopens and is logged as
     # the same calls made one by one; a failing call inside undoes only itself.
+    # A batch that need not wait for the disk (a turn's activity) keeps it all too.
     log = tmp_path / "events.jsonl"
     store = open_store(events_log=log)
     await store.add_agent(agent_record("alpha"))
-    with store.batch():
+    with store.batch(durable=durable):
         (request,) = await add_requests(store, "alpha", 1.0)
         with pytest.raises(AgentNotFound):
             await store.add_request(agent="ghost", prompt="p", submitted_at=2.0)
@@ -453,7 +455,7 @@ async def test_batch_writes_are_kept_alike_even_when_the_block_raises(
     made: list[Event] = []
 
     async def failing_block() -> None:
-        with store.batch():
+        with store.batch(durable=durable):
             made.append(await store.append_event(EventKind.KILLED, agent="alpha"))
             raise RuntimeError("the block fails")
 

@@ -14,6 +14,7 @@ from .._backend_info import (
 )
 from ._activity import Activity, SteerableSession
 from ._protocol import (
+    PROMPT_SENT,
     Approver,
     AuthenticatingBackend,
     AuthStatus,
@@ -33,6 +34,7 @@ __all__ = [
     "API_BACKENDS",
     "BACKENDS",
     "BACKEND_NAMES",
+    "PROMPT_SENT",
     "Activity",
     "Approver",
     "AuthStatus",

@@ -12,6 +12,7 @@ from .._options import AgentOptions
 from .._records import Usage
 
 __all__ = [
+    "PROMPT_SENT",
     "Approver",
     "AuthStatus",
     "AuthenticatingBackend",
@@ -31,6 +32,12 @@ EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 The runtime's sink also has ``batch()``, a context manager: the events sent in its
 block (which must not suspend otherwise) are recorded with one commit."""
+
+PROMPT_SENT = "prompt_sent"
+"""Sent (with ``{}``) by a session whose ``announces_prompt_sent`` is true, once the
+turn's prompt has been handed to the model: the runtime then records the request as
+running, so that writing the record overlaps the model's work instead of delaying it.
+A session without the attribute has its request recorded running before the turn."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from .._errors import BackendError, PodiumError, ProcessDied
 from .._home import private_dir
 from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
 from ..backends import (
+    PROMPT_SENT,
     Activity,
     BackendSession,
     PermissionAnswer,
@@ -242,21 +243,45 @@ class AgentActor:
         except PodiumError as exc:
             await self._finish(request, RequestState.FAILED, error=str(exc))
             return
-        # One commit for the three (runtime.batch: nothing in it suspends).
-        with runtime.batch():
-            request = await store.update_request(
-                request.id,
-                state=RequestState.RUNNING,
-                started_at=time.time(),
-                model=session.resolved_model or agent.resolved_model or agent.model,
-            )
-            await store.update_agent(self.name, status=AgentStatus.BUSY)
-            await runtime.emit(EventKind.REQUEST_STARTED, agent=self.name, request_id=request.id)
+        started = False
+
+        async def mark_started() -> None:
+            nonlocal request, started
+            if started:
+                return
+            # One commit for the three (runtime.batch: nothing in it suspends).
+            with runtime.batch():
+                request = await store.update_request(
+                    request.id,
+                    state=RequestState.RUNNING,
+                    started_at=time.time(),
+                    model=session.resolved_model or agent.resolved_model or agent.model,
+                )
+                await store.update_agent(self.name, status=AgentStatus.BUSY)
+                await runtime.emit(
+                    EventKind.REQUEST_STARTED, agent=self.name, request_id=request.id
+                )
+            started = True
+
+        # A session that says when its prompt was sent has the request recorded running
+        # then: the commit's wait for the disk overlaps the model's work, not the turn's.
+        if not getattr(session, "announces_prompt_sent", False):
+            await mark_started()
 
         retries = 0
         fallbacks: list[dict[str, Any]] = []
+        start_failure: Exception | None = None
 
         async def on_event(kind: str, data: dict[str, Any]) -> None:
+            nonlocal start_failure
+            if kind == PROMPT_SENT:
+                try:
+                    await mark_started()
+                except Exception as exc:
+                    # The turn is under way in the process: it runs to its end (the
+                    # session stays in step) and the request then fails, naming why.
+                    start_failure = exc
+                return
             # An event that cannot be recorded must not break off a turn being paid for.
             try:
                 await record_event(kind, data)
@@ -271,6 +296,7 @@ class AgentActor:
 
         async def record_event(kind: str, data: dict[str, Any]) -> None:
             nonlocal retries
+            await mark_started()  # no event of the turn comes before its start
             if kind == "api_retry":
                 retries += 1
                 await runtime.emit(
@@ -301,7 +327,9 @@ class AgentActor:
             # a commit that fails is logged and does not break off the turn.
             block_failed = False
             try:
-                with runtime.batch():
+                # A turn's activity: committed at once, on the disk with the next
+                # durable commit (at the latest the request's end).
+                with runtime.batch(durable=False):
                     try:
                         yield
                     except BaseException:
@@ -337,10 +365,13 @@ class AgentActor:
             # unknown (a turn may go on in it): the next request starts it afresh.
             result, failure = None, describe_failure(exc, runtime.config.home)
             await self._stop_session()
+        await mark_started()  # a turn that failed before its prompt went out
 
         error: str | None
         if request.id in self._cancel_requested:
             state, error = RequestState.CANCELLED, "cancelled by request"
+        elif start_failure is not None:
+            state, error = RequestState.FAILED, describe_failure(start_failure, runtime.config.home)
         elif watched.stall_error is not None:
             state, error = RequestState.FAILED, watched.stall_error
         elif timed_out:

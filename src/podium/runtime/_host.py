@@ -177,29 +177,30 @@ class Runtime:
         self._new_event = asyncio.Event()
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, durable: bool = True) -> Iterator[None]:
         """Store writes and events that belong together, made durable with one commit
         (see ``Store.batch``; the block must not suspend). Listeners hear of its
-        events once they are durable, in order."""
+        events once they are committed, in order. ``durable=False``: see Store.batch."""
         if self._held is not None:
             yield
             return
         held: list[Event] = []
         self._held, self._held_by = held, asyncio.current_task()
-        durable = False
+        committed = False
         # A store of an older make without batch() commits each write on its own.
-        store_batch = getattr(self.store, "batch", contextlib.nullcontext)
+        store_batch = getattr(self.store, "batch", None)
+        block = contextlib.nullcontext() if store_batch is None else store_batch(durable=durable)
         try:
-            with store_batch():
+            with block:
                 try:
                     yield
                 except BaseException:
-                    durable = True  # the store keeps what the block wrote
+                    committed = True  # the store keeps what the block wrote
                     raise
-            durable = True
+            committed = True
         finally:
             self._held = self._held_by = None
-            if durable:
+            if committed:
                 for event in held:
                     self._tell(event)
 

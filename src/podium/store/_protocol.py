@@ -21,10 +21,14 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    def batch(self) -> AbstractContextManager[None]:
+    def batch(self, *, durable: bool = True) -> AbstractContextManager[None]:
         """Writes made inside the block (which must not suspend) are durable when it
         ends, together: one commit instead of one each. If the block raises, what
-        it wrote is kept, as if each write had been made on its own."""
+        it wrote is kept, as if each write had been made on its own.
+
+        ``durable=False`` (a turn's activity while it runs): the writes survive the
+        process crashing at once, and the machine crashing from the next durable
+        commit on (at the latest the request's end), without waiting for the disk."""
         ...
 
     # agents

@@ -288,8 +288,9 @@ class RedisStore(RedisApprovals):
         if self._owns_client:
             await self._client.aclose()
 
-    def batch(self) -> contextlib.AbstractContextManager[None]:
-        """Each write is its own command here: a batch changes nothing."""
+    def batch(self, *, durable: bool = True) -> contextlib.AbstractContextManager[None]:
+        """Each write is its own command here, as durable as the server's persistence
+        settings make it: a batch changes nothing."""
         return contextlib.nullcontext()
 
     # --- plumbing -----------------------------------------------------------------------

@@ -110,28 +110,38 @@ class SQLiteStore:
                 self._log_file = None
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, durable: bool = True) -> Iterator[None]:
         """Commit the writes made inside together, once, when the block ends.
 
         The block must not suspend (the store's calls never do): everything on the
         event loop thread between its start and end joins the transaction. If it
         raises, what it wrote is still committed, as if each write had committed
         on its own, and the error goes on.
+
+        ``durable=False`` commits without an fsync (synchronous=NORMAL for this one
+        transaction): in WAL mode the commit survives the process crashing, and the
+        next durable commit's fsync of the same WAL file takes it to the disk too.
         """
         with self._lock:
             if self._db.in_transaction:
                 yield
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            self._log_held = []
+            if not durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield
-            except BaseException:
-                # What the block wrote stays, as if each write had committed alone.
-                with contextlib.suppress(sqlite3.Error, OSError):
-                    self._end_batch()
-                raise
-            self._end_batch()
+                self._db.execute("BEGIN IMMEDIATE")
+                self._log_held = []
+                try:
+                    yield
+                except BaseException:
+                    # What the block wrote stays, as if each write had committed alone.
+                    with contextlib.suppress(sqlite3.Error, OSError):
+                        self._end_batch()
+                    raise
+                self._end_batch()
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
 
     def _end_batch(self) -> None:
         lines, self._log_held = self._log_held, None

@@ -35,7 +35,15 @@ from ..._options import AgentOptions
 from ..._records import Usage
 from ...isolation._sandbox import is_sandbox_launcher, sandbox_environment
 from .._history import read_history, render_conversation, write_history
-from .._protocol import AuthStatus, ChatMessage, EventSink, SessionSpec, StartMode, TurnResult
+from .._protocol import (
+    PROMPT_SENT,
+    AuthStatus,
+    ChatMessage,
+    EventSink,
+    SessionSpec,
+    StartMode,
+    TurnResult,
+)
 from ._config import (
     ConfigMode,
     auth_status,
@@ -224,6 +232,9 @@ def _first_own_fallback(opts: AgentOptions) -> str | None:
 class ClaudeCodeSession:
     """One CLI process in stream-json mode, driven through the SDK's control protocol."""
 
+    # Sends PROMPT_SENT once the prompt is written to the CLI (see the protocol).
+    announces_prompt_sent = True
+
     def __init__(self, spec: SessionSpec, cli: str, env: dict[str, str]) -> None:
         self.spec = spec
         self._cli = cli
@@ -349,6 +360,7 @@ class ClaudeCodeSession:
         self._prompt_echo = prompt
         try:
             await client.query(prompt)
+            await on_event(PROMPT_SENT, {})
             async for message in client.receive_messages():
                 if isinstance(message, AssistantMessage):
                     self._model = message.model or self._model
