@@ -85,7 +85,7 @@ class Runtime:
         self._store = store
         self._actors: dict[str, AgentActor] = {}
         self.holds: dict[str, Hold] = {}  # agents taken over by `podium attach`
-        self._waiters: dict[str, list[asyncio.Event]] = {}
+        self._waiters: dict[str, list[asyncio.Future[RequestRecord]]] = {}
         self._new_event = asyncio.Event()
         self._listeners: list[Callable[[Event], None]] = []
         # Events recorded inside batch(), told once the batch is durable; and its task.
@@ -214,7 +214,8 @@ class Runtime:
 
     def request_finished(self, request: RequestRecord) -> None:
         for waiter in self._waiters.pop(request.id, []):
-            waiter.set()
+            if not waiter.done():
+                waiter.set_result(request)
 
     def backend_for(self, agent: AgentRecord) -> Backend:
         try:
@@ -688,30 +689,36 @@ class Runtime:
     async def wait(self, request_id: str, timeout: float | None = None) -> RequestRecord:
         """Wait for a request to end. A timeout raises WaitTimeout and cancels nothing."""
         check_seconds(timeout, what="wait timeout", zero=True, request_id=request_id)
-        request = await self.poll(request_id)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not request.done:
-            waiter = asyncio.Event()
-            self._waiters.setdefault(request_id, []).append(waiter)
-            request = await self.store.get_request(request_id)
-            if request.done:
-                break
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise WaitTimeout(
-                    f"request {request_id} is still {request.state.value} after {timeout:g} s",
-                    request_id=request_id,
-                    state=request.state.value,
-                )
+        while True:
+            # In place before the read: an end recorded earlier is read, a later one
+            # hands its record to the waiter (no read after it).
+            finished: asyncio.Future[RequestRecord] = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(request_id, []).append(finished)
             try:
-                await asyncio.wait_for(waiter.wait(), remaining)
-            except TimeoutError:
-                # Leave no dead waiter behind for a request that keeps running.
-                waiters = self._waiters.get(request_id, [])
-                if waiter in waiters:
-                    waiters.remove(waiter)
-            request = await self.store.get_request(request_id)
-        return request
+                request = await self.poll(request_id)
+                if request.done:
+                    return request
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is None or remaining > 0:
+                    try:
+                        request = await asyncio.wait_for(finished, remaining)
+                    except TimeoutError:
+                        request = await self.store.get_request(request_id)
+                if request.done:
+                    return request
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise WaitTimeout(
+                        f"request {request_id} is still {request.state.value} after {timeout:g} s",
+                        request_id=request_id,
+                        state=request.state.value,
+                    )
+            finally:
+                waiters = self._waiters.get(request_id)
+                if waiters is not None and finished in waiters:
+                    waiters.remove(finished)
+                    if not waiters:
+                        del self._waiters[request_id]
 
     async def cancel(self, request_id: str) -> RequestRecord:
         request = await self.poll(request_id)
