@@ -202,15 +202,33 @@ def test_a_conflict_is_undone_and_named(home: Path, project: Path) -> None:
     done = podium("apply", RUN_A)
 
     assert done.exit_code == 1, done.output
-    assert "conflicts in 1 file(s): left.txt" in done.stderr
-    assert "conflict: left.txt" in done.stderr
+    message = (
+        f"applying run {RUN_A} (podium/run/{RUN_A}) to main conflicts in 1 file(s): left.txt; "
+        f"nothing was changed. Resolve by hand (git merge podium/run/{RUN_A}) or apply to "
+        "another branch (--into)."
+    )
+    assert done.stdout == ""
+    assert done.stderr == f"error: {message}\nconflict: left.txt\n"
     assert head(project) == mine
     assert status(project) == ""
     assert (project / "left.txt").read_text() == "the user's left\n"
     assert not (project / "right.txt").exists()
     as_json = podium("apply", RUN_A, "--squash", "--json")
     assert as_json.exit_code == 1
-    assert json.loads(as_json.stdout)["error"]["context"]["files"] == ["left.txt"]
+    assert as_json.stderr == ""
+    assert json.loads(as_json.stdout) == {
+        "applied": False,
+        "error": {
+            "code": "merge_conflict",
+            "message": message,
+            "context": {
+                "run_id": RUN_A,
+                "branch": f"podium/run/{RUN_A}",
+                "into": "main",
+                "files": ["left.txt"],
+            },
+        },
+    }
     assert status(project) == ""
 
 
