@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from typer.testing import CliRunner, Result
 
+from podium._client import Client
 from podium.cli import app
 from podium.orchestration import RunDir, RunState
 from tests._cli_helpers import failed, ok
@@ -268,6 +271,43 @@ def test_apply_refusals_name_the_problem(home: Path, project: Path) -> None:
     failed(podium("apply", RUN_C), 2, "detached HEAD")
     assert head(project) == before
     assert status(project) == ""
+
+
+def test_show_names_each_apply_of_the_run(home: Path, project: Path) -> None:
+    git(project, "branch", "release")
+    make_run(home, project, RUN_A, WORK)
+    before = head(project)
+    assert json.loads(ok(podium("show", RUN_A, "--json")).stdout)["applied"] == []
+    assert "applied:" not in ok(podium("show", RUN_A)).stdout
+
+    first = json.loads(ok(podium("apply", RUN_A, "--json")).stdout)
+    ok(podium("apply", RUN_A))  # up to date: nothing changed, nothing recorded
+    squash = ok(podium("apply", RUN_A, "--into", "release", "--squash", "--json"))
+    second = json.loads(squash.stdout)
+
+    shown = json.loads(ok(podium("show", RUN_A, "--json")).stdout)
+    integration = head(project, f"podium/run/{RUN_A}")
+    assert shown["applied"] == [
+        {"into": "main", "mode": "fast-forward", "from": before, "to": first["to"],
+         "head": integration, "at": ANY},
+        {"into": "release", "mode": "squash", "from": before, "to": second["to"],
+         "head": integration, "at": ANY},
+    ]  # fmt: skip
+    assert second["to"] == head(project, "release") != first["to"]
+    as_text = ok(podium("show", RUN_A)).stdout
+    lines = [line for line in as_text.splitlines() if line.startswith("applied")]
+    at = [date(entry["at"]) for entry in shown["applied"]]
+    assert lines == [
+        f"applied: {first['to'][:12]} into main (fast-forward) at {at[0]}",
+        f"applied: {second['to'][:12]} into release (squash) at {at[1]}",
+    ]
+    # The run's JSON from the Client is the same.
+    with Client.from_home(home, autostart=False) as client:
+        assert client.run_info(RUN_A)["applied"] == shown["applied"]
+
+
+def date(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 # --- clean -------------------------------------------------------------------------------------
