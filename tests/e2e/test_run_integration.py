@@ -242,7 +242,7 @@ def test_a_dependent_task_builds_on_its_dependency_and_the_branch_holds_all_work
         "podium <podium@localhost>"
     )
     home = Path(env["PODIUM_HOME"])
-    assert Path(integration["worktree"]) == home / "worktrees" / f"run-{run_id}"
+    assert Path(integration["worktree"]) == home / "worktrees" / f"{run_id}.integration"
     # Task branches stay, one per task agent.
     for task in final["tasks"]:
         assert git(project, "branch", "--list", f"podium/{task['agent']}").strip()

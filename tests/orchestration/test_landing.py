@@ -252,7 +252,7 @@ def test_apply_into_another_branch_leaves_the_checkout_alone(home: Path, project
     assert status(project) == ""
     assert worktrees(project) == {
         str(home.resolve() / "worktrees" / name)
-        for name in (f"{RUN_A}-left", f"{RUN_A}-right", f"run-{RUN_A}")
+        for name in (f"{RUN_A}-left", f"{RUN_A}-right", f"{RUN_A}.integration")
     }
 
 
@@ -338,9 +338,9 @@ def test_clean_removes_exactly_the_runs_worktrees_and_branches(
     assert worktrees(project) == {
         str(own_tree.resolve()),
         str(root / f"{RUN_B}-other"),
-        str(root / f"run-{RUN_B}"),
+        str(root / f"{RUN_B}.integration"),
     }
-    assert sorted(p.name for p in root.iterdir()) == [f"{RUN_B}-other", f"run-{RUN_B}"]
+    assert sorted(p.name for p in root.iterdir()) == [f"{RUN_B}-other", f"{RUN_B}.integration"]
     assert (project / "left.txt").exists()  # applied work stays on main
 
     assert json.loads(ok(podium("clean", RUN_A, "--json")).stdout)["removed_branches"] == []
@@ -418,7 +418,7 @@ def test_clean_finished_keeps_the_newest_runs_and_loses_no_work(home: Path, proj
         f"podium/run/{RUN_B}",
     }
     # Every older worktree is gone; B's unmerged work stays on its branches.
-    assert worktrees(project) == {str(root / f"{RUN_C}-c"), str(root / f"run-{RUN_C}")}
+    assert worktrees(project) == {str(root / f"{RUN_C}-c"), str(root / f"{RUN_C}.integration")}
     assert branches(project) == {
         "main",
         f"podium/{RUN_B}-b",
@@ -434,3 +434,36 @@ def test_clean_finished_keeps_the_newest_runs_and_loses_no_work(home: Path, proj
     ok(podium("clean", "--finished", "--force"))
     assert branches(project) == {"main"}
     assert RunDir(home / "runs", RUN_B).run_file.exists()  # the run's record stays
+
+
+def test_clean_and_retention_remove_integration_worktrees_named_as_older_versions_did(
+    home: Path, project: Path
+) -> None:
+    """Older versions checked a run's integration branch out at ``run-<run id>``
+    (``run-run-...``): homes made then still hold such worktrees."""
+    make_run(home, project, RUN_A, WORK, legacy=True)
+    make_run(home, project, RUN_B, {"b": {"b.txt": "b\n"}}, legacy=True)
+    make_run(home, project, RUN_C, {"c": {"c.txt": "c\n"}}, integrate=False)
+    root = home.resolve() / "worktrees"
+    # A directory git lost track of, left where an older version put C's worktree.
+    (root / f"run-{RUN_C}").mkdir()
+    ok(podium("apply", RUN_A))
+    ok(podium("apply", RUN_B))  # nothing is lost by cleaning either run
+    assert {str(root / f"run-{RUN_A}"), str(root / f"run-{RUN_B}")} <= worktrees(project)
+
+    done = json.loads(ok(podium("clean", RUN_A, "--json")).stdout)
+
+    assert str(root / f"run-{RUN_A}") in done["removed_worktrees"]
+    assert f"podium/run/{RUN_A}" in done["removed_branches"]
+    assert not (root / f"run-{RUN_A}").exists()
+    assert str(root / f"run-{RUN_B}") in worktrees(project)
+
+    retired = json.loads(ok(podium("clean", "--finished", "--keep", "0", "--json")).stdout)
+
+    cleaned = {run["run_id"]: run for run in retired["cleaned"]}
+    assert str(root / f"run-{RUN_B}") in cleaned[RUN_B]["removed_worktrees"]
+    assert str(root / f"run-{RUN_C}") in cleaned[RUN_C]["removed_worktrees"]
+    assert cleaned[RUN_B]["kept"] == []
+    assert worktrees(project) == set()
+    assert sorted(root.iterdir()) == []
+    assert f"podium/run/{RUN_B}" not in branches(project)

@@ -88,7 +88,10 @@ async def test_a_runs_work_is_applied_cleaned_and_older_worktrees_retired(
     one = await engine.wait(one.id, timeout=120)
     assert one.state is RunState.COMPLETE, (one.error, [t.reason for t in one.tasks])
     # The task's worktree and the run's integration worktree.
-    assert worktrees(project) == {str(root / f"{one.id}-first"), str(root / f"run-{one.id}")}
+    assert worktrees(project) == {
+        str(root / f"{one.id}-first"),
+        str(root / f"{one.id}.integration"),
+    }
     two = await engine.submit("Write two.", team=team, cwd=project, plan=plan("second"))
     two = await engine.wait(two.id, timeout=120)
     assert two.state is RunState.COMPLETE, (two.error, [t.reason for t in two.tasks])
@@ -96,7 +99,7 @@ async def test_a_runs_work_is_applied_cleaned_and_older_worktrees_retired(
     # keep_worktrees = 1: when the second run finished, the first one's worktrees went;
     # its work, in no branch of the user's, stays on its branches.
     assert str(root / f"{one.id}-first") not in worktrees(project)
-    assert str(root / f"run-{one.id}") not in worktrees(project)
+    assert str(root / f"{one.id}.integration") not in worktrees(project)
     assert str(root / f"{two.id}-second") in worktrees(project)
     assert git(project, "show", f"podium/{one.id}-first:one.txt") == "one\n"
 
