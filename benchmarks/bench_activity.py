@@ -10,94 +10,58 @@ arrival time of its ``tool_started`` event at the client minus the moment the
 fake finished sending the tool_use response (same machine, same clock). That span
 is split at the event's own ``ts``: before it, the CLI parsing the response,
 printing the stream line and podium reading and recording it; after it, the push
-to the client. Prints a markdown table of p50 / p95 / max.
+to the client. Prints a markdown table of p50 / p95 / max. The timing loop is
+``_event_timing.py``'s, shared with ``bench_events.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from podium import Client
-from podium.testing import FakeAnthropic, Rule, ToolCall, fake_api_env
+from _event_timing import percentile, time_events
+
+from podium import RequestRecord
+from podium.testing import FakeAnthropic, Rule, ToolCall
 
 PROMPT = "benchmark: run the tool"
 WARMUP = 2
 
 
-class Follower:
-    """Notes when each request's tool_started event arrives (over SSE, in a thread)."""
-
-    def __init__(self, client: Client, after: int) -> None:
-        self.arrivals: dict[str, tuple[float, float]] = {}
-        self._cond = threading.Condition()
-        self._client = client
-        self._after = after
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        for event in self._client.follow_events(after=self._after, agent="bench"):
-            if event.kind.value == "tool_started" and event.request_id:
-                arrived = time.time()
-                with self._cond:
-                    self.arrivals[event.request_id] = (arrived, event.ts)
-                    self._cond.notify_all()
-
-    def wait_for(self, request_id: str) -> tuple[float, float]:
-        with self._cond:
-            if not self._cond.wait_for(lambda: request_id in self.arrivals, 30):
-                raise RuntimeError(f"no tool_started event for {request_id}")
-            return self.arrivals[request_id]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def measure(fake: FakeAnthropic, root: Path, asks: int) -> dict[str, Any]:
-    home = root / "home"
-    env = {
-        **os.environ,
-        **fake_api_env(fake.base_url, config_dir=root / "claude"),
-        "PODIUM_HOME": str(home),
+    def tool_use_sent(record: RequestRecord) -> float:
+        # The fake's call that answered with the tool_use: the newest one before the
+        # tool's result came back.
+        call = next(
+            r
+            for r in reversed(fake.requests)
+            if r.is_message and r.tool_calls and r.finished_at is not None
+        )
+        assert call.finished_at is not None
+        return call.finished_at
+
+    times = time_events(
+        fake.base_url,
+        root,
+        kind="tool_started",
+        origin=tool_use_sent,
+        asks=asks,
+        warmup=WARMUP,
+        prompt=PROMPT,
+        answer="done",
+        agent="bench",
+        options={"tools": ["Bash"], "allowed_tools": ["Bash"]},
+    )
+    return {
+        "asks": asks,
+        "total_ms": times.total_ms,
+        "recorded_ms": times.recorded_ms,
+        "pushed_ms": times.pushed_ms,
     }
-    podium = [sys.executable, "-m", "podium"]
-    subprocess.run([*podium, "up"], env=env, check=True, capture_output=True)
-    total: list[float] = []
-    recorded: list[float] = []
-    pushed: list[float] = []
-    try:
-        with Client.from_home(home, autostart=False) as client:
-            client.spawn("bench", cwd=root, options={"tools": ["Bash"], "allowed_tools": ["Bash"]})
-            follower = Follower(client, int(client.activity()["last_event_id"]))
-            for i in range(asks + WARMUP):
-                record = client.ask("bench", PROMPT, wait=True)
-                assert record.result == "done", record.error
-                arrived, event_ts = follower.wait_for(record.id)
-                # The fake's call that answered with the tool_use: the newest one before
-                # the tool's result came back.
-                call = next(
-                    r
-                    for r in reversed(fake.requests)
-                    if r.is_message and r.tool_calls and r.finished_at is not None
-                )
-                assert call.finished_at is not None
-                if i >= WARMUP:
-                    total.append((arrived - call.finished_at) * 1000)
-                    recorded.append((event_ts - call.finished_at) * 1000)
-                    pushed.append((arrived - event_ts) * 1000)
-    finally:
-        subprocess.run([*podium, "down"], env=env, check=False, capture_output=True)
-    return {"asks": asks, "total_ms": total, "recorded_ms": recorded, "pushed_ms": pushed}
 
 
 def table(result: dict[str, Any]) -> str:

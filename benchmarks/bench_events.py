@@ -10,140 +10,54 @@ one after another; for each request the latency is the arrival time of its
 (stamped by the daemon when it records the outcome; same machine, same clock).
 That span is split at the event's own ``ts``: before it, the daemon making the
 outcome durable (request, agent and event rows); after it, the push to the
-client. Prints a markdown table of p50 / p95 / max. Target: p95 < 50 ms.
+client. Prints a markdown table of p50 / p95 / max. Target: p95 < 50 ms. The
+timing loop is ``_event_timing.py``'s, shared with ``bench_activity.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from _event_timing import percentile, time_events
 
-from podium import Client
-from podium.testing import FakeAnthropic, Rule, fake_api_env
+from podium import RequestRecord
+from podium.testing import FakeAnthropic, Rule
 
 PROMPT = "benchmark prompt: reply with PONG"
 TARGET_P95_MS = 50.0
 WARMUP = 3
 
 
-class EventFollower:
-    """Reads the daemon's event stream in a thread; notes when each request's end arrives."""
-
-    def __init__(self, url: str, token: str, after: int) -> None:
-        self.arrivals: dict[str, tuple[float, float]] = {}
-        """request id -> (arrival time, the event's ts)"""
-        self.connected = threading.Event()
-        self.error: BaseException | None = None
-        self._url = url
-        self._token = token
-        self._after = after
-        self._stop = threading.Event()
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="sse-follower", daemon=True)
-
-    def start(self) -> EventFollower:
-        self._thread.start()
-        if not self.connected.wait(10):
-            raise RuntimeError(f"event stream did not open: {self.error!r}")
-        return self
-
-    def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": "text/event-stream"}
-        try:
-            with (
-                httpx.Client(base_url=self._url, headers=headers, timeout=None) as http,
-                http.stream("GET", "/v1/events", params={"after": self._after}) as response,
-            ):
-                response.raise_for_status()
-                self.connected.set()
-                kind = data = None
-                for line in response.iter_lines():
-                    if self._stop.is_set():
-                        return
-                    if line.startswith("event:"):
-                        kind = line[6:].strip()
-                    elif line.startswith("data:"):
-                        data = line[5:].strip()
-                    elif not line:
-                        if kind == "request_finished" and data is not None:
-                            arrived = time.time()
-                            event = json.loads(data)
-                            with self._cond:
-                                self.arrivals[event["request_id"]] = (arrived, event["ts"])
-                                self._cond.notify_all()
-                        kind = data = None
-        except BaseException as exc:  # reported by wait_for
-            if not self._stop.is_set():
-                self.error = exc
-            self.connected.set()
-
-    def wait_for(self, request_id: str, timeout: float = 10.0) -> tuple[float, float]:
-        with self._cond:
-            if not self._cond.wait_for(lambda: request_id in self.arrivals, timeout):
-                raise RuntimeError(f"no request_finished event for {request_id}: {self.error!r}")
-            return self.arrivals[request_id]
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+def completed_at(record: RequestRecord) -> float:
+    """When the daemon recorded the request's outcome."""
+    assert record.completed_at is not None
+    return record.completed_at
 
 
 def measure(base_url: str, root: Path, asks: int) -> dict[str, Any]:
-    home = root / "home"
-    env = {
-        **os.environ,
-        **fake_api_env(base_url, config_dir=root / "claude"),
-        "PODIUM_HOME": str(home),
-    }
-    podium = [sys.executable, "-m", "podium"]
-    subprocess.run([*podium, "up"], env=env, check=True, capture_output=True)
-    try:
-        with Client.from_home(home, autostart=False) as client:
-            token = (home / "token").read_text(encoding="utf-8").strip()
-            client.spawn("warm", cwd=root)
-            latest = client.events(limit=10_000)
-            follower = EventFollower(client.url, token, latest[-1].id if latest else 0).start()
-            latencies: list[float] = []
-            recorded: list[float] = []
-            pushed: list[float] = []
-            turns: list[float] = []
-            try:
-                for i in range(asks + WARMUP):
-                    started = time.perf_counter()
-                    record = client.ask("warm", PROMPT, wait=True)
-                    turns.append(time.perf_counter() - started)
-                    assert record.result == "PONG", record.error
-                    assert record.completed_at is not None
-                    arrived, event_ts = follower.wait_for(record.id)
-                    if i >= WARMUP:  # the first turns warm caches on both sides
-                        latencies.append(arrived - record.completed_at)
-                        recorded.append(event_ts - record.completed_at)
-                        pushed.append(arrived - event_ts)
-            finally:
-                follower.stop()
-    finally:
-        subprocess.run([*podium, "down"], env=env, check=False, capture_output=True)
+    times = time_events(
+        base_url,
+        root,
+        kind="request_finished",
+        origin=completed_at,
+        asks=asks,
+        warmup=WARMUP,
+        prompt=PROMPT,
+        answer="PONG",
+        agent="warm",
+    )
     return {
         "asks": asks,
-        "latency_ms": [v * 1000 for v in latencies],
-        "recorded_ms": [v * 1000 for v in recorded],
-        "pushed_ms": [v * 1000 for v in pushed],
-        "turn_ms_median": statistics.median(turns[WARMUP:]) * 1000,
+        "latency_ms": times.total_ms,
+        "recorded_ms": times.recorded_ms,
+        "pushed_ms": times.pushed_ms,
+        "turn_ms_median": statistics.median(times.turn_ms),
     }
 
 

@@ -9,6 +9,7 @@ fail when it mentions ``FAIL-ME``.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from podium.backends import EventSink, SessionSpec, TurnResult
 from tests._echo_backend import EchoBackend, EchoSession
 
-__all__ = ["PLAN", "SLOW_PLAN", "SlowEcho", "write_team"]
+__all__ = ["PLAN", "SLOW_PLAN", "SlowEcho", "write_project", "write_team"]
 
 TEAM_TOML = """\
 [team]
@@ -55,6 +56,14 @@ def write_team(root: Path) -> Path:
     team = root / "podium.toml"
     team.write_text(TEAM_TOML, encoding="utf-8")
     return team
+
+
+def write_project(root: Path, plans: dict[str, dict[str, Any]]) -> Path:
+    """The team (:func:`write_team`) in ``root``, and each plan as ``root/<file name>``."""
+    write_team(root)
+    for name, plan in plans.items():
+        (root / name).write_text(json.dumps(plan), encoding="utf-8")
+    return root
 
 
 class SlowSession(EchoSession):

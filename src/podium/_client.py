@@ -375,7 +375,8 @@ class Client(ApprovalCalls):
         return _run_record(self._call("POST", f"/runs/{_run(run_id)}/resume", patience=_SLOW_CALL))
 
     def run_info(self, run_id: str) -> dict[str, Any]:
-        """The run as JSON plus ``dir``, the run directory."""
+        """The run as JSON plus ``dir``, the run directory, and ``applied``: each
+        ``podium apply`` of it that changed a branch (into, mode, from, to, head, at)."""
         result: dict[str, Any] = self._call("GET", f"/runs/{_run(run_id)}")
         return result
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner, Result
 from podium.cli import app
 from podium.server import stop_daemon
 from tests._cli_helpers import Run
+from tests._echo_backend import EchoBackend
 from tests._threaded_daemon import ThreadedDaemon
 
 # The repository root, so a daemon process can import tests._echo_backend.
@@ -38,10 +39,20 @@ def run() -> Run:
 
 
 @pytest.fixture
-def daemon(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedDaemon]:
+def echo() -> EchoBackend:
+    """The daemon's model; a module overrides it for another (runs: :class:`SlowEcho`)."""
+    return EchoBackend()
+
+
+@pytest.fixture
+def daemon(
+    home: Path, monkeypatch: pytest.MonkeyPatch, echo: EchoBackend
+) -> Iterator[ThreadedDaemon]:
     """A real daemon in a thread of this process; autostart is off so nothing else starts."""
     monkeypatch.setenv("PODIUM_NO_AUTOSTART", "1")
-    running = ThreadedDaemon(home).start()
+    running = ThreadedDaemon(home)
+    running.echo = echo
+    running.start()
     try:
         yield running
     finally:

@@ -5,7 +5,6 @@ backend); plans are given as files, so a run under review awaits approval at onc
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,31 +13,21 @@ import pytest
 from podium.cli import EXIT_USAGE
 from podium.orchestration import PlanError
 from tests._cli_helpers import Run, failed, ok
-from tests._run_team import PLAN, SlowEcho, write_team
+from tests._run_team import PLAN, SlowEcho, write_project
 from tests._threaded_daemon import ThreadedDaemon
 
 
 @pytest.fixture
-def daemon(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedDaemon]:
-    monkeypatch.setenv("PODIUM_NO_AUTOSTART", "1")
-    running = ThreadedDaemon(home)
-    running.echo = SlowEcho()
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+def echo() -> SlowEcho:
+    return SlowEcho()
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "project"
-    write_team(root)
-    (root / "plan.json").write_text(json.dumps(PLAN), encoding="utf-8")
     edited = {"tasks": [{"task_id": "only", "worker": "bob", "description": "Just this."}]}
-    (root / "edited.json").write_text(json.dumps(edited), encoding="utf-8")
     bad = {"tasks": [{"task_id": "x", "worker": "carol", "description": "Who?"}]}
-    (root / "bad.json").write_text(json.dumps(bad), encoding="utf-8")
+    plans = {"plan.json": PLAN, "edited.json": edited, "bad.json": bad}
+    root = write_project(tmp_path / "project", plans)
     monkeypatch.chdir(root)
     return root
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from podium._errors import InvalidName, InvalidPrompt, UsageError, WaitTimeout
 from podium.cli import EXIT_ERROR, EXIT_USAGE
 from podium.orchestration._run_records import RunNotFound, RunState
 from tests._cli_helpers import Run, failed, ok
-from tests._run_team import PLAN, SLOW_PLAN, SlowEcho, write_team
+from tests._run_team import PLAN, SLOW_PLAN, SlowEcho, write_project
 from tests._threaded_daemon import ThreadedDaemon
 
 UNKNOWN = "run-20240101-000000-abcd"
@@ -28,25 +27,16 @@ FAIL_PLAN: dict[str, Any] = {
 
 
 @pytest.fixture
-def daemon(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedDaemon]:
-    """The usual test daemon, with an echo whose turns can be made slow or failing."""
-    monkeypatch.setenv("PODIUM_NO_AUTOSTART", "1")
-    running = ThreadedDaemon(home)
-    running.echo = SlowEcho()
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+def echo() -> SlowEcho:
+    """The daemon's model: turns can be made slow or failing."""
+    return SlowEcho()
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A team in a project directory, which is the current directory."""
-    root = tmp_path / "project"
-    write_team(root)
-    for name, plan in (("plan.json", PLAN), ("slow.json", SLOW_PLAN), ("fail.json", FAIL_PLAN)):
-        (root / name).write_text(json.dumps(plan), encoding="utf-8")
+    plans = {"plan.json": PLAN, "slow.json": SLOW_PLAN, "fail.json": FAIL_PLAN}
+    root = write_project(tmp_path / "project", plans)
     monkeypatch.chdir(root)
     return root
 

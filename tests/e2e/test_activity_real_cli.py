@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from podium import Client, TellMode
-from podium.testing import FakeAnthropic, Rule, ToolCall, fake_api_env, message_text
+from podium.testing import FakeAnthropic, Rule, ToolCall, message_text
 
-from .test_daemon_real_cli import podium, processes_under, wait_until
+from ._helpers import no_processes_left, podium, wait_until
 
 pytestmark = pytest.mark.cli
 
@@ -23,11 +22,6 @@ pytestmark = pytest.mark.cli
 SLOW = "python3 -c 'import time; time.sleep(4)'"
 LONG = "python3 -c 'import time; time.sleep(60)'"
 BASH = {"tools": ["Bash"], "allowed_tools": ["Bash"]}
-
-
-@pytest.fixture
-def env(home: Path, fake: FakeAnthropic) -> dict[str, str]:
-    return {**os.environ, **fake_api_env(fake.base_url), "PODIUM_HOME": str(home)}
 
 
 def _read_lines(proc: subprocess.Popen[str], into: list[str]) -> None:
@@ -95,10 +89,10 @@ def test_a_slow_tool_is_seen_over_sse_and_in_watch_while_its_request_runs(
             assert watcher.stderr is not None
             watcher.stderr.close()
         client.close()
-        podium(env, "down", check=False)
+        podium(env, "down", expect=None)
     assert watcher is not None
     assert watcher.returncode == 0
-    wait_until(lambda: processes_under(home) == [])
+    no_processes_left(home)
 
 
 def test_tell_reaches_the_same_turns_next_call_and_the_turn_ends_with_one_answer(
@@ -140,5 +134,5 @@ def test_tell_reaches_the_same_turns_next_call_and_the_turn_ends_with_one_answer
         assert client.wait(idle.request.id, 60).result == "plain answer"
     finally:
         client.close()
-        podium(env, "down", check=False)
-    wait_until(lambda: processes_under(home) == [])
+        podium(env, "down", expect=None)
+    no_processes_left(home)

@@ -14,46 +14,21 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from podium._errors import UsageError
-from podium.testing import FakeAnthropic, Rule, fake_api_env, message_text
+from podium.testing import FakeAnthropic, Rule, message_text
+from tests.e2e._helpers import podium, wait_until
 
 pytestmark = [
     pytest.mark.cli,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux"),
 ]
 
-
-@pytest.fixture
-def env(home: Path, fake: FakeAnthropic) -> dict[str, str]:
-    return {**os.environ, **fake_api_env(fake.base_url), "PODIUM_HOME": str(home)}
-
-
-def podium(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "podium", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, (args, result.returncode, result.stdout, result.stderr)
-    return result
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+TUI_WAIT = 60.0  # seconds: the TUI starting, drawing and exiting on a loaded machine
 
 
 class Tmux:
@@ -131,14 +106,14 @@ def test_attach_types_into_the_tui_then_the_agent_goes_on_headless(
         assert podium(env, "ask", "bob", "remember ZEBRA").stdout.strip() == "remembered"
 
         attach_in_tmux(tmux, env, "bob", log)
-        wait_until(lambda: "remembered" in tmux.screen())  # the history is shown
+        wait_until(lambda: "remembered" in tmux.screen(), TUI_WAIT)  # the history is shown
         tmux.keys("interactive PURPLE")
         time.sleep(0.5)
         tmux.keys("Enter")
-        wait_until(lambda: fake.requests_matching(content="interactive PURPLE"))
+        wait_until(lambda: fake.requests_matching(content="interactive PURPLE"), TUI_WAIT)
         interactive = fake.requests_matching(content="interactive PURPLE")[-1]
         assert "remember ZEBRA" in texts(interactive)  # the TUI sent the conversation
-        wait_until(lambda: "purple noted" in tmux.screen())
+        wait_until(lambda: "purple noted" in tmux.screen(), TUI_WAIT)
 
         # Held: an ask queues and is not sent while the TUI has the session.
         queued = podium(env, "ask", "bob", "after the TUI", "--async").stdout.strip()
@@ -148,7 +123,7 @@ def test_attach_types_into_the_tui_then_the_agent_goes_on_headless(
         tmux.keys("/exit")
         time.sleep(0.5)
         tmux.keys("Enter")
-        wait_until(lambda: not tmux.alive())
+        wait_until(lambda: not tmux.alive(), TUI_WAIT)
         assert "released bob" in log.read_text()
 
         done = json.loads(podium(env, "wait", queued, "--json").stdout)
@@ -164,7 +139,7 @@ def test_attach_types_into_the_tui_then_the_agent_goes_on_headless(
             assert state["projects"][str(workdir)]["hasTrustDialogAccepted"] is True
             assert "marked" in log.read_text()
     finally:
-        podium(env, "down", check=False)
+        podium(env, "down", expect=None)
 
 
 def test_attach_refuses_an_agent_without_a_session_and_an_api_agent(
@@ -172,17 +147,14 @@ def test_attach_refuses_an_agent_without_a_session_and_an_api_agent(
 ) -> None:
     try:
         podium(env, "spawn", "fresh", "--cwd", str(workdir))
-        result = podium(env, "attach", "fresh", check=False)
-        assert result.returncode == 2
+        result = podium(env, "attach", "fresh", expect=2)
         assert "has not had a turn yet" in result.stderr
         podium(env, "spawn", "api", "--backend", "anthropic-api", "--cwd", str(workdir))
-        result = podium(env, "attach", "api", check=False)
-        assert result.returncode == 2
+        result = podium(env, "attach", "api", expect=2)
         assert "anthropic-api backend" in result.stderr
-        result = podium(env, "attach", "nobody", check=False)
-        assert result.returncode == 2
+        podium(env, "attach", "nobody", expect=2)
     finally:
-        podium(env, "down", check=False)
+        podium(env, "down", expect=None)
 
 
 def test_a_hold_whose_holder_died_is_released_and_queued_asks_run(
@@ -218,4 +190,4 @@ def test_a_hold_whose_holder_died_is_released_and_queued_asks_run(
         if holder.poll() is None:
             holder.kill()
             holder.wait()
-        podium(env, "down", check=False)
+        podium(env, "down", expect=None)

@@ -8,16 +8,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from podium import Client
 from podium.pricing import default_price_table
-from podium.testing import FakeAnthropic, Rule, ToolCall, fake_api_env, message_text
+from podium.testing import FakeAnthropic, Rule, ToolCall, message_text
+from tests.e2e._helpers import alive, no_processes_left, podium, wait_until
 
 pytestmark = pytest.mark.cli
 
@@ -25,61 +23,8 @@ pytestmark = pytest.mark.cli
 PRICED_MODEL = "claude-sonnet-4-6"
 
 
-@pytest.fixture
-def env(home: Path, fake: FakeAnthropic) -> dict[str, str]:
-    return {**os.environ, **fake_api_env(fake.base_url), "PODIUM_HOME": str(home)}
-
-
-def podium(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "podium", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, (args, result.returncode, result.stdout, result.stderr)
-    return result
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def processes_under(home: Path) -> list[int]:
-    """Every live process whose command line or environment mentions this state dir."""
-    found = []
-    marker = str(home).encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if marker in blob and alive(int(entry.name)):
-            found.append(int(entry.name))
-    return found
-
-
-def wait_until(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def test_seed_session_through_the_cli(
-    env: dict[str, str], fake: FakeAnthropic, workdir: Path, home: Path
-) -> None:
+def test_seed_session_through_the_cli(env: dict[str, str], fake: FakeAnthropic, workdir: Path,
+                                      home: Path) -> None:
     fake.add_rule(Rule(content="portfolio analyst", text="READY"))
     fake.add_rule(
         Rule(
@@ -125,8 +70,8 @@ def test_seed_session_through_the_cli(
         assert by_name["orchestrator"]["cost_usd"] > 0
         assert by_name["orchestrator"]["session_id"] != by_name["fetcher"]["session_id"]
     finally:
-        podium(env, "down", check=False)
-    wait_until(lambda: processes_under(home) == [])
+        podium(env, "down", expect=None)
+    no_processes_left(home)
 
 
 def test_daemon_sigkill_then_restart_keeps_agents_sessions_and_leaves_no_orphans(
@@ -172,8 +117,8 @@ def test_daemon_sigkill_then_restart_keeps_agents_sessions_and_leaves_no_orphans
         assert "remembered" in history
     finally:
         client.close()
-        podium(env, "down", check=False)
-    wait_until(lambda: processes_under(home) == [])
+        podium(env, "down", expect=None)
+    no_processes_left(home)
 
 
 def _kill_daemon_mid_turn(home: Path, client: Client, fake: FakeAnthropic, prompt: str) -> int:
@@ -226,8 +171,8 @@ def test_turn_finished_by_an_orphan_after_a_daemon_kill_is_recovered_with_its_an
         assert "the late answer" in "\n".join(message_text(m) for m in call.messages)
     finally:
         client.close()
-        podium(env, "down", check=False)
-    wait_until(lambda: processes_under(home) == [])
+        podium(env, "down", expect=None)
+    no_processes_left(home)
 
 
 # The CLI refuses a plain long `sleep`; this runs as long without being one.
@@ -279,5 +224,5 @@ def test_turn_cut_by_a_daemon_kill_shows_it_may_have_completed_with_the_cost_rec
         assert client.get_agent("payer").cost_usd == pytest.approx(price)
     finally:
         client.close()
-        podium(env, "down", check=False)
-    wait_until(lambda: processes_under(home) == [])
+        podium(env, "down", expect=None)
+    no_processes_left(home)

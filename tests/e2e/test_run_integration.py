@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from typing import Any
 import pytest
 
 from podium import Client
-from podium.testing import FakeAnthropic, Rule, ToolCall, fake_api_env
-from tests.e2e.test_daemon_real_cli import alive, processes_under, wait_until
+from podium.testing import FakeAnthropic, Rule, ToolCall
+from tests.e2e._helpers import alive, no_processes_left, podium, show, wait_until
 
 pytestmark = pytest.mark.cli
 
@@ -55,37 +54,14 @@ You are {name}, a careful programmer.
 
 
 @pytest.fixture
-def env(home: Path, fake: FakeAnthropic) -> Iterator[dict[str, str]]:
-    values = {
-        **os.environ,
-        **fake_api_env(fake.base_url),
-        "PODIUM_HOME": str(home),
-        "COLUMNS": "200",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    values.pop("PODIUM_NO_AUTOSTART", None)
+def env(env: dict[str, str], home: Path) -> Iterator[dict[str, str]]:
+    """Every e2e test's, git without the machine's config; the daemon stopped after."""
+    values = {**env, "GIT_CONFIG_NOSYSTEM": "1"}
     try:
         yield values
     finally:
         podium(values, "down", expect=None)
-        wait_until(lambda: processes_under(home) == [], timeout=30)
-
-
-def podium(
-    env: dict[str, str], *args: str, cwd: Path | None = None, expect: int | None = 0
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "podium", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    if expect is not None:
-        assert result.returncode == expect, (args, result.returncode, result.stdout, result.stderr)
-    return result
+        no_processes_left(home)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -146,11 +122,6 @@ def start(env: dict[str, str], project: Path, plan: Path, *, detach: bool = Fals
     result = podium(env, *args, *(["--detach"] if detach else []), cwd=project, expect=None)
     assert result.returncode in (0, 1), (result.stdout, result.stderr)
     return json.loads(result.stdout)
-
-
-def show(env: dict[str, str], run_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(podium(env, "show", run_id, "--json").stdout)
-    return data
 
 
 def at(project: Path, ref: str, path: str) -> str | None:
@@ -242,7 +213,7 @@ def test_a_dependent_task_builds_on_its_dependency_and_the_branch_holds_all_work
         "podium <podium@localhost>"
     )
     home = Path(env["PODIUM_HOME"])
-    assert Path(integration["worktree"]) == home / "worktrees" / f"run-{run_id}"
+    assert Path(integration["worktree"]) == home / "worktrees" / f"{run_id}.integration"
     # Task branches stay, one per task agent.
     for task in final["tasks"]:
         assert git(project, "branch", "--list", f"podium/{task['agent']}").strip()

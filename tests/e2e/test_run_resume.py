@@ -11,16 +11,14 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from podium import Client
-from podium.testing import FakeAnthropic, Rule, fake_api_env
-from tests.e2e.test_daemon_real_cli import alive, processes_under, wait_until
+from podium.testing import FakeAnthropic, Rule
+from tests.e2e._helpers import alive, no_processes_left, podium, show, wait_until
 from tests.orchestration._run_helpers import (
     LEAD,
     example_team,
@@ -40,40 +38,6 @@ SYNTHESIS = (
 )
 
 
-@pytest.fixture
-def env(home: Path, fake: FakeAnthropic) -> dict[str, str]:
-    # A wide terminal so rich never wraps the tables the assertions read.
-    return {
-        **os.environ,
-        **fake_api_env(fake.base_url),
-        "PODIUM_HOME": str(home),
-        "COLUMNS": "200",
-    }
-
-
-def cli(
-    env: dict[str, str], *args: str, cwd: Path | None = None, expect: int | None = 0
-) -> subprocess.CompletedProcess[str]:
-    """Run `podium ARGS` in ``cwd``; check the exit code unless ``expect`` is None."""
-    result = subprocess.run(
-        [sys.executable, "-m", "podium", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if expect is not None:
-        assert result.returncode == expect, (args, result.returncode, result.stdout, result.stderr)
-    return result
-
-
-def show(env: dict[str, str], run_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(cli(env, "show", run_id, "--json").stdout)
-    return data
-
-
 def task_states(run: dict[str, Any]) -> dict[str, str]:
     return {t["task_id"]: t["state"] for t in run["tasks"]}
 
@@ -86,11 +50,6 @@ def sent_to_fake(fake: FakeAnthropic, task_id: str) -> int:
 def snapshot(path: Path) -> tuple[bytes, int, int]:
     stat = path.stat()
     return path.read_bytes(), stat.st_mtime_ns, stat.st_ino
-
-
-def no_processes_left(home: Path) -> None:
-    """Nothing started for this state dir (daemon, agent CLIs) is still alive."""
-    wait_until(lambda: processes_under(home) == [], timeout=30)
 
 
 def three_tasks_c_slow_once(
@@ -116,7 +75,7 @@ def three_tasks_c_slow_once(
 
 def start_detached(env: dict[str, str], team: Path, plan_file: Path, cwd: Path) -> str:
     started = json.loads(
-        cli(
+        podium(
             env,
             "run",
             "Review this code base",
@@ -177,7 +136,7 @@ def test_sigkill_mid_run_then_resume_reruns_only_unfinished_tasks(
         wait_until(lambda: not alive(daemon_pid))
 
         # Any command brings a daemon back; it marks the run interrupted and reaps c's CLI.
-        cli(env, "up")
+        podium(env, "up")
         c_pid = c_agent.pid
         wait_until(lambda: not alive(c_pid), timeout=10)
         interrupted = show(env, run_id)
@@ -187,7 +146,7 @@ def test_sigkill_mid_run_then_resume_reruns_only_unfinished_tasks(
         assert interrupted["resumed"] == 0
         assert not (run_dir / "report.md").exists()
 
-        out = cli(env, "run", "--resume", run_id, "--json", cwd=tmp_path)
+        out = podium(env, "run", "--resume", run_id, "--json", cwd=tmp_path)
         final = json.loads(out.stdout)
         assert final["id"] == run_id
         assert final["state"] == "complete", final
@@ -253,7 +212,7 @@ def test_sigkill_mid_run_then_resume_reruns_only_unfinished_tasks(
     finally:
         if client is not None:
             client.close()
-        cli(env, "down", expect=None)
+        podium(env, "down", expect=None)
     no_processes_left(home)
 
 
@@ -265,7 +224,7 @@ def test_podium_down_mid_run_leaves_it_interrupted_then_resume_finishes_it(
         run_id = start_detached(env, team, plan_file, workdir)
         wait_for_c_at_the_model(home, fake, run_id)
 
-        cli(env, "down")
+        podium(env, "down")
         no_processes_left(home)  # c's CLI went with the daemon
 
         # Nobody cancelled anything: c was interrupted, as after a crash.
@@ -275,12 +234,12 @@ def test_podium_down_mid_run_leaves_it_interrupted_then_resume_finishes_it(
         c_task = next(t for t in stopped["tasks"] if t["task_id"] == "c")
         assert "daemon stopped" in c_task["reason"], c_task
 
-        final = json.loads(cli(env, "run", "--resume", run_id, "--json").stdout)
+        final = json.loads(podium(env, "run", "--resume", run_id, "--json").stdout)
         assert final["state"] == "complete", final
         assert final["resumed"] == 1
         assert [sent_to_fake(fake, t) for t in ("a", "b", "c")] == [1, 1, 2]
     finally:
-        cli(env, "down", expect=None)
+        podium(env, "down", expect=None)
     no_processes_left(home)
 
 
@@ -295,7 +254,7 @@ def test_sigkill_while_planning_then_resume_plans_again_with_the_same_lead(
     for task_id in ("a", "b"):
         fake.add_rule(task_rule(task_id, review_result("LOW", "a.py:1", task_id, "fix")))
     try:
-        run_id = cli(env, "run", "Review this code base", "--detach", cwd=workdir).stdout.strip()
+        run_id = podium(env, "run", "Review this code base", "--detach", cwd=workdir).stdout.strip()
         wait_until(lambda: bool(fake.requests_matching(content="PODIUM PLAN REQUEST")), 60)
         lead = show(env, run_id)["orchestrator_agent"]
         assert lead
@@ -303,13 +262,13 @@ def test_sigkill_while_planning_then_resume_plans_again_with_the_same_lead(
         daemon_pid = json.loads((home / "daemon.json").read_text())["pid"]
         os.kill(daemon_pid, signal.SIGKILL)
         wait_until(lambda: not alive(daemon_pid))
-        cli(env, "up")
+        podium(env, "up")
         interrupted = show(env, run_id)
         assert interrupted["state"] == "interrupted", interrupted
         assert interrupted["tasks"] == []
         assert not (Path(interrupted["dir"]) / "plan.json").exists()
 
-        final = json.loads(cli(env, "run", "--resume", run_id, "--json").stdout)
+        final = json.loads(podium(env, "run", "--resume", run_id, "--json").stdout)
 
         assert final["state"] == "complete", final
         assert final["resumed"] == 1
@@ -331,7 +290,7 @@ def test_sigkill_while_planning_then_resume_plans_again_with_the_same_lead(
         assert final["planning_cost_usd"] == pytest.approx(lead_requests[1].cost_usd)
         assert final["cost_usd"] == pytest.approx(sum(r.cost_usd for r in mine))
     finally:
-        cli(env, "down", expect=None)
+        podium(env, "down", expect=None)
     no_processes_left(home)
 
 
@@ -346,7 +305,7 @@ def test_resume_of_a_complete_run_is_refused(
         fake.add_rule(rule)
     try:
         done = json.loads(
-            cli(
+            podium(
                 env,
                 "run",
                 "review",
@@ -361,7 +320,7 @@ def test_resume_of_a_complete_run_is_refused(
         assert done["state"] == "complete", done
         before = len(fake.message_requests())
 
-        refused = cli(env, "run", "--resume", done["id"], expect=2)
+        refused = podium(env, "run", "--resume", done["id"], expect=2)
 
         assert f"run {done['id']} is complete" in refused.stderr
         assert "only interrupted, failed or cancelled runs can be resumed" in refused.stderr
@@ -370,20 +329,20 @@ def test_resume_of_a_complete_run_is_refused(
         assert again["state"] == "complete"
         assert again["resumed"] == 0
     finally:
-        cli(env, "down", expect=None)
+        podium(env, "down", expect=None)
     no_processes_left(home)
 
 
 def test_resume_unknown_run(env: dict[str, str], home: Path) -> None:
     missing = "run-20000101-000000-abcd"
     try:
-        result = cli(env, "run", "--resume", missing, expect=2)
+        result = podium(env, "run", "--resume", missing, expect=2)
         assert missing in result.stderr
         assert "no run" in result.stderr
-        malformed = cli(env, "run", "--resume", "../etc", expect=2)
+        malformed = podium(env, "run", "--resume", "../etc", expect=2)
         assert "../etc" in malformed.stderr
     finally:
-        cli(env, "down", expect=None)
+        podium(env, "down", expect=None)
     no_processes_left(home)
 
 
@@ -406,12 +365,12 @@ def test_podium_run_follows_live_and_prints_report(
     for task_id in ("security", "perf", "tests"):
         fake.add_rule(task_rule(task_id, review_result("LOW", "shop.py:1", task_id, "fix")))
     try:
-        cli(env, "init", cwd=project)
+        podium(env, "init", cwd=project)
         assert (project / "podium.toml").is_file()
 
-        out = cli(env, "run", "Review this project", cwd=project)
+        out = podium(env, "run", "Review this project", cwd=project)
 
-        listed = json.loads(cli(env, "runs", "--json").stdout)
+        listed = json.loads(podium(env, "runs", "--json").stdout)
         (run,) = listed
         run_id = run["id"]
         assert run["state"] == "complete", run
@@ -434,10 +393,10 @@ def test_podium_run_follows_live_and_prints_report(
         assert "Review this project" in plan_request.user_prompt
         assert len(fake.requests_matching(content="PODIUM TASK")) == 3
 
-        table = cli(env, "runs").stdout
+        table = podium(env, "runs").stdout
         assert re.search(rf"(?m)^{run_id}\s+complete\s+review\s+3/3", table), table
 
-        shown = cli(env, "show", run_id).stdout
+        shown = podium(env, "show", run_id).stdout
         for task_id, worker in (("security", "marie"), ("perf", "anga"), ("tests", "fabien")):
             row = rf"(?m)^{task_id}\s+{worker}\s+complete\s+1\s"
             assert re.search(row, shown), shown
@@ -447,5 +406,5 @@ def test_podium_run_follows_live_and_prints_report(
             "tests": "complete",
         }
     finally:
-        cli(env, "down", expect=None)
+        podium(env, "down", expect=None)
     no_processes_left(home)

@@ -27,7 +27,7 @@ from podium.isolation._credentials import (
 )
 from podium.orchestration import write_example_team
 from podium.testing import FakeAnthropic, fake_api_env
-from tests.e2e.test_daemon_real_cli import podium, processes_under, wait_until
+from tests.e2e._helpers import podium, processes_under, wait_until
 from tests.orchestration._run_helpers import (
     lead_rules,
     plan_json,
@@ -215,7 +215,7 @@ def test_a_workers_key_appears_nowhere_in_the_state_directory_logs_or_events(
         shown = json.loads(run("show", run_id_text, "--json").stdout)
         assert shown["state"] == "complete", shown
     finally:
-        podium(env, "down", check=False)
+        podium(env, "down", expect=None)
     wait_until(lambda: processes_under(home) == [])
 
     # The key was used: marie's calls carried it, nobody else's did.

@@ -12,6 +12,7 @@ from podium.isolation._integrate import (
     head_of,
     integration_branch,
     integration_worktree,
+    legacy_integration_worktree,
     merge_branch,
     open_integration,
     undo_to,
@@ -54,6 +55,7 @@ async def test_merges_land_on_the_integration_branch_and_never_touch_the_checkou
     branch_with(repo, "podium/t1", base, {"one.py": "1\n"})
     wt = await open_integration(repo, tmp_path / "home", "r1", base)
     assert wt == integration_worktree(tmp_path / "home", "r1")
+    assert wt == tmp_path / "home" / "worktrees" / "r1.integration"
     merged = await merge_branch(wt, "podium/t1", message="merge t1")
     assert merged.ok
     assert merged.before == base
@@ -127,3 +129,26 @@ async def test_a_removed_worktree_is_made_again_on_the_existing_branch(
     git(repo, "worktree", "remove", "--force", str(wt))
     again = await open_integration(repo, home, "r5", base)
     assert await head_of(again) == merged.after
+
+
+async def test_a_run_begun_by_an_older_version_goes_on_in_its_old_worktree(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Older versions checked the branch out at ``run-<run id>``; a resumed run keeps it."""
+    base = git(repo, "rev-parse", "HEAD")
+    branch_with(repo, "podium/a", base, {"one.py": "1\n"})
+    home = tmp_path / "home"
+    old = legacy_integration_worktree(home, "run-r6")
+    assert old == home / "worktrees" / "run-run-r6"
+    old.parent.mkdir(parents=True)
+    git(repo, "worktree", "add", "-q", "-b", integration_branch("run-r6"), str(old), base)
+    (old / "stray.txt").write_text("left behind\n")
+
+    wt = await open_integration(repo, home, "run-r6", base)
+
+    assert wt == old
+    assert git(wt, "status", "--porcelain") == ""
+    assert not integration_worktree(home, "run-r6").exists()
+    merged = await merge_branch(wt, "podium/a", message="merge a")
+    assert merged.ok
+    assert git(repo, "rev-parse", integration_branch("run-r6")) == merged.after

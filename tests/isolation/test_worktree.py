@@ -13,6 +13,7 @@ import json
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -461,8 +462,20 @@ def test_podium_diff_merge_clean(daemon: ThreadedDaemon, tmp_path: Path) -> None
 
     conflict = podium("merge", "two")
     assert conflict.exit_code == 1, conflict.output
-    assert "conflicts in 1 file(s): same.txt" in conflict.stderr
-    assert "conflict: same.txt" in conflict.stderr
+    assert conflict.stdout == ""
+    error, *named = conflict.stderr.splitlines(keepends=True)
+    assert error.startswith("error: ")
+    assert "conflicts in 1 file(s): same.txt" in error
+    assert named == ["conflict: same.txt\n"]
+    as_json = podium("merge", "two", "--json")
+    assert as_json.exit_code == 1
+    assert as_json.stderr == ""
+    failure = json.loads(as_json.stdout)
+    assert failure == {
+        "merged": False,
+        "error": {"code": "merge_conflict", "message": error[len("error: ") : -1], "context": ANY},
+    }
+    assert failure["error"]["context"]["files"] == ["same.txt"]
     assert clean_status(project) == ""
     assert (project / "same.txt").read_text() == "one\n"
 

@@ -4,7 +4,8 @@
 leaves: per task a worktree ``<home>/worktrees/<run>-<task>`` on branch
 ``podium/<run>-<task>`` with the task's commit (podium's identity), the integration
 branch ``podium/run/<run>`` (from the run's base, every task merged) checked out at
-``<home>/worktrees/run-<run>``, and the run's ``run.json``.
+``<home>/worktrees/<run>.integration`` (``legacy``: at ``run-<run>``, where older
+versions put it), and the run's ``run.json``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from podium.isolation._integrate import integration_worktree, legacy_integration_worktree
 from podium.orchestration import RunDir, RunRecord, RunState, TaskRecord, TaskState
 
 __all__ = ["PODIUM", "branches", "git", "make_repo", "make_run", "worktrees"]
@@ -46,6 +48,7 @@ def make_run(
     work: dict[str, dict[str, str]],
     *,
     integrate: bool = True,
+    legacy: bool = False,
     state: RunState = RunState.COMPLETE,
 ) -> RunRecord:
     """Run ``run_id``: one task per entry of ``work`` (task id -> files it wrote)."""
@@ -70,7 +73,8 @@ def make_run(
             )
         )
     if integrate:
-        tree = home / "worktrees" / f"run-{run_id}"
+        place = legacy_integration_worktree if legacy else integration_worktree
+        tree = place(home, run_id)
         git(project, "worktree", "add", "-q", "-b", f"podium/run/{run_id}", str(tree), base)
         for task in tasks:
             git(

@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from typer.testing import CliRunner, Result
 
+from podium._client import Client
 from podium.cli import app
 from podium.orchestration import RunDir, RunState
 from tests._cli_helpers import failed, ok
@@ -202,15 +205,33 @@ def test_a_conflict_is_undone_and_named(home: Path, project: Path) -> None:
     done = podium("apply", RUN_A)
 
     assert done.exit_code == 1, done.output
-    assert "conflicts in 1 file(s): left.txt" in done.stderr
-    assert "conflict: left.txt" in done.stderr
+    message = (
+        f"applying run {RUN_A} (podium/run/{RUN_A}) to main conflicts in 1 file(s): left.txt; "
+        f"nothing was changed. Resolve by hand (git merge podium/run/{RUN_A}) or apply to "
+        "another branch (--into)."
+    )
+    assert done.stdout == ""
+    assert done.stderr == f"error: {message}\nconflict: left.txt\n"
     assert head(project) == mine
     assert status(project) == ""
     assert (project / "left.txt").read_text() == "the user's left\n"
     assert not (project / "right.txt").exists()
     as_json = podium("apply", RUN_A, "--squash", "--json")
     assert as_json.exit_code == 1
-    assert json.loads(as_json.stdout)["error"]["context"]["files"] == ["left.txt"]
+    assert as_json.stderr == ""
+    assert json.loads(as_json.stdout) == {
+        "applied": False,
+        "error": {
+            "code": "merge_conflict",
+            "message": message,
+            "context": {
+                "run_id": RUN_A,
+                "branch": f"podium/run/{RUN_A}",
+                "into": "main",
+                "files": ["left.txt"],
+            },
+        },
+    }
     assert status(project) == ""
 
 
@@ -231,7 +252,7 @@ def test_apply_into_another_branch_leaves_the_checkout_alone(home: Path, project
     assert status(project) == ""
     assert worktrees(project) == {
         str(home.resolve() / "worktrees" / name)
-        for name in (f"{RUN_A}-left", f"{RUN_A}-right", f"run-{RUN_A}")
+        for name in (f"{RUN_A}-left", f"{RUN_A}-right", f"{RUN_A}.integration")
     }
 
 
@@ -250,6 +271,43 @@ def test_apply_refusals_name_the_problem(home: Path, project: Path) -> None:
     failed(podium("apply", RUN_C), 2, "detached HEAD")
     assert head(project) == before
     assert status(project) == ""
+
+
+def test_show_names_each_apply_of_the_run(home: Path, project: Path) -> None:
+    git(project, "branch", "release")
+    make_run(home, project, RUN_A, WORK)
+    before = head(project)
+    assert json.loads(ok(podium("show", RUN_A, "--json")).stdout)["applied"] == []
+    assert "applied:" not in ok(podium("show", RUN_A)).stdout
+
+    first = json.loads(ok(podium("apply", RUN_A, "--json")).stdout)
+    ok(podium("apply", RUN_A))  # up to date: nothing changed, nothing recorded
+    squash = ok(podium("apply", RUN_A, "--into", "release", "--squash", "--json"))
+    second = json.loads(squash.stdout)
+
+    shown = json.loads(ok(podium("show", RUN_A, "--json")).stdout)
+    integration = head(project, f"podium/run/{RUN_A}")
+    assert shown["applied"] == [
+        {"into": "main", "mode": "fast-forward", "from": before, "to": first["to"],
+         "head": integration, "at": ANY},
+        {"into": "release", "mode": "squash", "from": before, "to": second["to"],
+         "head": integration, "at": ANY},
+    ]  # fmt: skip
+    assert second["to"] == head(project, "release") != first["to"]
+    as_text = ok(podium("show", RUN_A)).stdout
+    lines = [line for line in as_text.splitlines() if line.startswith("applied")]
+    at = [date(entry["at"]) for entry in shown["applied"]]
+    assert lines == [
+        f"applied: {first['to'][:12]} into main (fast-forward) at {at[0]}",
+        f"applied: {second['to'][:12]} into release (squash) at {at[1]}",
+    ]
+    # The run's JSON from the Client is the same.
+    with Client.from_home(home, autostart=False) as client:
+        assert client.run_info(RUN_A)["applied"] == shown["applied"]
+
+
+def date(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 # --- clean -------------------------------------------------------------------------------------
@@ -280,9 +338,9 @@ def test_clean_removes_exactly_the_runs_worktrees_and_branches(
     assert worktrees(project) == {
         str(own_tree.resolve()),
         str(root / f"{RUN_B}-other"),
-        str(root / f"run-{RUN_B}"),
+        str(root / f"{RUN_B}.integration"),
     }
-    assert sorted(p.name for p in root.iterdir()) == [f"{RUN_B}-other", f"run-{RUN_B}"]
+    assert sorted(p.name for p in root.iterdir()) == [f"{RUN_B}-other", f"{RUN_B}.integration"]
     assert (project / "left.txt").exists()  # applied work stays on main
 
     assert json.loads(ok(podium("clean", RUN_A, "--json")).stdout)["removed_branches"] == []
@@ -360,7 +418,7 @@ def test_clean_finished_keeps_the_newest_runs_and_loses_no_work(home: Path, proj
         f"podium/run/{RUN_B}",
     }
     # Every older worktree is gone; B's unmerged work stays on its branches.
-    assert worktrees(project) == {str(root / f"{RUN_C}-c"), str(root / f"run-{RUN_C}")}
+    assert worktrees(project) == {str(root / f"{RUN_C}-c"), str(root / f"{RUN_C}.integration")}
     assert branches(project) == {
         "main",
         f"podium/{RUN_B}-b",
@@ -376,3 +434,36 @@ def test_clean_finished_keeps_the_newest_runs_and_loses_no_work(home: Path, proj
     ok(podium("clean", "--finished", "--force"))
     assert branches(project) == {"main"}
     assert RunDir(home / "runs", RUN_B).run_file.exists()  # the run's record stays
+
+
+def test_clean_and_retention_remove_integration_worktrees_named_as_older_versions_did(
+    home: Path, project: Path
+) -> None:
+    """Older versions checked a run's integration branch out at ``run-<run id>``
+    (``run-run-...``): homes made then still hold such worktrees."""
+    make_run(home, project, RUN_A, WORK, legacy=True)
+    make_run(home, project, RUN_B, {"b": {"b.txt": "b\n"}}, legacy=True)
+    make_run(home, project, RUN_C, {"c": {"c.txt": "c\n"}}, integrate=False)
+    root = home.resolve() / "worktrees"
+    # A directory git lost track of, left where an older version put C's worktree.
+    (root / f"run-{RUN_C}").mkdir()
+    ok(podium("apply", RUN_A))
+    ok(podium("apply", RUN_B))  # nothing is lost by cleaning either run
+    assert {str(root / f"run-{RUN_A}"), str(root / f"run-{RUN_B}")} <= worktrees(project)
+
+    done = json.loads(ok(podium("clean", RUN_A, "--json")).stdout)
+
+    assert str(root / f"run-{RUN_A}") in done["removed_worktrees"]
+    assert f"podium/run/{RUN_A}" in done["removed_branches"]
+    assert not (root / f"run-{RUN_A}").exists()
+    assert str(root / f"run-{RUN_B}") in worktrees(project)
+
+    retired = json.loads(ok(podium("clean", "--finished", "--keep", "0", "--json")).stdout)
+
+    cleaned = {run["run_id"]: run for run in retired["cleaned"]}
+    assert str(root / f"run-{RUN_B}") in cleaned[RUN_B]["removed_worktrees"]
+    assert str(root / f"run-{RUN_C}") in cleaned[RUN_C]["removed_worktrees"]
+    assert cleaned[RUN_B]["kept"] == []
+    assert worktrees(project) == set()
+    assert sorted(root.iterdir()) == []
+    assert f"podium/run/{RUN_B}" not in branches(project)

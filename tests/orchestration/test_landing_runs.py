@@ -1,9 +1,8 @@
 """Apply, clean and retention on real runs: real Claude Code CLIs against the fake API
 write files in their task worktrees (a scripted ``Write``); real git throughout.
 
-The run's integration branch ``podium/run/<run id>`` is made here from the task
-branches when the run did not make it (the contract: from the run's base, every
-completed task merged).
+Each run makes its integration branch ``podium/run/<run id>`` itself (from the run's
+base, every completed task merged); apply lands that branch.
 """
 
 from __future__ import annotations
@@ -15,13 +14,13 @@ from typing import Any
 import pytest
 
 from podium.isolation import IsolationError
-from podium.orchestration import RunEngine, RunRecord, RunState, load_team
+from podium.orchestration import RunEngine, RunState, load_team
 from podium.orchestration._apply import apply_run
 from podium.orchestration._clean import clean_run
 from podium.orchestration._team import TeamError
 from podium.runtime import Runtime
 from podium.testing import FakeAnthropic, Rule, ToolCall
-from tests.orchestration._landing_helpers import PODIUM, branches, git, make_repo, worktrees
+from tests.orchestration._landing_helpers import branches, git, make_repo, worktrees
 
 TEAM = """\
 [team]
@@ -72,17 +71,6 @@ async def engine(home: Path, fake: FakeAnthropic) -> AsyncIterator[RunEngine]:
         await rt.close()
 
 
-def integrate(home: Path, project: Path, run: RunRecord, base: str) -> str:
-    """The run's integration branch, made as the run would when it did not make it."""
-    branch = f"podium/run/{run.id}"
-    if branch not in branches(project):
-        tree = home / "worktrees" / f"run-{run.id}"
-        git(project, "worktree", "add", "-q", "-b", branch, str(tree), base)
-        for task in run.tasks:
-            git(tree, *PODIUM, "merge", "-q", "--no-ff", "-m", "merge", f"podium/{task.agent}")
-    return branch
-
-
 @pytest.mark.cli
 async def test_a_runs_work_is_applied_cleaned_and_older_worktrees_retired(
     engine: RunEngine, fake: FakeAnthropic, home: Path, tmp_path: Path
@@ -100,7 +88,10 @@ async def test_a_runs_work_is_applied_cleaned_and_older_worktrees_retired(
     one = await engine.wait(one.id, timeout=120)
     assert one.state is RunState.COMPLETE, (one.error, [t.reason for t in one.tasks])
     # The task's worktree and the run's integration worktree.
-    assert worktrees(project) == {str(root / f"{one.id}-first"), str(root / f"run-{one.id}")}
+    assert worktrees(project) == {
+        str(root / f"{one.id}-first"),
+        str(root / f"{one.id}.integration"),
+    }
     two = await engine.submit("Write two.", team=team, cwd=project, plan=plan("second"))
     two = await engine.wait(two.id, timeout=120)
     assert two.state is RunState.COMPLETE, (two.error, [t.reason for t in two.tasks])
@@ -108,11 +99,16 @@ async def test_a_runs_work_is_applied_cleaned_and_older_worktrees_retired(
     # keep_worktrees = 1: when the second run finished, the first one's worktrees went;
     # its work, in no branch of the user's, stays on its branches.
     assert str(root / f"{one.id}-first") not in worktrees(project)
-    assert str(root / f"run-{one.id}") not in worktrees(project)
+    assert str(root / f"{one.id}.integration") not in worktrees(project)
     assert str(root / f"{two.id}-second") in worktrees(project)
     assert git(project, "show", f"podium/{one.id}-first:one.txt") == "one\n"
 
-    integrate(home, project, two, base)
+    # The run made its integration branch: from its base, with the task's work merged.
+    integration = f"podium/run/{two.id}"
+    assert integration in branches(project)
+    assert two.base_commit == base
+    assert git(project, "merge-base", integration, "main").strip() == base
+    assert git(project, "show", f"{integration}:two.txt") == "two\n"
     applied = await apply_run(engine, two.id)
     assert applied["mode"] == "fast-forward"
     assert applied["tasks"] == ["second"]

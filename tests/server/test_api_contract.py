@@ -521,6 +521,8 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         )
         landed = make_run(runtime_home(harness), make_repo(tmp_path / "landing"), LANDED, WORK)
         await call("POST", "/v1/runs/{run_id}/apply", f"/v1/runs/{landed.id}/apply", json={})
+        shown = await call("GET", "/v1/runs/{run_id}", f"/v1/runs/{landed.id}")
+        assert [entry["mode"] for entry in shown["applied"]] == ["fast-forward"]
         await call("POST", "/v1/runs/{run_id}/clean", f"/v1/runs/{landed.id}/clean", json={})
         await call("POST", "/v1/runs/clean", "/v1/runs/clean", json={"keep": 0})
         await call("DELETE", "/v1/agents/{name}", "/v1/agents/gamma")

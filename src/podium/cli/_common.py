@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from .._client import Client
     from .._daemon_api import DaemonAPI
+    from ..isolation import MergeConflict
     from ..server._state import DaemonInfo
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "exit_code_for",
     "print_json",
     "report",
+    "report_conflict",
     "warn_if_environment_differs",
 ]
 
@@ -67,6 +69,20 @@ def exit_code_for(exc: PodiumError) -> int:
 
 def report(message: str) -> None:
     echo(f"error: {message}", err=True)
+
+
+def report_conflict(exc: MergeConflict, *, json_out: bool, done_key: str) -> None:
+    """A merge that conflicted (``podium merge``, ``podium apply``), for the caller to exit 1 after.
+
+    JSON: ``{done_key: false, "error": ...}`` on stdout. Text: the error line, then one
+    ``conflict: PATH`` line per file, on stderr.
+    """
+    if json_out:
+        print_json({done_key: False, "error": exc.to_dict()})
+        return
+    report(exc.message)
+    for path in exc.context.get("files", []):
+        echo(f"conflict: {path}", err=True)
 
 
 def connect() -> Client:

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from .._errors import UsageError
-from ._app import EXIT_ERROR, JsonFlag, app, connect, echo_text, print_json, report
+from ._app import EXIT_ERROR, JsonFlag, app, connect, echo_text, print_json
+from ._common import report_conflict
 
 __all__ = ["ISOLATION_FLAGS", "isolation_option"]
 
@@ -116,12 +117,7 @@ def merge(
         try:
             result = client.merge(name, into=into)
         except MergeConflict as exc:
-            if json_out:
-                print_json({"merged": False, "error": exc.to_dict()})
-            else:
-                report(exc.message)
-                for path in exc.context.get("files", []):
-                    typer.echo(f"conflict: {path}", err=True)
+            report_conflict(exc, json_out=json_out, done_key="merged")
             raise typer.Exit(EXIT_ERROR) from None
     if json_out:
         print_json(result)

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ._app import EXIT_ERROR, JsonFlag, app, connect, print_json, report
+from ._app import EXIT_ERROR, JsonFlag, app, connect, print_json
+from ._common import report_conflict
 
 __all__ = ["print_clean"]
 
@@ -39,12 +40,7 @@ def apply(
         try:
             result = client.apply_run(run_id, into=into, squash=squash, verify=not no_verify)
         except MergeConflict as exc:
-            if json_out:
-                print_json({"applied": False, "error": exc.to_dict()})
-            else:
-                report(exc.message)
-                for path in exc.context.get("files", []):
-                    typer.echo(f"conflict: {path}", err=True)
+            report_conflict(exc, json_out=json_out, done_key="applied")
             raise typer.Exit(EXIT_ERROR) from None
     if json_out:
         print_json(result)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -24,6 +25,7 @@ from ..orchestration._run_records import RunRecord, RunState, TaskRecord, TaskSt
 
 __all__ = [
     "CostLine",
+    "applied_lines",
     "cost_lines",
     "cost_table",
     "format_cost",
@@ -348,6 +350,25 @@ def _details(run: RunRecord) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def applied_lines(applied: Iterable[dict[str, Any]]) -> list[Text]:
+    """One line per ``podium apply`` that changed a branch (the run's ``applied``), oldest
+    first. Print them with ``soft_wrap=True``: commits and branch names are copied."""
+    lines = []
+    for entry in applied:
+        commit = str(entry.get("to") or "?")[:12]
+        at = entry.get("at")
+        when = _date(at) if isinstance(at, int | float) else "-"
+        lines.append(
+            Text.assemble(
+                ("applied:", "bold"),
+                f" {commit} into ",
+                str(entry.get("into") or "?"),
+                f" ({entry.get('mode') or '?'}) at {when}",
+            )
+        )
+    return lines
 
 
 def path_lines(run: RunRecord, run_dir: str | None = None) -> list[Text]:

@@ -307,7 +307,8 @@ def show(
     ] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Show a run: the plan as a tree, task states, costs, timings and the run directory."""
+    """Show a run: the plan as a tree, task states, costs, timings, each podium apply of it
+    and the run directory."""
     with connect() as client:
         if report_:
             text = client.run_report(run_id)
@@ -327,10 +328,10 @@ def show(
     from rich.console import Console
 
     from ..orchestration._run_records import RunRecord
-    from ._run_view import path_lines, show_view
+    from ._run_view import applied_lines, path_lines, show_view
 
     record = RunRecord.from_dict(data)
     console = Console()
     console.print(show_view(record, time.time()))
-    for line in path_lines(record, data.get("dir")):
+    for line in [*applied_lines(data.get("applied") or []), *path_lines(record, data.get("dir"))]:
         console.print(line, soft_wrap=True)

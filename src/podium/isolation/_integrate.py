@@ -1,9 +1,9 @@
 """A run's integration branch: the git side of merging its tasks' work one at a time.
 
 Layout: the branch of run ``RUN`` is ``podium/run/RUN``, started at the run's base
-commit; it is checked out in its own worktree, ``<home>/worktrees/run-RUN``. Every
-merge happens there, so the user's working tree and current branch are never
-touched.
+commit; it is checked out in its own worktree, ``<home>/worktrees/RUN.integration``
+(``run-RUN`` in homes of older versions). Every merge happens there, so the user's
+working tree and current branch are never touched.
 
 Guarantees:
 
@@ -32,6 +32,7 @@ __all__ = [
     "integration_branch",
     "integration_worktree",
     "is_ancestor",
+    "legacy_integration_worktree",
     "merge_branch",
     "open_integration",
     "project_head",
@@ -47,6 +48,19 @@ def integration_branch(run_id: str) -> str:
 
 
 def integration_worktree(home: Path, run_id: str) -> Path:
+    """``<home>/worktrees/<run id>.integration``, beside the run's task worktrees.
+
+    Not ``<run id>`` alone, nor ``integration-...``: agents' worktrees are
+    ``<home>/worktrees/<agent>``, and an agent may be named like that (agent names
+    are ``[a-z][a-z0-9_-]*``, see :func:`podium._names.check_name`), a run id
+    included. No agent name has a ``.``, so no agent's worktree can be this one.
+    """
+    return home / "worktrees" / f"{run_id}.integration"
+
+
+def legacy_integration_worktree(home: Path, run_id: str) -> Path:
+    """Where older versions checked the integration branch out: ``run-<run id>``
+    (``run-run-...``, run ids starting ``run-``). Found and cleaned up all the same."""
     return home / "worktrees" / f"run-{run_id}"
 
 
@@ -86,6 +100,9 @@ async def open_integration(project: Path, home: Path, run_id: str, base: str) ->
     top = await _toplevel(project)
     branch = integration_branch(run_id)
     path = integration_worktree(home, run_id)
+    legacy = legacy_integration_worktree(home, run_id)
+    if not path.exists() and legacy.is_dir() and (legacy / ".git").exists():
+        path = legacy  # a run an older version started, resumed: its branch is checked out there
     if path.is_dir() and (path / ".git").exists():
         await _clean(path)
         return path

@@ -2,7 +2,8 @@
 
 A run whose plan has ``worktree`` tasks records the project's HEAD once, when it
 starts (:attr:`RunRecord.base_commit`; a resume keeps it). Its integration branch
-``podium/run/<RUN_ID>`` starts there, checked out in ``<home>/worktrees/run-<RUN_ID>``.
+``podium/run/<RUN_ID>`` starts there, checked out in
+``<home>/worktrees/<RUN_ID>.integration``.
 
 * A task with no dependencies branches from the base; a task with dependencies
   from the integration head right after the last of its (transitive) dependencies

@@ -3,8 +3,9 @@
 Every agent of a run is named ``<run id>-...`` (``_N`` for a reassigned attempt), works
 on branch ``podium/<agent>`` in ``<home>/worktrees/<agent>``; the run's integration
 branch ``podium/run/<run id>`` holds every completed task's merged work, checked out at
-``<home>/worktrees/run-<run id>``. They are found in git and on disk by those names,
-not only from the run record, so attempts the record no longer names are found too.
+``<home>/worktrees/<run id>.integration`` (``run-<run id>`` in homes of older
+versions). They are found in git and on disk by those names, not only from the run
+record, so attempts the record no longer names are found too.
 
 "Unmerged" work is what would be lost by deleting it: commits no branch of the
 user's (local branches outside ``podium/``, remote branches) holds, and uncommitted
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..isolation._worktree import BRANCH_PREFIX, _git, _toplevel, worktree_path
+from ..isolation._integrate import integration_worktree, legacy_integration_worktree
+from ..isolation._worktree import BRANCH_PREFIX, _git, _toplevel
 from ._artifacts import RunDir
 from ._run_records import RunRecord
 
@@ -47,13 +49,16 @@ def integration_branch(run_id: str) -> str:
     return f"{INTEGRATION_PREFIX}{run_id}"
 
 
-def integration_worktree(home: Path, run_id: str) -> Path:
-    return worktree_path(home, f"run-{run_id}")
-
-
 def _is_run_name(name: str, run_id: str) -> bool:
-    """An agent or worktree name of this run: ``<id>-task``, ``<id>_lead``, ``run-<id>``."""
-    return name == f"run-{run_id}" or name.startswith((f"{run_id}-", f"{run_id}_"))
+    """An agent or worktree name of this run: ``<id>-task``, ``<id>_lead``, the integration
+    worktree's ``<id>.integration``, or ``run-<id>`` as older versions named it."""
+    if name.startswith((f"{run_id}-", f"{run_id}_")):
+        return True
+    anywhere = Path()  # only the directories' names are compared
+    return name in (
+        integration_worktree(anywhere, run_id).name,
+        legacy_integration_worktree(anywhere, run_id).name,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,7 +26,7 @@ Routes (prefix ``/v1``; JSON in and out; all but ``GET /health`` need
                                         budget_usd, mode: planned | agentic}
     POST   /orchestrate                 the same as POST /runs (the seed's name)
     GET    /runs?limit=                 newest first
-    GET    /runs/{run_id}               the run (tasks, states, costs) and its directory
+    GET    /runs/{run_id}               the run (tasks, states, costs), its directory, applies
     GET    /runs/{run_id}/wait?timeout= long poll; ``done`` says whether it ended
     GET    /runs/{run_id}/report        {"run_id", "report": markdown or null}
     POST   /runs/{run_id}/cancel        stop dispatching, interrupt running tasks

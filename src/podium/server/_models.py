@@ -25,6 +25,7 @@ from ..orchestration._run_records import RunState, TaskState
 __all__ = [
     "AgentInfoOut",
     "AgentOut",
+    "AppliedOut",
     "ApproveBody",
     "AskBody",
     "BroadcastBody",
@@ -39,6 +40,7 @@ __all__ = [
     "RequestOut",
     "RequestSummaryOut",
     "RunBody",
+    "RunDetailOut",
     "RunOut",
     "RunWaitOut",
     "SpawnBody",
@@ -403,6 +405,23 @@ class RunOut(BaseModel):
 
 class RunWaitOut(RunOut):
     done: bool = Field(description="whether the run has ended (false: the wait ran out)")
+
+
+class AppliedOut(BaseModel):
+    """One ``podium apply`` of a run that changed the branch (from the run's applied.json)."""
+
+    into: str = Field(description="the branch the run was applied to")
+    mode: str = Field(description="fast-forward, merge or squash")
+    from_: str = Field(alias="from", description="the branch's commit before")
+    to: str = Field(description="the branch's commit after")
+    head: str = Field(description="the integration branch's commit applied")
+    at: float = Field(description="when (Unix time)")
+
+
+class RunDetailOut(RunOut):
+    applied: list[AppliedOut] = Field(
+        description="each podium apply of the run that changed a branch, oldest first"
+    )
 
 
 class ReportOut(BaseModel):

@@ -1,7 +1,8 @@
 """Orchestrated runs over HTTP (``/v1/runs``, ``/v1/orchestrate``): a thin adapter over RunEngine.
 
 A run is answered as ``RunRecord.to_dict()`` plus ``dir``, the run directory,
-so a user can open its plan, task results and report directly.
+so a user can open its plan, task results and report directly; ``GET
+/v1/runs/{run_id}`` adds ``applied``, what ``podium apply`` landed from it.
 ``POST /v1/orchestrate`` is the seed's name for ``POST /v1/runs``: same body,
 same answer.
 """
@@ -15,9 +16,18 @@ from fastapi.responses import JSONResponse
 
 from .._errors import DaemonError, WaitTimeout
 from ..orchestration import RunEngine
-from ..orchestration._artifacts import check_run_id
+from ..orchestration._artifacts import RunDir, check_run_id
+from ..orchestration._run_git import read_applied
 from ._app import MAX_EVENT_WAIT, AppState, error_responses
-from ._models import ApproveBody, RejectBody, ReportOut, RunBody, RunOut, RunWaitOut
+from ._models import (
+    ApproveBody,
+    RejectBody,
+    ReportOut,
+    RunBody,
+    RunDetailOut,
+    RunOut,
+    RunWaitOut,
+)
 
 if TYPE_CHECKING:
     from ..orchestration._run_records import RunRecord
@@ -111,12 +121,14 @@ async def list_runs(
 
 @router.get(
     "/runs/{run_id}",
-    summary="A run: its tasks, their states and costs, and its directory",
-    response_model=RunOut,
+    summary="A run: its tasks, their states and costs, its directory, where it was applied",
+    response_model=RunDetailOut,
     responses=error_responses(404),
 )
 async def get_run(run_id: RunId, engine: EngineDep) -> JSONResponse:
-    return _ok(_run_json(engine, await engine.get(run_id)))
+    run = await engine.get(run_id)
+    applied = read_applied(RunDir(engine.runs_root, run.id))
+    return _ok(_run_json(engine, run, applied=applied))
 
 
 @router.get(
