@@ -23,8 +23,9 @@ pytestmark = pytest.mark.cli
 PRICED_MODEL = "claude-sonnet-4-6"
 
 
-def test_seed_session_through_the_cli(env: dict[str, str], fake: FakeAnthropic, workdir: Path,
-                                      home: Path) -> None:
+def test_seed_session_through_the_cli(
+    env: dict[str, str], fake: FakeAnthropic, workdir: Path, home: Path
+) -> None:
     fake.add_rule(Rule(content="portfolio analyst", text="READY"))
     fake.add_rule(
         Rule(
