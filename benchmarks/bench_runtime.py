@@ -43,6 +43,7 @@ from podium.runtime import Runtime, RuntimeConfig
 from podium.testing import FakeAnthropic, Rule, bundled_cli, fake_api_env
 
 PROMPT = "benchmark prompt: reply with PONG"
+BLOCK, WARMUP = 10, 2  # counted turns of a path in a row, and turns before them
 
 
 # Printed after the warm-turn table: what the in-process overhead is made of. Measured
@@ -150,8 +151,9 @@ class WarmTimes:
 
 
 async def warm_turns(base_url: str, root: Path, rt: Runtime, client: Any, turns: int) -> WarmTimes:
-    """The three paths a turn at a time, in rounds, the order turning each round: the
-    machine's drift (other load, caches, the disk) falls on all three alike."""
+    """The three paths in blocks of back-to-back turns, block after block in turn, so
+    that the machine's drift (other load, caches, the disk) falls on all three alike.
+    A block's first turns are not counted: the path's CLI was idle while others ran."""
     raw = await RawCLI.start(base_url, root)
     await rt.spawn("warm", cwd=root)
 
@@ -166,13 +168,14 @@ async def warm_turns(base_url: str, root: Path, rt: Runtime, client: Any, turns:
 
     paths = [raw.turn, inproc, http]
     times: list[list[float]] = [[], [], []]
-    for round_ in range(turns + 3):
-        order = [(round_ + k) % 3 for k in range(3)]
-        for index in order:
-            t0 = time.perf_counter()
-            await paths[index]()
-            if round_ >= 3:  # the first rounds warm caches on every side
-                times[index].append(time.perf_counter() - t0)
+    rounds = max(1, -(-turns // BLOCK))  # enough blocks for `turns` counted turns each
+    for _round in range(rounds):
+        for index, path in enumerate(paths):
+            for turn in range(BLOCK + WARMUP):
+                t0 = time.perf_counter()
+                await path()
+                if turn >= WARMUP:
+                    times[index].append(time.perf_counter() - t0)
     await raw.close()
     return WarmTimes(raw=times[0], inproc=times[1], http=times[2])
 
@@ -361,7 +364,7 @@ async def main() -> None:
             "p90 ms",
             "overhead vs raw ms",
             "overhead %",
-            title=f"Warm turn, {args.turns} rounds of the three paths interleaved, "
+            title=f"Warm turn, {args.turns}+ turns a path in interleaved blocks of {BLOCK}, "
             f"same fake API ({machine})",
         )
         for label, values in [

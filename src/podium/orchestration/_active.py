@@ -94,6 +94,8 @@ class ActiveRun:
         self.shutting_down = False  # the daemon is stopping: the run ends interrupted
         self.parked = False  # planned, awaiting approval: the driver ends, the run does not
         self.driver: asyncio.Task[None] | None = None
+        # The driver has taken its first step: from then on a cancel reaches its ending.
+        self.driving = False
         self.integrator: Integrator | None = None  # a run with worktree tasks
         self._background: set[asyncio.Task[None]] = set()
         # Task turns per model narrow on 429/529 and widen back (see _adaptive).

@@ -106,8 +106,7 @@ class RunEngine(ReviewMixin):
         """Stop driving runs; they are left ``interrupted`` and can be resumed."""
         for active in list(self._active.values()):
             active.shutting_down = True
-            if active.driver is not None:
-                active.driver.cancel()
+            await _cancel_driver(active)
         for active in list(self._active.values()):
             if active.driver is not None:
                 with contextlib.suppress(BaseException):
@@ -319,8 +318,8 @@ class RunEngine(ReviewMixin):
         active.user_cancelled = True
         if active.scheduler is not None and active.record.state is RunState.RUNNING:
             active.stop_dispatch("the run was cancelled")
-        elif active.driver is not None:
-            active.driver.cancel()
+        else:
+            await _cancel_driver(active)
         return await self.wait(run_id)
 
     # --- driving ------------------------------------------------------------------------
@@ -377,6 +376,7 @@ class RunEngine(ReviewMixin):
                 raise outcome
 
     async def _drive(self, active: ActiveRun) -> None:
+        active.driving = True
         final: RunState = RunState.FAILED
         error: str | None = None
         try:
@@ -474,3 +474,15 @@ def _check_budget(budget_usd: float | None, team: Team) -> float | None:
             "cannot dispatch anything"
         )
     return float(budget_usd)
+
+
+async def _cancel_driver(active: ActiveRun) -> None:
+    """Cancel a run's driver once it has started: a task cancelled before its first step
+    never runs its body, and the run would never record how it ended (a cancel right
+    after a launch or a resume, a daemon stopping right after one)."""
+    driver = active.driver
+    if driver is None:
+        return
+    while not active.driving and not driver.done():
+        await asyncio.sleep(0)
+    driver.cancel()

@@ -126,17 +126,21 @@ def _state(request: Request) -> AppState:
     return state
 
 
-def _runtime(request: Request) -> Runtime:
+# Dependencies are ``async def``: FastAPI runs a plain ``def`` one in its thread pool,
+# a thread hop per dependency on every request.
+async def _runtime(request: Request) -> Runtime:
     return _state(request).runtime
 
 
-def _agent_name(name: str) -> str:
+async def _agent_name(name: str) -> str:
     # Path names are checked like body names: "../x" is invalid, not "not found".
     return check_name(name)
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+"""The daemon's runtime, for every router's handlers."""
 AgentName = Annotated[str, Depends(_agent_name)]
+"""An agent name from the path, checked."""
 
 router = APIRouter(prefix="/v1")
 

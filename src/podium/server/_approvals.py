@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from .._approvals import ApprovalRecord, ApprovalState, check_approval_id
 from .._names import check_name
-from ..runtime import Runtime
-from ._app import AppState, error_responses
+from ._app import RuntimeDep, error_responses
 from ._models import _Body
 
 __all__ = ["ApprovalOut", "DenyBody", "router"]
@@ -26,17 +25,11 @@ __all__ = ["ApprovalOut", "DenyBody", "router"]
 router = APIRouter(prefix="/v1", tags=["approvals"])
 
 
-def _runtime(request: Request) -> Runtime:
-    state: AppState = request.app.state.podium
-    return state.runtime
-
-
-def _approval_id(approval_id: str) -> str:
+async def _approval_id(approval_id: str) -> str:
     # Checked like a request id: "../x" is an invalid id, not "not found".
     return check_approval_id(approval_id)
 
 
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 ApprovalId = Annotated[str, Depends(_approval_id)]
 
 

@@ -9,14 +9,13 @@ project's HEAD or not committed, unless ``force``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .._errors import AgentNotFound, PodiumError
-from .._names import check_name
 from .._records import AgentRecord, AgentStatus
 from ..isolation import (
     IsolationError,
@@ -28,7 +27,7 @@ from ..isolation import (
     merge_workspace,
 )
 from ..runtime import Runtime
-from ._app import AppState, error_responses
+from ._app import AgentName, RuntimeDep, error_responses
 from ._http_errors import error_response
 from ._models import ErrorOut, unstorable
 
@@ -92,18 +91,6 @@ class CleanOut(BaseModel):
     branch: str | None
     killed: bool = Field(description="the agent was running and was killed first (force)")
 
-
-def _runtime(request: Request) -> Runtime:
-    state: AppState = request.app.state.podium
-    return state.runtime
-
-
-def _agent_name(name: str) -> str:
-    return check_name(name)
-
-
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
-AgentName = Annotated[str, Depends(_agent_name)]
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {

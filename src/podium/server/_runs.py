@@ -37,14 +37,14 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["runs"])
 
 
-def _engine(request: Request) -> RunEngine:
+async def _engine(request: Request) -> RunEngine:
     state: AppState = request.app.state.podium
     if state.runs is None:
         raise DaemonError("this daemon does not run orchestrated runs")
     return state.runs
 
 
-def _run_id(run_id: str) -> str:
+async def _run_id(run_id: str) -> str:
     # Checked before the engine sees it: "../x" is an invalid id, not a path to look at.
     return check_run_id(run_id)
 
