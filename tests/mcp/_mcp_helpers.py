@@ -65,6 +65,11 @@ async def refused_unchanged(
     tools: Tools, client: Client, tool: str, code: str, **arguments: Any
 ) -> dict[str, Any]:
     """Call ``tool``, expect the error ``code``, and check that nothing changed."""
+    # Work earlier calls started (a spawned agent's first turn) ends first: the state
+    # compared must be what only this call could change.
+    for request in client.requests(limit=1000):
+        if not request.done:
+            client.wait(request.id, 60)
     before = state(client)
     error = await tools.refused(tool, code, **arguments)
     assert state(client) == before

@@ -53,7 +53,8 @@ async def test_agents_outside_the_scope_do_not_count_and_cannot_be_driven(
         ):
             error = await refused_unchanged(tools, client, tool, "out_of_scope", **args)
             assert "was not spawned through this MCP scope ('mcp')" in error["message"]
-        request = client.ask("users-own", "private")
+        # Finished first: a request still running would change the state compared below.
+        request = client.ask("users-own", "private", wait=True)
         error = await refused_unchanged(
             tools, client, "get_result", "out_of_scope", request_id=request.id
         )
