@@ -46,34 +46,31 @@ PROMPT = "benchmark prompt: reply with PONG"
 BLOCK, WARMUP = 10, 2  # counted turns of a path in a row, and turns before them
 
 
-# Printed after the warm-turn table: what the in-process overhead is made of. Measured
-# once (not by this script) on a warm agent: cProfile of 40 turns of Runtime.ask + wait,
-# the store's SQL through sqlite3's trace callback, the event loop thread's syscalls with
-# strace -c (40 turns less 10, so start-up cancels out).
+# Printed after the warm-turn table: what the overhead is made of. Measured once (not
+# by this script) on a warm agent, a 2-CPU machine otherwise idle: timestamps of one
+# turn's steps (medians of 40 turns) in-process and inside a daemon, cProfile of both,
+# the store's SQL timed statement by statement.
 OVERHEAD_NOTE = """\
-Where a turn's overhead goes (per warm turn, in-process; before -> after):
-- fsync, most of it. The store is SQLite (WAL, synchronous=FULL): every commit
-  is an fdatasync, 0.4-0.7 ms each on a 2-CPU test machine. A turn made 10
-  commits; with synchronous=NORMAL (an experiment only) its SQLite time fell
-  from 9.0 to 1.1 ms. Writes that belong together now share one commit
-  (Store.batch): new request + request_queued; request running + agent busy +
-  request_started; one stream message's events (api_call + text); request end
-  + agent + request_finished. Commits and fdatasync 10 -> 4, the same rows and
-  events (listeners hear them once committed); SQL statements 25 -> 33, the
-  extra ones BEGIN/COMMIT/SAVEPOINT. Runtime.ask + wait, mean of the medians of
-  4 runs of 100 turns, that machine idle: 36.7 -> 35.3 ms (the raw CLI's median
-  moves by +-2 ms from run to run, so compare several runs).
-- Events: 5 (queued, started, api_call, text, finished), unchanged;
-  events.jsonl writes 5 -> 4. Event loop thread syscalls ~222 -> ~175
-  (fcntl locks 82 -> 36, pwrite 54 -> 48).
-- CPU left, about 1 ms: the statements (11 read a record back: JSON in and
-  out), the SDK's parsing and task hops per stream line. The stall watch stats
-  the transcript once a turn: 0.23 -> 0.05 ms (its path is found once per
-  process now).
-- No wait without CPU: nothing in the turn path sleeps or polls. The stall
-  watch waits on the turn itself (woken by its end), Runtime.wait and the
-  actor's mailbox on events; the SDK's one timer (run-end ceiling) runs
-  between turns.
+Where a warm turn's overhead goes (2-CPU machine, idle):
+- Durable commits on the turn's path: 10 -> 2. SQLite (WAL, synchronous=FULL)
+  makes each commit wait for an fdatasync: 0.5 ms, and up to 1.5 ms right after
+  the CLI has written its transcript (ext4 flushes that first). Writes that
+  belong together share one commit (Store.batch); the request's start (running,
+  agent busy, request_started) is written once the prompt is out, so its fsync
+  overlaps the model's work; a turn's activity (api_call, text, tools) commits
+  without waiting for the disk (kept if podium crashes, on the disk with the
+  next durable commit). Left: the request queued, the request finished.
+- Before the prompt reaches the CLI, ~1.2 ms: the ask is checked and queued
+  (one commit), the agent's actor takes it, the SDK writes the prompt.
+- After the CLI's result line, ~1.5 ms: the result is read and priced, the
+  request's end + the agent + request_finished are one commit, the waiter is
+  handed the finished record (no read back).
+- CPU, ~1.5 ms of the above: SQL with records as JSON in and out, the SDK's
+  hops per stream line. Nothing in the turn path sleeps or polls.
+- Through the daemon, ~2 ms more: ~0.5 ms before the runtime has the ask
+  (guard, routing, body validation; dependencies are async, no thread hop),
+  ~0.9 ms to build and send the answer, ~0.8 ms in the client process and the
+  loopback round trip.
 """
 
 

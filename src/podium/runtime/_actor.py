@@ -133,7 +133,9 @@ class AgentActor:
                 warm = self.session is not None and self.session.alive
                 timeout = self.runtime.config.idle_timeout if warm else None
                 try:
-                    item = await asyncio.wait_for(self.mailbox.get(), timeout)
+                    # asyncio.timeout, not wait_for: no task of its own for each wait.
+                    async with asyncio.timeout(timeout):
+                        item = await self.mailbox.get()
                 except TimeoutError:
                     await self._guarded(self._hibernate())
                     continue
