@@ -251,8 +251,11 @@ class AgentActor:
             nonlocal request, started
             if started:
                 return
-            # One commit for the three (runtime.batch: nothing in it suspends).
-            with runtime.batch():
+            # One commit for the three (runtime.batch: nothing in it suspends), without
+            # waiting for the disk: an fsync now holds up the CLI writing its transcript
+            # (about 1 ms a turn). Podium crashing keeps it; the machine crashing before
+            # the next durable commit leaves the request queued, and it runs again.
+            with runtime.batch(durable=False):
                 request = await store.update_request(
                     request.id,
                     state=RequestState.RUNNING,
@@ -266,7 +269,7 @@ class AgentActor:
             started = True
 
         # A session that says when its prompt was sent has the request recorded running
-        # then: the commit's wait for the disk overlaps the model's work, not the turn's.
+        # then, so that the commit is off the turn's path.
         if not getattr(session, "announces_prompt_sent", False):
             await mark_started()
 
