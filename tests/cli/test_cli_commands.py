@@ -20,6 +20,7 @@ import pytest
 from podium.cli import EXIT_ERROR, EXIT_TIMEOUT, EXIT_USAGE
 from podium.cli._logs import format_event
 from tests._cli_helpers import Run, failed, ok
+from tests._request_shape import REQUEST_KEYS
 from tests._threaded_daemon import ThreadedDaemon
 
 LIST_KEYS = {
@@ -36,18 +37,6 @@ LIST_KEYS = {
     "cost_usd",
     "unpriced_requests",
     "billing",
-}
-REQUEST_KEYS = {
-    "id",
-    "agent",
-    "status",
-    "result",
-    "error",
-    "usage",
-    "cost_usd",
-    "submitted_at",
-    "started_at",
-    "completed_at",
 }
 
 

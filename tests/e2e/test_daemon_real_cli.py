@@ -15,6 +15,7 @@ import pytest
 from podium import Client
 from podium.pricing import default_price_table
 from podium.testing import FakeAnthropic, Rule, ToolCall, message_text
+from tests._request_shape import REQUEST_KEYS
 from tests.e2e._helpers import alive, no_processes_left, podium, wait_until
 
 pytestmark = pytest.mark.cli
@@ -49,18 +50,7 @@ def test_seed_session_through_the_cli(
         waited = json.loads(podium(env, "wait", request_id, "--json").stdout)
         assert waited["status"] == "complete"
         assert waited["result"] == "Supply is 42."
-        assert set(waited) >= {
-            "id",
-            "agent",
-            "status",
-            "result",
-            "error",
-            "usage",
-            "cost_usd",
-            "submitted_at",
-            "started_at",
-            "completed_at",
-        }
+        assert set(waited) >= REQUEST_KEYS
 
         listed = json.loads(podium(env, "list", "--json").stdout)
         by_name = {a["name"]: a for a in listed}

@@ -34,6 +34,7 @@ from podium.isolation._sandbox import (
 from podium.isolation._sandbox import ISOLATOR as SANDBOX_ISOLATOR
 from podium.runtime import Runtime
 from podium.testing import FakeAnthropic, Rule, ToolCall
+from tests.e2e._helpers import alive
 
 UNAVAILABLE = sandbox_unavailable_reason()
 needs_bwrap = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
@@ -84,14 +85,6 @@ def listeners() -> Iterator[tuple[Listener, Listener]]:
     finally:
         allowed.close()
         forbidden.close()
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def sandbox_processes(marker: Path) -> list[int]:
