@@ -1,12 +1,16 @@
-"""Which of a turn's commits wait for the disk: the request queued (its id is a promise)
-and the request finished (its answer) do; its start and its activity do not, so that no
-fsync holds up the CLI mid-turn. Checked on the SQL the store runs for a real Claude
-Code turn against the fake API, the synchronous setting read at each COMMIT."""
+"""Which of a turn's writes wait for the disk: the request queued (its id is a promise)
+before ``ask`` returns, and the request finished (its answer) before anyone hears of it;
+its start and its activity do not, so that no fsync holds up the CLI mid-turn. Checked
+on the SQL the store runs for a real Claude Code turn against the fake API, the
+synchronous setting read at each COMMIT, and the store's own syncs of the WAL file."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from podium import RequestState
 from podium.runtime import Runtime
@@ -17,17 +21,20 @@ FULL, NORMAL = 2, 1
 
 
 class _Recorder:
-    """The store's connection, noting each transaction's statements and its durability."""
+    """The store's connection, noting each transaction's statements and its durability;
+    ``log`` has them in order with the store's syncs of a file and what the test marks."""
 
     def __init__(self, db: Any) -> None:
         self._db = db
         self.current: list[str] = []
         self.commits: list[tuple[int, list[str]]] = []
+        self.log: list[str] = []
 
     def execute(self, sql: str, *args: Any) -> Any:
         if sql == "COMMIT":
             synchronous = int(self._db.execute("PRAGMA synchronous").fetchone()[0])
             self.commits.append((synchronous, self.current))
+            self.log.append(f"commit {synchronous}: {' | '.join(self.current)}")
             self.current = []
         elif not sql.startswith(("SELECT", "PRAGMA", "BEGIN", "SAVEPOINT", "RELEASE")):
             self.current.append(sql.split("(")[0].strip() + " " + " ".join(map(str, args))[:200])
@@ -38,7 +45,7 @@ class _Recorder:
 
 
 async def test_a_turn_waits_for_the_disk_when_queued_and_when_finished_only(
-    runtime: Runtime, fake: FakeAnthropic, workdir: Path
+    runtime: Runtime, fake: FakeAnthropic, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.add_rule(Rule(text="done"))
     await runtime.spawn("steady", cwd=workdir)
@@ -46,9 +53,17 @@ async def test_a_turn_waits_for_the_disk_when_queued_and_when_finished_only(
     store = runtime.store
     assert isinstance(store, SQLiteStore)
     recorder = _Recorder(store._db)
+    fdatasync = os.fdatasync
+
+    def noted_fdatasync(fd: int) -> None:
+        fdatasync(fd)
+        recorder.log.append(f"synced {os.readlink(f'/proc/self/fd/{fd}')}")
+
+    monkeypatch.setattr(os, "fdatasync", noted_fdatasync)
     store._db = recorder  # type: ignore[assignment]
     try:
         request = await runtime.ask("steady", "one turn")
+        recorder.log.append("ask returned")
         finished = await runtime.wait(request.id, timeout=60)
     finally:
         store._db = recorder._db
@@ -57,7 +72,13 @@ async def test_a_turn_waits_for_the_disk_when_queued_and_when_finished_only(
     def durability(marker: str) -> list[int]:
         return [sync for sync, sqls in recorder.commits if any(marker in s for s in sqls)]
 
-    assert durability("request_queued") == [FULL]
+    # Queued without waiting in the commit; the WAL file (which holds the commit) is
+    # synced before ask gives out the id.
+    assert durability("request_queued") == [NORMAL]
+    queued = next(i for i, line in enumerate(recorder.log) if "request_queued" in line)
+    returned = recorder.log.index("ask returned")
+    synced = [i for i, line in enumerate(recorder.log) if line == f"synced {store.path}-wal"]
+    assert any(queued < i < returned for i in synced), recorder.log
     assert durability("request_finished") == [FULL]
     assert durability("request_started") == [NORMAL]
     assert durability("api_call") == [NORMAL]

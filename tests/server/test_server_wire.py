@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from podium._options import AgentOptions
@@ -92,3 +93,12 @@ def test_event_roundtrip_and_unknown_keys_are_ignored() -> None:
     event = Event(id=9, ts=1.0, kind=EventKind.RELAY, agent="a", request_id=None, data={"x": 1})
     assert event_from_json({**roundtrip(event.to_dict()), "future_field": True}) == event
     assert request_from_json({**request_to_json(REQUEST), "future_field": 1}) == REQUEST
+
+
+def test_usage_and_agent_dicts_hold_every_field() -> None:
+    # Spelled out for speed: a field added to the record must not be left out.
+    usage = Usage(
+        input_tokens=1, output_tokens=2, cache_creation_input_tokens=3, cache_read_input_tokens=4
+    )
+    assert usage.to_dict() == dataclasses.asdict(usage)
+    assert set(AGENT.to_dict()) >= {f.name for f in dataclasses.fields(AGENT)}

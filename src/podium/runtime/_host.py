@@ -204,6 +204,13 @@ class Runtime:
                 for event in held:
                     self._tell(event)
 
+    async def _sync(self) -> None:
+        """Every write so far on the disk (see ``Store.sync``)."""
+        # A store of an older make without sync() made each write durable already.
+        sync = getattr(self.store, "sync", None)
+        if sync is not None:
+            await sync()
+
     def add_listener(self, listener: Callable[[Event], None]) -> None:
         """Call ``listener`` synchronously with every event as it is recorded."""
         self._listeners.append(listener)
@@ -659,7 +666,7 @@ class Runtime:
         check_prompt(prompt)
         check_seconds(timeout, agent=name)
         agent = await self.store.get_agent(name)
-        with self.batch():
+        with self.batch(durable=False):
             request = await self.store.add_request(
                 agent=agent.name,
                 prompt=prompt,
@@ -676,6 +683,15 @@ class Runtime:
                 data={"source": source.value, "chars": len(prompt)},
             )
         self._actor(agent.name).submit(request.id)
+        # The id is a promise: it is given out once the request is on the disk. The
+        # agent has it first, so that the wait for the disk overlaps the turn's start.
+        try:
+            await self._sync()
+        except Exception:
+            # Not known to be on the disk: it does not run unreported.
+            with contextlib.suppress(Exception):
+                await self.cancel(request.id)
+            raise
         return request
 
     async def tell(self, name: str, text: str) -> TellResult:

@@ -138,15 +138,19 @@ async def _wait(
     deadline: float,
 ) -> str | _Stall:
     started = time.monotonic()
+    first = True
     while True:
         now = time.monotonic()
         wake = deadline
         if progress is not None:
-            last, event = progress()
+            # Nothing is stalled as it starts: the first look (a stat of the transcript)
+            # waits until a stall could be due, off the path of the prompt.
+            last, event = (started, None) if first else progress()
             last = max(last, started)
             if now - last >= stall_timeout:
                 return _Stall(seconds=now - last, last_event=event)
             wake = min(wake, last + stall_timeout)
+        first = False
         done, _ = await asyncio.wait({turn}, timeout=max(0.05, wake - now))
         if done:
             return "done"

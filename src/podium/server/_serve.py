@@ -211,6 +211,9 @@ async def _run(
         lifespan="off",
         log_config=None,
         access_log=False,
+        # Served on loopback or a unix socket, behind the token: no proxy's
+        # X-Forwarded-* headers are trusted (nor parsed on every request).
+        proxy_headers=False,
         # Long polls in flight get this long before they are cut at shutdown.
         timeout_graceful_shutdown=3,
         timeout_keep_alive=5,

@@ -31,6 +31,13 @@ class Store(Protocol):
         commit on (at the latest the request's end), without waiting for the disk."""
         ...
 
+    async def sync(self) -> None:
+        """Return once every write committed so far is durable, those of
+        ``batch(durable=False)`` too. Suspends (the wait runs off the event loop), so
+        a caller can let other work go on meanwhile: an ask hands its request to the
+        agent, then waits for the disk before it gives out the id."""
+        ...
+
     # agents
     async def add_agent(self, agent: AgentRecord) -> AgentRecord:
         """Insert a new agent. Raises AgentExists if a live agent has the name."""

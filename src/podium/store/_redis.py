@@ -293,6 +293,9 @@ class RedisStore(RedisApprovals):
         settings make it: a batch changes nothing."""
         return contextlib.nullcontext()
 
+    async def sync(self) -> None:
+        """Nothing to wait for: each write was as durable as the server makes it."""
+
     # --- plumbing -----------------------------------------------------------------------
 
     def _key(self, *parts: str) -> str:

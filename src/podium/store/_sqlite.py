@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -17,6 +19,7 @@ from .._home import private_file
 from .._names import new_request_id
 from .._records import AgentRecord, AgentStatus, Event, EventKind, RequestRecord, RequestState
 from .._wire import agent_from_json, agent_to_json, request_from_json, request_to_json
+from ._cache import RecordCache
 
 __all__ = ["SQLiteStore"]
 
@@ -101,10 +104,19 @@ class SQLiteStore:
         self._log_file = (
             private_file(events_log).open("a", encoding="utf-8") if events_log else None
         )
+        # Commits counted as made (``_written``) and as known on the disk (``_synced``):
+        # a commit at synchronous=FULL syncs the WAL, and so every commit before it.
+        self._written = 0
+        self._synced = 0
+        self._wal_fd: int | None = None
+        self._cache = RecordCache()
 
     async def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
             if self._log_file is not None:
                 self._log_file.close()
                 self._log_file = None
@@ -136,21 +148,50 @@ class SQLiteStore:
                 except BaseException:
                     # What the block wrote stays, as if each write had committed alone.
                     with contextlib.suppress(sqlite3.Error, OSError):
-                        self._end_batch()
+                        self._end_batch(durable=durable)
                     raise
-                self._end_batch()
+                self._end_batch(durable=durable)
             finally:
                 if not durable:
                     self._db.execute("PRAGMA synchronous=FULL")
 
-    def _end_batch(self) -> None:
+    async def sync(self) -> None:
+        """Wait for the WAL to be on the disk, in a worker thread.
+
+        What a commit at synchronous=FULL does (SQLite syncs the WAL file, which holds
+        every commit made so far; a checkpoint syncs it first too), but off the event
+        loop and only once asked for. Concurrent calls each sync: the kernel merges them.
+        """
+        target = self._written
+        if self._synced >= target:
+            return
+        fd = self._wal()
+        if fd is not None:
+            await asyncio.to_thread(os.fdatasync, fd)
+        self._synced = max(self._synced, target)
+
+    def _wal(self) -> int | None:
+        # The connection keeps the WAL file (SQLite removes it when the last connection
+        # closes); it is reused from its start after a checkpoint, never replaced.
+        if self._wal_fd is None:
+            try:
+                self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return None  # nothing written in WAL mode yet
+        return self._wal_fd
+
+    def _end_batch(self, *, durable: bool) -> None:
         lines, self._log_held = self._log_held, None
         try:
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+                self._cache.forget()
             raise
+        self._written += 1
+        if durable:
+            self._synced = self._written
         # The events log gets the batch's events once they are committed, in one write.
         if lines and self._log_file is not None:
             self._log_file.write("".join(lines))
@@ -166,6 +207,7 @@ class SQLiteStore:
             except BaseException:
                 self._db.execute("ROLLBACK TO atomic")
                 self._db.execute("RELEASE atomic")
+                self._cache.forget()
                 raise
             self._db.execute("RELEASE atomic")
             return
@@ -175,7 +217,38 @@ class SQLiteStore:
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._cache.forget()
             raise
+
+    def _cached(self) -> RecordCache:
+        # Under the lock. Another connection's commit since the last look empties it.
+        self._cache.check(int(self._db.execute("PRAGMA data_version").fetchone()[0]))
+        return self._cache
+
+    def _read_agent(self, name: str) -> AgentRecord | None:
+        # Under the lock: the agent as stored, killed or not.
+        cache = self._cached()
+        agent = cache.agents.get(name)
+        if agent is None:
+            row = self._db.execute("SELECT data FROM agents WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return None
+            agent = cache.agents[name] = _agent_from_json(row[0])
+        return agent
+
+    def _read_request(self, request_id: str) -> RequestRecord:
+        # Under the lock.
+        cache = self._cached()
+        request = cache.request(request_id)
+        if request is None:
+            row = self._db.execute(
+                "SELECT data FROM requests WHERE id = ?", (request_id,)
+            ).fetchone()
+            if row is None:
+                raise RequestNotFound(f"no request with id {request_id!r}", request_id=request_id)
+            request = _request_from_json(row[0])
+            cache.keep_request(request)
+        return request
 
     # --- agents -------------------------------------------------------------------------
 
@@ -194,15 +267,13 @@ class SQLiteStore:
                 "status = excluded.status",
                 (agent.name, _agent_to_json(agent), agent.status.value),
             )
+            self._cached().agents[agent.name] = agent
         return agent
 
     async def find_agent(self, name: str) -> AgentRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT data FROM agents WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            return None
-        agent = _agent_from_json(row[0])
-        return None if agent.status is AgentStatus.KILLED else agent
+            agent = self._read_agent(name)
+        return None if agent is None or agent.status is AgentStatus.KILLED else agent
 
     async def get_agent(self, name: str) -> AgentRecord:
         agent = await self.find_agent(name)
@@ -220,14 +291,15 @@ class SQLiteStore:
 
     async def update_agent(self, name: str, **changes: Any) -> AgentRecord:
         with self._lock:
-            row = self._db.execute("SELECT data FROM agents WHERE name = ?", (name,)).fetchone()
-            if row is None:
+            agent = self._read_agent(name)
+            if agent is None:
                 raise AgentNotFound(f"no agent named {name!r}", agent=name)
-            agent = _agent_from_json(row[0]).replace(updated_at=time.time(), **changes)
+            agent = agent.replace(updated_at=time.time(), **changes)
             self._db.execute(
                 "UPDATE agents SET data = ?, status = ? WHERE name = ?",
                 (_agent_to_json(agent), agent.status.value, name),
             )
+            self._cache.agents[name] = agent
         return agent
 
     # --- requests -----------------------------------------------------------------------
@@ -269,29 +341,21 @@ class SQLiteStore:
                     _request_to_json(request),
                 ),
             )
+            self._cached().keep_request(request)
         return request
 
     async def get_request(self, request_id: str) -> RequestRecord:
         with self._lock:
-            row = self._db.execute(
-                "SELECT data FROM requests WHERE id = ?", (request_id,)
-            ).fetchone()
-        if row is None:
-            raise RequestNotFound(f"no request with id {request_id!r}", request_id=request_id)
-        return _request_from_json(row[0])
+            return self._read_request(request_id)
 
     async def update_request(self, request_id: str, **changes: Any) -> RequestRecord:
         with self._lock:
-            row = self._db.execute(
-                "SELECT data FROM requests WHERE id = ?", (request_id,)
-            ).fetchone()
-            if row is None:
-                raise RequestNotFound(f"no request with id {request_id!r}", request_id=request_id)
-            request = _request_from_json(row[0]).replace(**changes)
+            request = self._read_request(request_id).replace(**changes)
             self._db.execute(
                 "UPDATE requests SET state = ?, data = ? WHERE id = ?",
                 (request.state.value, _request_to_json(request), request_id),
             )
+            self._cache.keep_request(request)
         return request
 
     async def list_requests(

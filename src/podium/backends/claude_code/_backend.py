@@ -252,6 +252,9 @@ class ClaudeCodeSession:
         # echoed as taken; None while no turn is being read.
         self._steering: list[str] | None = None
         self._prompt_echo: str | None = None
+        # A conversation carried over from another backend is written before the
+        # session starts; once a turn has found none (or used it), none is looked for.
+        self._seed_pending = True
 
     @property
     def pid(self) -> int | None:
@@ -350,7 +353,8 @@ class ClaudeCodeSession:
         calls: dict[str, Usage] = {}
         # The CLI cannot be handed earlier messages, so a conversation carried over
         # from another backend opens the first prompt; the transcript keeps it after.
-        seed = read_history(seed_dir(self.spec.state_dir))
+        seed = read_history(seed_dir(self.spec.state_dir)) if self._seed_pending else []
+        self._seed_pending = bool(seed)
         if seed:
             prompt = f"{render_conversation(seed)}\n\n{prompt}"
         activity = TurnActivity(on_event)
@@ -360,6 +364,7 @@ class ClaudeCodeSession:
         self._prompt_echo = prompt
         try:
             await client.query(prompt)
+            sent_at = time.monotonic()
             await on_event(PROMPT_SENT, {})
             async for message in client.receive_messages():
                 if isinstance(message, AssistantMessage):
@@ -381,10 +386,18 @@ class ClaudeCodeSession:
                         continue
                     self._steering = None
                     result = self._turn_result(message, texts, calls)
+                    # The turn as the process ran it, prompt written to result line read:
+                    # what a request took beyond that is podium's (and the queue's).
+                    read_at = transport.result_at or time.monotonic()
+                    process_ms = round(max(0.0, read_at - sent_at) * 1000, 2)
+                    result = dataclasses.replace(
+                        result, meta={**result.meta, "process_ms": process_ms}
+                    )
                     if carried != Usage():
                         result = dataclasses.replace(result, usage=result.usage + carried)
                     if seed and not result.is_error:
                         write_history(seed_dir(self.spec.state_dir), None)
+                        self._seed_pending = False
                     return result
                 await activity.flush_text()
         except PodiumError:

@@ -53,6 +53,8 @@ class CLIProcessTransport(Transport):
         # The last sign of life on stdout (monotonic) and what it was, for stall checks.
         self.last_line_at = time.monotonic()
         self.last_event: str | None = None
+        # When the latest result line was read: the end of a turn as the process ran it.
+        self.result_at: float | None = None
 
     # --- what the runtime reads -------------------------------------------------------
 
@@ -158,6 +160,8 @@ class CLIProcessTransport(Transport):
             if isinstance(message, dict):
                 kind, sub = message.get("type"), message.get("subtype")
                 self.last_event = f"{kind}/{sub}" if isinstance(sub, str) else str(kind)
+                if kind == "result":
+                    self.result_at = self.last_line_at
                 yield message
         await self.wait_exit()
         if not self._closing:
