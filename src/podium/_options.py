@@ -16,6 +16,7 @@ under the same keys callers use.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -234,30 +235,35 @@ class AgentOptions:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: only what is set, under the keys callers use."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value == f.default or (
-                f.default_factory is not dataclasses.MISSING and value == f.default_factory()
-            ):
+        for name, default in _defaults():
+            value = getattr(self, name)
+            if value == default or name == "isolation" or name == "workspace":
                 continue
-            if f.name == "isolation" or f.name == "workspace":
-                continue
-            if f.name == "mcp":
+            if name == "mcp":
                 out[MCP_KEY] = value.to_dict()
-            elif f.name == "fallback":
+            elif name == "fallback":
                 out["fallback"] = [entry.to_dict() for entry in value]
             elif isinstance(value, tuple):
-                out[f.name] = list(value)
+                out[name] = list(value)
             elif isinstance(value, Mapping):
-                out[f.name] = dict(value)
+                out[name] = dict(value)
             else:
-                out[f.name] = value
+                out[name] = value
         if self.workspace is not None:
             spec = self.isolation or IsolationSpec(mode=self.workspace.mode)
             out["isolation"] = {"spec": spec.to_dict(), "workspace": self.workspace.to_dict()}
         elif self.isolation is not None:
             out["isolation"] = self.isolation.to_setting()
         return out
+
+
+@functools.cache
+def _defaults() -> tuple[tuple[str, Any], ...]:
+    """Each option's name and its unset value, looked up once (to_dict is on a turn's path)."""
+    return tuple(
+        (f.name, f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
+        for f in dataclasses.fields(AgentOptions)
+    )
 
 
 def _build(values: Mapping[str, Any]) -> AgentOptions:

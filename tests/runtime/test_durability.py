@@ -84,3 +84,27 @@ async def test_a_turn_waits_for_the_disk_when_queued_and_when_finished_only(
     assert durability("api_call") == [NORMAL]
     # Nothing else was committed for the turn.
     assert len(recorder.commits) == 4
+
+
+async def test_an_ask_whose_request_cannot_reach_the_disk_fails_and_never_runs(
+    runtime: Runtime, fake: FakeAnthropic, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.add_rule(Rule(text="done"))
+    await runtime.spawn("steady", cwd=workdir)
+    await runtime.wait((await runtime.ask("steady", "warm up")).id)
+    store = runtime.store
+    assert isinstance(store, SQLiteStore)
+
+    async def failing_sync() -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(store, "sync", failing_sync)
+    with pytest.raises(OSError, match="Input/output error"):
+        await runtime.ask("steady", "never to be answered")
+    monkeypatch.undo()
+    # The request that was not known to be on the disk is cancelled, not run.
+    (lost,) = [r for r in await runtime.list_requests(agent="steady") if "never" in r.prompt]
+    assert lost.state is RequestState.CANCELLED
+    after = await runtime.wait((await runtime.ask("steady", "and now")).id, timeout=60)
+    assert after.state is RequestState.COMPLETE
+    assert not fake.requests_matching(any_content="never to be answered")
