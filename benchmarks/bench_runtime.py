@@ -14,8 +14,10 @@ Prints:
 4. memory (RSS of every agent process tree) of N warm idle agents versus the
    same N hibernated.
 Targets: overhead per warm turn <= 3 ms in-process, <= 5 ms through the daemon's
-HTTP API; ``podium ask`` and ``podium list --json`` <= 150 ms; the loop of
-``podium ask --async`` within 2x the HTTP client's time.
+HTTP API, both as podium's own time in a turn (the wait less the request's
+``process_ms``) and paired by round against the raw CLI; ``podium ask`` and
+``podium list --json`` <= 150 ms; the loop of ``podium ask --async`` within 2x the
+HTTP client's time.
 """
 
 from __future__ import annotations
