@@ -4,7 +4,7 @@
 
 Prints:
 1. warm turn latency: a raw stream-json CLI process written to directly (the argv
-   podium gives a warm agent), versus ``Runtime.ask`` + ``wait`` in-process, versus
+   podium gives a warm agent), versus ``Runtime.ask_and_wait`` in-process, versus
    the daemon's HTTP API, in interleaved rounds; and the ``podium ask`` command as a
    whole;
 2. the ``podium ask`` and ``podium list --json`` commands (the installed script) on
@@ -159,7 +159,7 @@ class RawCLI:
 @dataclass(frozen=True, kw_only=True)
 class WarmTimes:
     raw: list[float]  # the raw CLI process
-    inproc: list[float]  # Runtime.ask + wait
+    inproc: list[float]  # Runtime.ask_and_wait
     http: list[float]  # Client.ask(wait=True) to the daemon
     # Per round of blocks: the median turn of each path (raw, in-process, HTTP).
     rounds: list[tuple[float, float, float]]
@@ -198,7 +198,8 @@ async def warm_turns(base_url: str, root: Path, rt: Runtime, client: Any, turns:
     await rt.spawn("warm", cwd=root)
 
     async def inproc() -> float:
-        done = await rt.wait((await rt.ask("warm", PROMPT)).id)
+        # What the daemon runs for an ask that waits (Client.ask(wait=True)).
+        done = await rt.ask_and_wait("warm", PROMPT)
         assert done.result == "PONG", done.error
         return float(done.meta["process_ms"]) / 1000
 
@@ -454,7 +455,7 @@ async def main() -> None:
         )
         for label, values, path in [
             ("raw stream-json CLI process", warm.raw, 0),
-            ("Runtime.ask + wait (in-process)", warm.inproc, 1),
+            ("Runtime.ask_and_wait (in-process)", warm.inproc, 1),
             ("daemon HTTP API (Client.ask wait=True)", warm.http, 2),
             ("`podium ask` command (incl. Python start)", commands.command, None),
         ]:

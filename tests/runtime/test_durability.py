@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from podium import RequestState
+from podium import RequestState, UsageError, WaitTimeout
 from podium.runtime import Runtime
 from podium.store import SQLiteStore
 from podium.testing import FakeAnthropic, Rule
@@ -108,3 +108,50 @@ async def test_an_ask_whose_request_cannot_reach_the_disk_fails_and_never_runs(
     after = await runtime.wait((await runtime.ask("steady", "and now")).id, timeout=60)
     assert after.state is RequestState.COMPLETE
     assert not fake.requests_matching(any_content="never to be answered")
+
+
+async def test_ask_and_wait_syncs_only_when_it_gives_out_a_running_request(
+    runtime: Runtime, fake: FakeAnthropic, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.add_rule(Rule(text="slow", delay=1.5, content="take your time"))
+    fake.add_rule(Rule(text="done"))
+    await runtime.spawn("steady", cwd=workdir)
+    await runtime.wait((await runtime.ask("steady", "warm up")).id)
+    store = runtime.store
+    assert isinstance(store, SQLiteStore)
+    recorder = _Recorder(store._db)
+    fdatasync = os.fdatasync
+
+    def noted_fdatasync(fd: int) -> None:
+        fdatasync(fd)
+        recorder.log.append(f"synced {os.readlink(f'/proc/self/fd/{fd}')}")
+
+    monkeypatch.setattr(os, "fdatasync", noted_fdatasync)
+    store._db = recorder  # type: ignore[assignment]
+    try:
+        # Answered: its end is committed durably (FULL), nothing synced on the side.
+        done = await runtime.ask_and_wait("steady", "one turn", wait_timeout=60)
+        assert done.result == "done"
+        assert not [line for line in recorder.log if line.startswith("synced")]
+        assert [sync for sync, _ in recorder.commits][-1] == FULL
+        # Not answered in time: the id goes out with the error, once on the disk.
+        with pytest.raises(WaitTimeout) as timed_out:
+            await runtime.ask_and_wait("steady", "take your time", wait_timeout=0.2)
+        recorder.log.append("timed out")
+    finally:
+        store._db = recorder._db
+    queued = max(i for i, line in enumerate(recorder.log) if "request_queued" in line)
+    raised = recorder.log.index("timed out")
+    synced = [i for i, line in enumerate(recorder.log) if line == f"synced {store.path}-wal"]
+    assert any(queued < i < raised for i in synced), recorder.log
+    slow_id = timed_out.value.context["request_id"]
+    assert (await runtime.wait(slow_id, timeout=60)).result == "slow"
+
+
+async def test_ask_and_wait_refuses_a_bad_wait_timeout_before_queueing(
+    runtime: Runtime, workdir: Path
+) -> None:
+    await runtime.spawn("steady", cwd=workdir)
+    with pytest.raises(UsageError, match="wait timeout"):
+        await runtime.ask_and_wait("steady", "hello", wait_timeout=-1)
+    assert await runtime.list_requests(agent="steady") == []

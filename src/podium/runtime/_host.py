@@ -663,6 +663,53 @@ class Runtime:
         meta: dict[str, Any] | None = None,
     ) -> RequestRecord:
         """Queue a prompt for an agent; returns at once with the queued request."""
+        request = await self._queue(
+            name, prompt, timeout=timeout, source=source, relay_from=relay_from, meta=meta
+        )
+        # The id is a promise: it is given out once the request is on the disk. The
+        # agent has it first, so that the wait for the disk overlaps the turn's start.
+        try:
+            await self._sync()
+        except Exception:
+            # Not known to be on the disk: it does not run unreported.
+            with contextlib.suppress(Exception):
+                await self.cancel(request.id)
+            raise
+        return request
+
+    async def ask_and_wait(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
+    ) -> RequestRecord:
+        """Ask and wait for the answer (``ask`` then ``wait``, in one).
+
+        The request's id goes out only with its end, which is on the disk before
+        anyone hears of it, or with a WaitTimeout, after the request is made durable:
+        its start need not wait for the disk on its own (no sync beside the turn).
+        """
+        check_seconds(wait_timeout, what="wait timeout", zero=True, agent=name)
+        request = await self._queue(name, prompt, timeout=timeout)
+        try:
+            return await self.wait(request.id, wait_timeout)
+        except WaitTimeout:
+            await self._sync()
+            raise
+
+    async def _queue(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        timeout: float | None = None,
+        source: RequestSource = RequestSource.USER,
+        relay_from: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> RequestRecord:
+        """The request recorded queued and handed to the agent, not yet synced."""
         check_prompt(prompt)
         check_seconds(timeout, agent=name)
         agent = await self.store.get_agent(name)
@@ -683,15 +730,6 @@ class Runtime:
                 data={"source": source.value, "chars": len(prompt)},
             )
         self._actor(agent.name).submit(request.id)
-        # The id is a promise: it is given out once the request is on the disk. The
-        # agent has it first, so that the wait for the disk overlaps the turn's start.
-        try:
-            await self._sync()
-        except Exception:
-            # Not known to be on the disk: it does not run unreported.
-            with contextlib.suppress(Exception):
-                await self.cancel(request.id)
-            raise
         return request
 
     async def tell(self, name: str, text: str) -> TellResult:

@@ -159,10 +159,13 @@ router = APIRouter(prefix="/v1")
 )
 async def ask(name: str, body: AskBody, request: Request) -> JSONResponse:
     runtime = _state(request).runtime
-    record = await runtime.ask(check_name(name), body.prompt, timeout=body.timeout)
     if body.wait:
         # A wait timeout answers 408 (WaitTimeout, with request_id); the request goes on.
-        record = await runtime.wait(record.id, body.wait_timeout)
+        record = await runtime.ask_and_wait(
+            check_name(name), body.prompt, timeout=body.timeout, wait_timeout=body.wait_timeout
+        )
+    else:
+        record = await runtime.ask(check_name(name), body.prompt, timeout=body.timeout)
     return _ok(request_to_json(record))
 
 
