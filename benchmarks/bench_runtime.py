@@ -56,7 +56,9 @@ less the request's process_ms (its prompt written to the process's result line
 read), median over turns: what podium adds to a turn, without the turn-to-turn
 spread of the process itself (it leaves out any slowing of the process by podium's
 work meanwhile, which the paired column holds). process ms: the median of the
-process's turn (raw: the whole turn): how much slower the CLI runs beside podium."""
+process's turn (raw: the whole turn); the process slowed (in the target lines): the
+median over rounds of (the path's block median process turn - the raw block's),
+how much slower the CLI runs beside podium, counted when above 0."""
 
 # Printed after the warm-turn table: what the overhead is made of. Measured once (not
 # by this script) on a warm agent, a 2-CPU machine otherwise idle: timestamps of each
@@ -163,6 +165,8 @@ class WarmTimes:
     http: list[float]  # Client.ask(wait=True) to the daemon
     # Per round of blocks: the median turn of each path (raw, in-process, HTTP).
     rounds: list[tuple[float, float, float]]
+    # Per round of blocks: the median process turn of each path (raw: the whole turn).
+    process_rounds: list[tuple[float, float, float]]
     # Per podium turn: its time less the request's ``process_ms`` (the process's turn).
     own_inproc: list[float]
     own_http: list[float]
@@ -181,9 +185,9 @@ class WarmTimes:
         return low, high
 
     def slowed(self, path: int) -> float:
-        """How much longer the process's turn took beside podium than the raw CLI's
-        (medians; negative: quicker)."""
-        return statistics.median(self.process[path]) - statistics.median(self.process[0])
+        """How much longer the process's turn took beside podium than the raw CLI's,
+        paired by round as ``overhead`` (negative: quicker)."""
+        return statistics.median(r[path] - r[0] for r in self.process_rounds)
 
     def own(self, path: int) -> float:
         """Podium's own time in a turn: the median of (turn time - process time)."""
@@ -214,11 +218,14 @@ async def warm_turns(base_url: str, root: Path, rt: Runtime, client: Any, turns:
     own: list[list[float]] = [[], [], []]
     process_times: list[list[float]] = [[], [], []]
     medians: list[tuple[float, float, float]] = []
+    process_medians: list[tuple[float, float, float]] = []
     rounds = max(1, -(-turns // BLOCK))  # enough blocks for `turns` counted turns each
     for _round in range(rounds):
         block: list[float] = []
+        block_process: list[float] = []
         for index, path in enumerate(paths):
             counted: list[float] = []
+            processes: list[float] = []
             for turn in range(BLOCK + WARMUP):
                 t0 = time.perf_counter()
                 process = await path()
@@ -226,16 +233,20 @@ async def warm_turns(base_url: str, root: Path, rt: Runtime, client: Any, turns:
                 if turn >= WARMUP:
                     counted.append(took)
                     own[index].append(took - process)
-                    process_times[index].append(process)
+                    processes.append(process)
             times[index] += counted
+            process_times[index] += processes
             block.append(statistics.median(counted))
+            block_process.append(statistics.median(processes))
         medians.append((block[0], block[1], block[2]))
+        process_medians.append((block_process[0], block_process[1], block_process[2]))
     await raw.close()
     return WarmTimes(
         raw=times[0],
         inproc=times[1],
         http=times[2],
         rounds=medians,
+        process_rounds=process_medians,
         own_inproc=own[1],
         own_http=own[2],
         process=process_times,
