@@ -6,7 +6,9 @@ synchronous setting read at each COMMIT, and the store's own syncs of the WAL fi
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +45,23 @@ class _Recorder:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
 
+    def synced_between(self, path: Path, first: int, last: int) -> bool:
+        """Whether the store synced ``path`` between log lines ``first`` and ``last``."""
+        return any(first < i < last for i, line in enumerate(self.log) if line == f"synced {path}")
 
-async def test_a_turn_waits_for_the_disk_when_queued_and_when_finished_only(
-    runtime: Runtime, fake: FakeAnthropic, workdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake.add_rule(Rule(text="done"))
+
+async def _steady(runtime: Runtime, workdir: Path) -> SQLiteStore:
+    """Agent ``steady``, warm (one turn answered); the runtime's SQLite store."""
     await runtime.spawn("steady", cwd=workdir)
     await runtime.wait((await runtime.ask("steady", "warm up")).id)
     store = runtime.store
     assert isinstance(store, SQLiteStore)
+    return store
+
+
+@contextlib.contextmanager
+def _recording(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Recorder]:
+    """The store's statements, commits and syncs of files, noted in order."""
     recorder = _Recorder(store._db)
     fdatasync = os.fdatasync
 
@@ -62,11 +72,20 @@ async def test_a_turn_waits_for_the_disk_when_queued_and_when_finished_only(
     monkeypatch.setattr(os, "fdatasync", noted_fdatasync)
     store._db = recorder  # type: ignore[assignment]
     try:
+        yield recorder
+    finally:
+        store._db = recorder._db
+
+
+async def test_a_turn_waits_for_the_disk_when_queued_and_when_finished_only(
+    runtime: Runtime, fake: FakeAnthropic, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.add_rule(Rule(text="done"))
+    store = await _steady(runtime, workdir)
+    with _recording(store, monkeypatch) as recorder:
         request = await runtime.ask("steady", "one turn")
         recorder.log.append("ask returned")
         finished = await runtime.wait(request.id, timeout=60)
-    finally:
-        store._db = recorder._db
     assert finished.state is RequestState.COMPLETE
 
     def durability(marker: str) -> list[int]:
@@ -77,8 +96,7 @@ async def test_a_turn_waits_for_the_disk_when_queued_and_when_finished_only(
     assert durability("request_queued") == [NORMAL]
     queued = next(i for i, line in enumerate(recorder.log) if "request_queued" in line)
     returned = recorder.log.index("ask returned")
-    synced = [i for i, line in enumerate(recorder.log) if line == f"synced {store.path}-wal"]
-    assert any(queued < i < returned for i in synced), recorder.log
+    assert recorder.synced_between(Path(f"{store.path}-wal"), queued, returned), recorder.log
     assert durability("request_finished") == [FULL]
     assert durability("request_started") == [NORMAL]
     assert durability("api_call") == [NORMAL]
@@ -90,10 +108,7 @@ async def test_an_ask_whose_request_cannot_reach_the_disk_fails_and_never_runs(
     runtime: Runtime, fake: FakeAnthropic, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.add_rule(Rule(text="done"))
-    await runtime.spawn("steady", cwd=workdir)
-    await runtime.wait((await runtime.ask("steady", "warm up")).id)
-    store = runtime.store
-    assert isinstance(store, SQLiteStore)
+    store = await _steady(runtime, workdir)
 
     async def failing_sync() -> None:
         raise OSError(5, "Input/output error")
@@ -115,20 +130,8 @@ async def test_ask_and_wait_syncs_only_when_it_gives_out_a_running_request(
 ) -> None:
     fake.add_rule(Rule(text="slow", delay=1.5, content="take your time"))
     fake.add_rule(Rule(text="done"))
-    await runtime.spawn("steady", cwd=workdir)
-    await runtime.wait((await runtime.ask("steady", "warm up")).id)
-    store = runtime.store
-    assert isinstance(store, SQLiteStore)
-    recorder = _Recorder(store._db)
-    fdatasync = os.fdatasync
-
-    def noted_fdatasync(fd: int) -> None:
-        fdatasync(fd)
-        recorder.log.append(f"synced {os.readlink(f'/proc/self/fd/{fd}')}")
-
-    monkeypatch.setattr(os, "fdatasync", noted_fdatasync)
-    store._db = recorder  # type: ignore[assignment]
-    try:
+    store = await _steady(runtime, workdir)
+    with _recording(store, monkeypatch) as recorder:
         # Answered: its end is committed durably (FULL), nothing synced on the side.
         done = await runtime.ask_and_wait("steady", "one turn", wait_timeout=60)
         assert done.result == "done"
@@ -138,12 +141,9 @@ async def test_ask_and_wait_syncs_only_when_it_gives_out_a_running_request(
         with pytest.raises(WaitTimeout) as timed_out:
             await runtime.ask_and_wait("steady", "take your time", wait_timeout=0.2)
         recorder.log.append("timed out")
-    finally:
-        store._db = recorder._db
     queued = max(i for i, line in enumerate(recorder.log) if "request_queued" in line)
     raised = recorder.log.index("timed out")
-    synced = [i for i, line in enumerate(recorder.log) if line == f"synced {store.path}-wal"]
-    assert any(queued < i < raised for i in synced), recorder.log
+    assert recorder.synced_between(Path(f"{store.path}-wal"), queued, raised), recorder.log
     slow_id = timed_out.value.context["request_id"]
     assert (await runtime.wait(slow_id, timeout=60)).result == "slow"
 
