@@ -7,6 +7,7 @@ SQLite and the file system are real.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,6 +16,16 @@ import pytest
 from podium.runtime import Runtime, RuntimeConfig
 from podium.testing import FakeAnthropic, fake_api_env
 from tests._redis_server import RedisServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests press Ctrl-C on commands they start (`logs --follow`, `watch`) as a user at a
+    # terminal would. A run launched as a background job of a non-interactive shell
+    # inherits SIGINT ignored, and every child would too (Python then installs no
+    # KeyboardInterrupt handler): give SIGINT the handler Python gives it by default, which
+    # exec resets to the default disposition in each child, as in a terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -7,11 +7,6 @@ store are the production code.
 from __future__ import annotations
 
 import json
-import queue
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +15,7 @@ import pytest
 from podium.cli import EXIT_ERROR, EXIT_TIMEOUT, EXIT_USAGE
 from podium.cli._logs import format_event
 from tests._cli_helpers import Run, failed, ok
+from tests._following import Following
 from tests._request_shape import REQUEST_KEYS
 from tests._threaded_daemon import ThreadedDaemon
 
@@ -312,23 +308,10 @@ def test_help_documents_exit_codes(run: Run) -> None:
 
 
 def test_logs_follow_prints_new_events_until_ctrl_c(daemon: ThreadedDaemon) -> None:
-    lines: queue.Queue[str] = queue.Queue()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "podium", "logs", "--follow", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
+    logs = Following("logs", "--follow", "--json")
 
     def next_kind() -> str:
-        kind: str = json.loads(lines.get(timeout=20))["kind"]
+        kind: str = json.loads(logs.next_line())["kind"]
         return kind
 
     try:
@@ -336,10 +319,7 @@ def test_logs_follow_prints_new_events_until_ctrl_c(daemon: ThreadedDaemon) -> N
         with daemon.client() as client:
             client.spawn("alpha")
         assert next_kind() == "spawned"  # then what happens while it follows
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+        assert logs.interrupt() == 0, logs.stderr
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    assert proc.returncode == 0
+        logs.close()
+    assert "Traceback" not in logs.stderr

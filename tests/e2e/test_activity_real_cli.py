@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from podium import Client, TellMode
 from podium.testing import FakeAnthropic, Rule, ToolCall, message_text
+from tests._following import Following
 
 from ._helpers import no_processes_left, podium, wait_until
 
@@ -22,12 +19,6 @@ pytestmark = pytest.mark.cli
 SLOW = "python3 -c 'import time; time.sleep(4)'"
 LONG = "python3 -c 'import time; time.sleep(60)'"
 BASH = {"tools": ["Bash"], "allowed_tools": ["Bash"]}
-
-
-def _read_lines(proc: subprocess.Popen[str], into: list[str]) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        into.append(line)
 
 
 def test_a_slow_tool_is_seen_over_sse_and_in_watch_while_its_request_runs(
@@ -43,8 +34,7 @@ def test_a_slow_tool_is_seen_over_sse_and_in_watch_while_its_request_runs(
     )
     podium(env, "up")
     client = Client.from_home(home, autostart=False)
-    watcher: subprocess.Popen[str] | None = None
-    watched: list[str] = []
+    watcher: Following | None = None
     try:
         client.spawn("builder", cwd=workdir, options=BASH)
         start = client.activity()["last_event_id"]
@@ -61,14 +51,8 @@ def test_a_slow_tool_is_seen_over_sse_and_in_watch_while_its_request_runs(
         assert step["request_id"] == running.id
         assert step["step"].startswith("Bash: ")
         # Through the CLI: watch replays the running request from its start, as JSON lines.
-        watcher = subprocess.Popen(
-            [sys.executable, "-m", "podium", "watch", "builder", "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        threading.Thread(target=_read_lines, args=(watcher, watched), daemon=True).start()
+        watcher = Following("watch", "builder", "--json", env=env)
+        watched = watcher.seen
         wait_until(lambda: any('"tool_started"' in line for line in watched), timeout=60)
         seen = json.loads(next(line for line in watched if '"tool_started"' in line))
         assert seen["request_id"] == running.id
@@ -83,15 +67,14 @@ def test_a_slow_tool_is_seen_over_sse_and_in_watch_while_its_request_runs(
         assert kinds[0] == "request_started"
         assert "api_call" in kinds
     finally:
-        if watcher is not None:
-            watcher.send_signal(signal.SIGINT)
-            watcher.wait(timeout=30)
-            assert watcher.stderr is not None
-            watcher.stderr.close()
-        client.close()
-        podium(env, "down", expect=None)
-    assert watcher is not None
-    assert watcher.returncode == 0
+        try:
+            code = None if watcher is None else watcher.interrupt(timeout=30)
+        finally:
+            if watcher is not None:
+                watcher.close()
+            client.close()
+            podium(env, "down", expect=None)
+    assert code == 0
     no_processes_left(home)
 
 
