@@ -8,6 +8,9 @@ special form script behaviour:
     sleep:<seconds>   take that long (interruptible: cancel/timeout end it early)
     fail:<message>    end the turn as an error with that message
 
+A run's task reaches a worker inside podium's task prompt; there the task's own
+text (between its BEGIN/END TASK markers) is what may be of a special form.
+
 Used in-process (``backends={"claude-code": EchoBackend()}``) and by daemon
 subprocesses through ``PODIUM_BACKEND_FACTORY=tests._echo_backend:backends`` with the
 repository root on PYTHONPATH.
@@ -56,17 +59,18 @@ class EchoSession:
         self.backend.prompts.append(prompt)
         self._interrupt.clear()
         interrupted = False
-        if prompt.startswith("sleep:"):
+        script = _script_of(prompt)
+        if script.startswith("sleep:"):
             try:
-                await asyncio.wait_for(self._interrupt.wait(), float(prompt[6:]))
+                await asyncio.wait_for(self._interrupt.wait(), float(script[6:]))
                 interrupted = True
             except TimeoutError:
                 pass
-        failed = prompt.startswith("fail:")
+        failed = script.startswith("fail:")
         return TurnResult(
             text="" if failed or interrupted else prompt,
             is_error=failed or interrupted,
-            error=prompt[5:] if failed else ("interrupted" if interrupted else None),
+            error=script[5:] if failed else ("interrupted" if interrupted else None),
             usage=Usage(input_tokens=len(prompt), output_tokens=len(prompt)),
             cost_usd=0.001,
             model=self.resolved_model,
@@ -116,3 +120,14 @@ class EchoBackend:
 def backends() -> dict[str, Backend]:
     """The PODIUM_BACKEND_FACTORY entry point: echo under the default backend's name."""
     return {"claude-code": EchoBackend()}
+
+
+def _script_of(prompt: str) -> str:
+    """What a prompt's special form is read from: the prompt, or a run task's own text."""
+    if prompt.startswith("PODIUM TASK "):
+        begin, end = "<<<BEGIN TASK>>>\n", "\n<<<END TASK>>>"
+        start = prompt.find(begin)
+        stop = prompt.find(end, start + len(begin))
+        if start >= 0 and stop >= 0:
+            return prompt[start + len(begin) : stop]
+    return prompt

@@ -503,9 +503,7 @@ async def test_real_answers_match_the_schema(harness: Harness, tmp_path: Path) -
         slow = {
             "request": "Slow.",
             "team": team,
-            "plan": {
-                "tasks": [{"task_id": "slow", "worker": "alice", "description": "Wait. sleep:60"}]
-            },
+            "plan": {"tasks": [{"task_id": "slow", "worker": "alice", "description": "sleep:60"}]},
         }
         started = await call("POST", "/v1/runs", "/v1/runs", json=slow)
         await call("GET", "/v1/runs", "/v1/runs")
@@ -561,7 +559,7 @@ async def _until_task_runs(api: httpx.AsyncClient, run_id: str) -> None:
         if any(t["state"] == "running" for t in run["tasks"]):
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"no task of {run_id} started")
+    raise AssertionError(f"no task of {run_id} started: {run}")
 
 
 # --- schemathesis against a real daemon -------------------------------------------------------
