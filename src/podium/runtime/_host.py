@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._backend_info import BackendName, backend_info
-from .._errors import AgentExists, InvalidName, NoAnswerYet, PodiumError, UsageError, WaitTimeout
+from .._backend_info import BackendName
+from .._errors import InvalidName, NoAnswerYet, PodiumError, UsageError, WaitTimeout
 from .._home import private_dir
 from .._names import check_name, check_prompt, check_seconds, parse_request_id
 from .._options import AgentOptions, AgentSpec
@@ -28,14 +26,13 @@ from .._records import (
 from .._tell import TellResult
 from ..backends import (
     Approver,
-    AuthenticatingBackend,
     Backend,
     ChatMessage,
     SessionSpec,
     StartMode,
     default_backends,
 )
-from ..isolation import IsolationMode, IsolationSpec, Workspace, isolator_for
+from ..isolation import IsolationMode, IsolationSpec, isolator_for
 from ..isolation._credentials import DEFAULT_SECRETS
 from ..store import SQLiteStore, Store
 from ._actor import AgentActor
@@ -44,9 +41,12 @@ from ._config import RuntimeConfig
 from ._fork import fork_record
 from ._fork import visible_conversation as conversation_of
 from ._hold import Hold
+from ._hub import EventHub
 from ._pool import WarmPool
 from ._recovery import recover_state, transcript_reader
+from ._spawning import check_login, new_agent, preflight, prepare_workspace, with_key
 from ._tell import tell
+from ._waiters import Waiters
 
 __all__ = ["Runtime", "relay_prompt"]
 
@@ -85,12 +85,8 @@ class Runtime:
         self._store = store
         self._actors: dict[str, AgentActor] = {}
         self.holds: dict[str, Hold] = {}  # agents taken over by `podium attach`
-        self._waiters: dict[str, list[asyncio.Future[RequestRecord]]] = {}
-        self._new_event = asyncio.Event()
-        self._listeners: list[Callable[[Event], None]] = []
-        # Events recorded inside batch(), told once the batch is durable; and its task.
-        self._held: list[Event] | None = None
-        self._held_by: asyncio.Task[Any] | None = None
+        self._waiters = Waiters()
+        self._hub = EventHub(lambda: self.store)
         self._secret_env: dict[str, dict[str, str]] = {}
         self._started = False
         self.pool = WarmPool(self.config.warm_limit, min_free_mb=self.config.min_free_mb)
@@ -160,49 +156,14 @@ class Runtime:
         request_id: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> Event:
-        if data and len(DEFAULT_SECRETS):
-            data = DEFAULT_SECRETS.redact_value(data)
-        event = await self.store.append_event(kind, agent=agent, request_id=request_id, data=data)
-        if self._held is not None and asyncio.current_task() is self._held_by:
-            self._held.append(event)
-        else:
-            self._tell(event)
-        return event
+        """Record an event (secrets masked) and tell every listener."""
+        return await self._hub.emit(kind, agent=agent, request_id=request_id, data=data)
 
-    def _tell(self, event: Event) -> None:
-        for listener in tuple(self._listeners):
-            listener(event)
-        # Wake every waiter once, then start a fresh generation.
-        self._new_event.set()
-        self._new_event = asyncio.Event()
-
-    @contextlib.contextmanager
-    def batch(self, *, durable: bool = True) -> Iterator[None]:
+    def batch(self, *, durable: bool = True) -> contextlib.AbstractContextManager[None]:
         """Store writes and events that belong together, made durable with one commit
         (see ``Store.batch``; the block must not suspend). Listeners hear of its
         events once they are committed, in order. ``durable=False``: see Store.batch."""
-        if self._held is not None:
-            yield
-            return
-        held: list[Event] = []
-        self._held, self._held_by = held, asyncio.current_task()
-        committed = False
-        # A store of an older make without batch() commits each write on its own.
-        store_batch = getattr(self.store, "batch", None)
-        block = contextlib.nullcontext() if store_batch is None else store_batch(durable=durable)
-        try:
-            with block:
-                try:
-                    yield
-                except BaseException:
-                    committed = True  # the store keeps what the block wrote
-                    raise
-            committed = True
-        finally:
-            self._held = self._held_by = None
-            if committed:
-                for event in held:
-                    self._tell(event)
+        return self._hub.batch(durable=durable)
 
     async def _sync(self) -> None:
         """Every write so far on the disk (see ``Store.sync``)."""
@@ -213,16 +174,13 @@ class Runtime:
 
     def add_listener(self, listener: Callable[[Event], None]) -> None:
         """Call ``listener`` synchronously with every event as it is recorded."""
-        self._listeners.append(listener)
+        self._hub.add_listener(listener)
 
     def remove_listener(self, listener: Callable[[Event], None]) -> None:
-        with contextlib.suppress(ValueError):
-            self._listeners.remove(listener)
+        self._hub.remove_listener(listener)
 
     def request_finished(self, request: RequestRecord) -> None:
-        for waiter in self._waiters.pop(request.id, []):
-            if not waiter.done():
-                waiter.set_result(request)
+        self._waiters.resolve(request)
 
     def backend_for(self, agent: AgentRecord) -> Backend:
         try:
@@ -253,12 +211,7 @@ class Runtime:
             **opts.env,
             **(opts.workspace.env if opts.workspace is not None else {}),
         }
-        key = self._key_from_env(agent.name, opts, env)
-        if key:
-            # Masked wherever podium writes text, like a key given at spawn.
-            DEFAULT_SECRETS.add_env(key, owner=agent.name)
-            env[backend_info(agent.backend).key_env] = next(iter(key.values()))
-        return {**env, **self._secret_env.get(agent.name, {})}
+        return {**with_key(agent, env), **self._secret_env.get(agent.name, {})}
 
     def agent_cwd(self, agent: AgentRecord) -> Path:
         return Path(agent.cwd)
@@ -354,57 +307,11 @@ class Runtime:
         results_dir: str | Path | None = None,
     ) -> AgentRecord:
         """:meth:`spawn` for a spec already built (a team worker's, for instance)."""
-        check_name(name)
-        workdir = Path(cwd or os.getcwd()).expanduser().resolve()
-        if not workdir.is_dir():
-            raise UsageError(f"working directory {workdir} does not exist", agent=name)
-        backend = spec.backend.value
-        if backend not in self.backends:
-            raise UsageError(
-                f"backend {backend!r} is not available here; available: "
-                f"{', '.join(sorted(self.backends))}",
-                agent=name,
-            )
-        self.backends[backend].check()
-        if await self.store.find_agent(name) is not None:
-            raise AgentExists(f"agent {name!r} already exists", agent=name)
-        opts = spec.options
-        self._key_from_env(name, opts, {**self.config.env, **opts.env})
-        session_id = str(uuid.uuid4())
-        workspace: Workspace | None = None
-        if opts.isolation is not None and opts.workspace is None:
-            workspace = await self._prepare_workspace(
-                name,
-                session_id,
-                workdir,
-                opts.isolation,
-                results_dir,
-                config_dir=self._shared_config(spec.backend, opts),
-            )
-            opts = opts.replace(workspace=workspace)
-        if opts.workspace is not None:
-            workdir = opts.workspace.cwd
-        now = time.time()
-        record = AgentRecord(
-            name=name,
-            backend=backend,
-            model=spec.model,
-            resolved_model=None,
-            system_prompt=spec.system_prompt,
-            cwd=str(workdir),
-            session_id=session_id,
-            has_session=False,
-            forked_from=None,
-            forked_from_session=None,
-            status=AgentStatus.HIBERNATED,
-            created_at=now,
-            updated_at=now,
-            options=opts,
-        )
+        record, workspace = await new_agent(self, name, spec, cwd=cwd, results_dir=results_dir)
         if secret_env:
             self.set_secret_env(name, secret_env)
         try:
-            record = await self._preflight(record)
+            record = await preflight(self, record)
             return await self._register(record, EventKind.SPAWNED, start=start)
         except BaseException:
             self._secret_env.pop(name, None)
@@ -414,111 +321,11 @@ class Runtime:
                     await isolator_for(workspace.mode).release(workspace)
             raise
 
-    def _shared_config(self, backend: str, options: AgentOptions) -> Path | None:
-        found = self.backends.get(backend)
-        if not isinstance(found, AuthenticatingBackend):
-            return None
-        return found.shared_config(options, {**self.config.env, **options.env})
-
-    async def _preflight(self, record: AgentRecord) -> AgentRecord:
-        """Refuse an agent nobody is logged in for, before anything is written or
-        spent; note which pool its turns will draw from (API key, subscription)."""
-        backend = self.backends.get(record.backend)
-        if not isinstance(backend, AuthenticatingBackend):
-            return record
-        spec = SessionSpec(
-            agent=record.name,
-            session_id=record.session_id,
-            mode=StartMode.NEW,
-            cwd=Path(record.cwd),
-            state_dir=self.config.agent_dir(record.name, record.session_id),
-            model=record.model,
-            options=record.options,
-            env=self.agent_env(record),
-            launcher=record.options.launcher,
-        )
-        status = await backend.check_auth(spec)
-        return record.replace(options=record.options.replace(billing=status.billing))
-
     async def check_login(self, name: str, spec: AgentSpec, *, cwd: Path) -> str | None:
         """Who an agent of ``spec`` named ``name`` would be billed to, without making it:
         how a run checks every worker before it starts. :class:`NotLoggedIn` if nobody
         is logged in for it; ``None`` for a backend that cannot tell."""
-        check_name(name)
-        if not isinstance(self.backends.get(spec.backend.value), AuthenticatingBackend):
-            return None
-        self._key_from_env(name, spec.options, {**self.config.env, **spec.options.env})
-        now = time.time()
-        probe = AgentRecord(
-            name=name,
-            backend=spec.backend.value,
-            model=spec.model,
-            resolved_model=None,
-            system_prompt=spec.system_prompt,
-            cwd=str(cwd),
-            session_id=str(uuid.uuid4()),
-            has_session=False,
-            forked_from=None,
-            forked_from_session=None,
-            status=AgentStatus.HIBERNATED,
-            created_at=now,
-            updated_at=now,
-            options=spec.options,
-        )
-        return (await self._preflight(probe)).options.billing
-
-    def _key_from_env(
-        self, name: str, options: AgentOptions, env: Mapping[str, str]
-    ) -> dict[str, str]:
-        """The agent's key from the variable its ``api_key_env`` names (the agent's own
-        env, the runtime's, then the daemon's), under the name its backend reads."""
-        variable = options.api_key_env
-        if variable is None:
-            return {}
-        value = env.get(variable) or os.environ.get(variable)
-        if not value:
-            raise UsageError(
-                f"agent {name!r}: environment variable {variable} (its api_key_env) is not "
-                "set in the daemon's environment; set it where the daemon starts "
-                "(`podium down`, export it, then try again)",
-                agent=name,
-                variable=variable,
-            )
-        return {variable: value}
-
-    async def _prepare_workspace(
-        self,
-        name: str,
-        session_id: str,
-        project: Path,
-        spec: IsolationSpec,
-        results_dir: str | Path | None,
-        *,
-        config_dir: Path | None = None,
-    ) -> Workspace:
-        state_dir = self.config.agent_dir(name, session_id)
-        results = (
-            Path(results_dir).expanduser().resolve()
-            if results_dir is not None
-            else state_dir / "results"
-        )
-        results.mkdir(parents=True, exist_ok=True)
-        api_base_url = self.config.env.get("ANTHROPIC_BASE_URL") or os.environ.get(
-            "ANTHROPIC_BASE_URL"
-        )
-        try:
-            return await isolator_for(spec.mode).prepare(
-                agent=name,
-                project=project,
-                state_dir=state_dir,
-                results_dir=results,
-                spec=spec,
-                api_base_url=api_base_url,
-                config_dir=config_dir,
-            )
-        except PodiumError as exc:
-            exc.context.setdefault("agent", name)
-            raise
+        return await check_login(self, name, spec, cwd=cwd)
 
     async def _register(self, record: AgentRecord, kind: EventKind, *, start: bool) -> AgentRecord:
         await self.store.add_agent(record)
@@ -612,8 +419,13 @@ class Runtime:
         if workspace is None or workspace.mode not in _CONFINED:
             return
         spec = agent.options.isolation or IsolationSpec(mode=workspace.mode)
-        await self._prepare_workspace(
-            agent.name, agent.session_id, workspace.project, spec, workspace.results_dir
+        await prepare_workspace(
+            self.config,
+            agent.name,
+            agent.session_id,
+            workspace.project,
+            spec,
+            workspace.results_dir,
         )
 
     async def kill(self, name: str) -> AgentRecord:
@@ -743,36 +555,7 @@ class Runtime:
     async def wait(self, request_id: str, timeout: float | None = None) -> RequestRecord:
         """Wait for a request to end. A timeout raises WaitTimeout and cancels nothing."""
         check_seconds(timeout, what="wait timeout", zero=True, request_id=request_id)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            # In place before the read: an end recorded earlier is read, a later one
-            # hands its record to the waiter (no read after it).
-            finished: asyncio.Future[RequestRecord] = asyncio.get_running_loop().create_future()
-            self._waiters.setdefault(request_id, []).append(finished)
-            try:
-                request = await self.poll(request_id)
-                if request.done:
-                    return request
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is None or remaining > 0:
-                    try:
-                        request = await asyncio.wait_for(finished, remaining)
-                    except TimeoutError:
-                        request = await self.store.get_request(request_id)
-                if request.done:
-                    return request
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise WaitTimeout(
-                        f"request {request_id} is still {request.state.value} after {timeout:g} s",
-                        request_id=request_id,
-                        state=request.state.value,
-                    )
-            finally:
-                waiters = self._waiters.get(request_id)
-                if waiters is not None and finished in waiters:
-                    waiters.remove(finished)
-                    if not waiters:
-                        del self._waiters[request_id]
+        return await self._waiters.wait(self.poll, request_id, timeout)
 
     async def cancel(self, request_id: str) -> RequestRecord:
         request = await self.poll(request_id)
@@ -851,15 +634,7 @@ class Runtime:
         wait: float = 0.0,
     ) -> list[Event]:
         """Events after ``after``; with ``wait``, block up to that long for the first one."""
-        deadline = time.monotonic() + wait
-        while True:
-            signal_ = self._new_event
-            found = await self.store.events(after=after, agent=agent, limit=limit)
-            remaining = deadline - time.monotonic()
-            if found or remaining <= 0:
-                return found
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(signal_.wait(), remaining)
+        return await self._hub.events(after=after, agent=agent, limit=limit, wait=wait)
 
 
 def _check_request_id(request_id: str) -> None:

@@ -1,0 +1,101 @@
+"""Events as they are recorded: listeners told at once, long polls woken, and the
+events of a batch told only once the batch is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .._records import Event, EventKind
+from ..isolation._credentials import DEFAULT_SECRETS
+from ..store import Store
+
+__all__ = ["EventHub"]
+
+
+class EventHub:
+    """Records events in the store ``store()`` returns and tells who listens."""
+
+    def __init__(self, store: Callable[[], Store]) -> None:
+        self._store = store
+        self._new_event = asyncio.Event()
+        self._listeners: list[Callable[[Event], None]] = []
+        # Events recorded inside batch(), told once the batch is durable; and its task.
+        self._held: list[Event] | None = None
+        self._held_by: asyncio.Task[Any] | None = None
+
+    async def emit(
+        self,
+        kind: EventKind,
+        *,
+        agent: str | None = None,
+        request_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        if data and len(DEFAULT_SECRETS):
+            data = DEFAULT_SECRETS.redact_value(data)
+        event = await self._store().append_event(
+            kind, agent=agent, request_id=request_id, data=data
+        )
+        if self._held is not None and asyncio.current_task() is self._held_by:
+            self._held.append(event)
+        else:
+            self._tell(event)
+        return event
+
+    def _tell(self, event: Event) -> None:
+        for listener in tuple(self._listeners):
+            listener(event)
+        # Wake every waiter once, then start a fresh generation.
+        self._new_event.set()
+        self._new_event = asyncio.Event()
+
+    @contextlib.contextmanager
+    def batch(self, *, durable: bool = True) -> Iterator[None]:
+        """See :meth:`Runtime.batch`."""
+        if self._held is not None:
+            yield
+            return
+        held: list[Event] = []
+        self._held, self._held_by = held, asyncio.current_task()
+        committed = False
+        # A store of an older make without batch() commits each write on its own.
+        store_batch = getattr(self._store(), "batch", None)
+        block = contextlib.nullcontext() if store_batch is None else store_batch(durable=durable)
+        try:
+            with block:
+                try:
+                    yield
+                except BaseException:
+                    committed = True  # the store keeps what the block wrote
+                    raise
+            committed = True
+        finally:
+            self._held = self._held_by = None
+            if committed:
+                for event in held:
+                    self._tell(event)
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Event], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    async def events(
+        self, *, after: int, agent: str | None, limit: int, wait: float
+    ) -> list[Event]:
+        """See :meth:`Runtime.events`."""
+        deadline = time.monotonic() + wait
+        while True:
+            signal_ = self._new_event
+            found = await self._store().events(after=after, agent=agent, limit=limit)
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(signal_.wait(), remaining)
