@@ -6,17 +6,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BackendError, PodiumError, ProcessDied
 from .._home import private_dir
 from .._records import AgentRecord, AgentStatus, EventKind, RequestRecord, RequestState
 from ..backends import (
-    PROMPT_SENT,
-    Activity,
     BackendSession,
     PermissionAnswer,
     SessionSpec,
@@ -29,6 +25,7 @@ from ._hold import Hold, serve_hold
 from ._pool import HIBERNATE, Hibernate
 from ._slots import take_slot
 from ._stall import run_watched
+from ._turn_log import TurnLog
 
 if TYPE_CHECKING:
     from ._host import Runtime
@@ -36,21 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["AgentActor"]
 
 _log = logging.getLogger("podium.runtime")
-
-
-@dataclass(frozen=True)
-class _Sink:
-    """A turn's event sink. ``batch()`` (a block that must not suspend) lets the
-    backend have the events of one stream message recorded with one commit."""
-
-    record: Callable[[str, dict[str, Any]], Awaitable[None]]
-    batch: Callable[[], AbstractContextManager[None]]
-
-    async def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        await self.record(kind, data)
-
-
-_ACTIVITY = frozenset(a.value for a in Activity)
 
 
 class AgentActor:
@@ -245,117 +227,17 @@ class AgentActor:
         except PodiumError as exc:
             await self._finish(request, RequestState.FAILED, error=str(exc))
             return
-        started = False
-
-        async def mark_started() -> None:
-            nonlocal request, started
-            if started:
-                return
-            # One commit for the three (runtime.batch: nothing in it suspends), without
-            # waiting for the disk: an fsync now holds up the CLI writing its transcript
-            # (about 1 ms a turn). Podium crashing keeps it; the machine crashing before
-            # the next durable commit leaves the request queued, and it runs again.
-            with runtime.batch(durable=False):
-                request = await store.update_request(
-                    request.id,
-                    state=RequestState.RUNNING,
-                    started_at=time.time(),
-                    model=session.resolved_model or agent.resolved_model or agent.model,
-                )
-                await store.update_agent(self.name, status=AgentStatus.BUSY)
-                await runtime.emit(
-                    EventKind.REQUEST_STARTED, agent=self.name, request_id=request.id
-                )
-            started = True
-
+        log = TurnLog(runtime, agent, request, session)
         # A session that says when its prompt was sent has the request recorded running
         # then, so that the commit is off the turn's path.
         if not getattr(session, "announces_prompt_sent", False):
-            await mark_started()
-
-        retries = 0
-        fallbacks: list[dict[str, Any]] = []
-        start_failure: Exception | None = None
-
-        async def on_event(kind: str, data: dict[str, Any]) -> None:
-            nonlocal start_failure
-            if kind == PROMPT_SENT:
-                try:
-                    await mark_started()
-                except Exception as exc:
-                    # The turn is under way in the process: it runs to its end (the
-                    # session stays in step) and the request then fails, naming why.
-                    start_failure = exc
-                return
-            # An event that cannot be recorded must not break off a turn being paid for.
-            try:
-                await record_event(kind, data)
-            except Exception as exc:
-                _log.error(
-                    "agent %s: could not record a %s event of %s: %s",
-                    self.name,
-                    kind,
-                    request.id,
-                    describe_failure(exc, runtime.config.home),
-                )
-
-        async def record_event(kind: str, data: dict[str, Any]) -> None:
-            nonlocal retries
-            await mark_started()  # no event of the turn comes before its start
-            if kind == "api_retry":
-                retries += 1
-                await runtime.emit(
-                    EventKind.API_RETRY, agent=self.name, request_id=request.id, data=data
-                )
-            elif kind in _ACTIVITY:
-                await runtime.emit(
-                    EventKind(kind), agent=self.name, request_id=request.id, data=data
-                )
-            elif kind == "model_fallback":
-                fallbacks.append(data)
-                await runtime.emit(
-                    EventKind.MODEL_FALLBACK, agent=self.name, request_id=request.id, data=data
-                )
-            else:
-                await runtime.emit(
-                    EventKind.ERROR,
-                    agent=self.name,
-                    request_id=request.id,
-                    data={"backend_event": kind, **data},
-                )
-
+            await log.mark_started()
         timeout = request.timeout or runtime.config.request_timeout
-
-        @contextlib.contextmanager
-        def batch() -> Iterator[None]:
-            # The events the block records share one commit; like a single event,
-            # a commit that fails is logged and does not break off the turn.
-            block_failed = False
-            try:
-                # A turn's activity: committed at once, on the disk with the next
-                # durable commit (at the latest the request's end).
-                with runtime.batch(durable=False):
-                    try:
-                        yield
-                    except BaseException:
-                        block_failed = True
-                        raise
-            except Exception as exc:
-                if block_failed:
-                    raise
-                _log.error(
-                    "agent %s: could not record events of %s: %s",
-                    self.name,
-                    request.id,
-                    describe_failure(exc, runtime.config.home),
-                )
-
-        sink = _Sink(on_event, batch)
-        watched = await run_watched(self, agent, request, session, sink, timeout)
+        watched = await run_watched(self, agent, request, session, log, timeout)
         turn, timed_out = watched.turn, watched.timed_out
         if watched.stalls:
             # The stall records were written while the turn ran.
-            request = await store.get_request(request.id)
+            log.request = await store.get_request(request.id)
         try:
             result: TurnResult | None = await turn
             failure: str | None = None
@@ -370,13 +252,16 @@ class AgentActor:
             # unknown (a turn may go on in it): the next request starts it afresh.
             result, failure = None, describe_failure(exc, runtime.config.home)
             await self._stop_session()
-        await mark_started()  # a turn that failed before its prompt went out
+        await log.mark_started()  # a turn that failed before its prompt went out
 
         error: str | None
         if request.id in self._cancel_requested:
             state, error = RequestState.CANCELLED, "cancelled by request"
-        elif start_failure is not None:
-            state, error = RequestState.FAILED, describe_failure(start_failure, runtime.config.home)
+        elif log.start_failure is not None:
+            state, error = (
+                RequestState.FAILED,
+                describe_failure(log.start_failure, runtime.config.home),
+            )
         elif watched.stall_error is not None:
             state, error = RequestState.FAILED, watched.stall_error
         elif timed_out:
@@ -388,7 +273,12 @@ class AgentActor:
         else:
             state, error = RequestState.COMPLETE, None
         await self._finish(
-            request, state, error=error, result=result, retries=retries, fallbacks=fallbacks
+            log.request,
+            state,
+            error=error,
+            result=result,
+            retries=log.retries,
+            fallbacks=log.fallbacks,
         )
 
     async def _finish(
