@@ -341,7 +341,7 @@ async def test_slow_client_gets_overflow_then_resumes_exactly(
     assert rest[0].id is None  # so the client's Last-Event-ID stays the last event it got
     assert rest[0].data["last_event_id"] == second
     assert len(streams) == 0
-    assert runtime._listeners == []
+    assert runtime.listener_count == 0
     # Reconnecting from there: every missed event, in order, once.
     again = stream_body(runtime, streams, after=rest[0].data["last_event_id"])
     resumed = await read_frames(again, 1 + len(missed))
@@ -364,7 +364,7 @@ async def test_overflow_during_replay_is_caught_up_from_the_store(
     assert ids[: len(before)] == before
     assert ids[len(before) :] == during
     await body.aclose()
-    assert runtime._listeners == []
+    assert runtime.listener_count == 0
 
 
 async def test_quiet_stream_gets_keep_alive_comments(
@@ -382,10 +382,10 @@ async def test_closing_a_stream_removes_its_listener(runtime: Runtime) -> None:
     streams = sse.EventStreams()
     body = stream_body(runtime, streams)
     await read_frames(body, 1)
-    assert len(runtime._listeners) == 1
+    assert runtime.listener_count == 1
     assert len(streams) == 1
     await body.aclose()
-    assert runtime._listeners == []
+    assert runtime.listener_count == 0
     assert len(streams) == 0
 
 

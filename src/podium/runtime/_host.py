@@ -179,6 +179,11 @@ class Runtime:
     def remove_listener(self, listener: Callable[[Event], None]) -> None:
         self._hub.remove_listener(listener)
 
+    @property
+    def listener_count(self) -> int:
+        """Listeners registered now (each event stream and run holds one): none leaks."""
+        return self._hub.listener_count
+
     def request_finished(self, request: RequestRecord) -> None:
         self._waiters.resolve(request)
 

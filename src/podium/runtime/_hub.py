@@ -86,6 +86,10 @@ class EventHub:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
 
+    @property
+    def listener_count(self) -> int:
+        return len(self._listeners)
+
     async def events(
         self, *, after: int, agent: str | None, limit: int, wait: float
     ) -> list[Event]:
