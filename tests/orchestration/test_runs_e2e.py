@@ -458,9 +458,24 @@ async def test_a_429_backs_off_every_worker_of_that_model_for_its_retry_after(
     retries = [e for e in await engine.runtime.events(limit=1000) if e.kind.value == "api_retry"]
     assert len(retries) == 1
     assert retries[0].data["error_status"] == 429
-    blocked_until = retries[0].ts + retries[0].data["retry_delay_ms"] / 1000
-    (p1,) = requests_for_task(fake, "p1")
-    (p2,) = requests_for_task(fake, "p2")
-    assert p1.finished_at is not None
-    assert p1.finished_at < blocked_until  # p2 was ready before the back-off ended...
-    assert p2.received_at >= blocked_until - 0.05  # ...and still waited for it
+    began = retries[0].ts
+    blocked_until = began + retries[0].data["retry_delay_ms"] / 1000
+    tasks = {t.task_id: t for t in run.tasks}
+    # When each of p1 and p2 was asked: p1 may have been asked before the 429 (its
+    # request then in flight, p2 ready once it ends) or, when its agent took longer to
+    # start than p0's turn took to meet the 429, after it.
+    asked = {
+        task_id: min(r.submitted_at for r in await engine.runtime.list_requests(agent=agent))
+        for task_id in ("p1", "p2")
+        if (agent := tasks[task_id].agent) is not None
+    }
+    held = [
+        task_id
+        for task_id, at in asked.items()
+        if (tasks[task_id].started_at or 0) < blocked_until and at > began
+    ]
+    assert held, f"no task became ready while the back-off held: {asked}, {began}, {blocked_until}"
+    for task_id in held:  # ready while it held, asked only once it ended
+        assert asked[task_id] >= blocked_until - 0.05, (task_id, asked, blocked_until)
+        (sent,) = requests_for_task(fake, task_id)
+        assert sent.received_at >= blocked_until - 0.05

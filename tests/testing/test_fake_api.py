@@ -444,13 +444,15 @@ def test_other_paths_and_bad_bodies(fake: FakeAnthropic) -> None:
     bad = httpx.post(f"{base}/v1/messages", content=b"{not json")
     assert bad.status_code == 400
     assert bad.json()["error"]["type"] == "invalid_request_error"
-    assert [(r.method, r.path, r.status) for r in fake.requests] == [
+    # Each record is marked finished just after its answer went out: wait for the last.
+    records = fake.wait_for_requests(4, messages_only=False, finished=True)
+    assert [(r.method, r.path, r.status) for r in records] == [
         ("GET", "/v1/nothing", 404),
         ("GET", "/v1/models", 200),
         ("HEAD", "/", 200),
         ("POST", "/v1/messages", 400),
     ]
-    assert all(r.completed for r in fake.requests)
+    assert all(r.completed for r in records)
 
 
 def test_rules_can_be_replaced_while_running(
