@@ -3,7 +3,8 @@ drives it: its output read line by line as it comes, then Ctrl-C pressed.
 
 The child runs with Python's fault handler on: if it outlives Ctrl-C, it is sent
 SIGABRT, which makes it print where each of its threads stands, and the test fails
-with that, not only with a timeout.
+with that and its signal state, not only with a timeout. With ``ctrl_c_elsewhere``
+no Ctrl-C interrupts the child's reads (``tests/_ctrl_c_elsewhere.py``).
 """
 
 from __future__ import annotations
@@ -15,20 +16,28 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import IO
 
 import pytest
 
 __all__ = ["Following"]
 
+_ELSEWHERE = Path(__file__).with_name("_ctrl_c_elsewhere.py")
+
 
 class Following:
-    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: Mapping[str, str] | None = None, ctrl_c_elsewhere: bool = False
+    ) -> None:
+        if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []):
+            pytest.fail("SIGINT is blocked in the test process: no child would see Ctrl-C")
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         self._errors: list[str] = []
+        launcher = [str(_ELSEWHERE)] if ctrl_c_elsewhere else ["-m", "podium"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "podium", *args],
+            [sys.executable, *launcher, *args],
             env={**(os.environ if env is None else env), "PYTHONFAULTHANDLER": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -68,12 +77,25 @@ class Following:
         try:
             code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            state = self._signal_state()
             self.proc.send_signal(signal.SIGABRT)  # the fault handler prints its stacks
             self.proc.wait(timeout=10)
             self._drain()
-            pytest.fail(f"still running {timeout:g} s after Ctrl-C; stderr:\n{self.stderr}")
+            pytest.fail(
+                f"still running {timeout:g} s after Ctrl-C ({state}); stderr:\n{self.stderr}"
+            )
         self._drain()
         return code
+
+    def _signal_state(self) -> str:
+        """The child's signal masks as the kernel keeps them (pending, blocked, ignored,
+        caught), which tell a Ctrl-C never delivered from one Python did not act on."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError as exc:
+            return f"no signal state: {exc}"
+        lines = status.splitlines()
+        return ", ".join(line.strip() for line in lines if line.startswith(("Sig", "ShdPnd")))
 
     def close(self) -> None:
         """Kill it if it still runs (a test that failed before its Ctrl-C)."""

@@ -11,10 +11,12 @@ connections are kept alive for a client's later calls.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
 
+from ._ctrl_c import wait_readable
 from ._frozen import Frozen
 from ._version import __version__
 
@@ -22,6 +24,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import IO, Any
+
+    from _typeshed import WriteableBuffer
 
 __all__ = [
     "UNIX_PREFIX",
@@ -109,6 +113,21 @@ def _delimited(headers: dict[str, str]) -> bool:
     return _chunked(headers) or "content-length" in headers
 
 
+class _SocketReader(io.RawIOBase):
+    """A socket's bytes for a buffered reader; each read first waits in
+    :func:`wait_readable`, which Ctrl-C ends at once on the command line."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        wait_readable(self._sock)
+        return self._sock.recv_into(buffer)
+
+
 class _Connection:
     """One HTTP/1.1 connection: a request goes out, its whole answer is read back."""
 
@@ -139,7 +158,7 @@ class _Connection:
             sock = socket.create_connection((name, port), self._timeout)  # type: ignore[arg-type]
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
-        self._reader = sock.makefile("rb")
+        self._reader = io.BufferedReader(_SocketReader(sock))
         return self._reader
 
     def send(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> None:

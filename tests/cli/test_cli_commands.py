@@ -15,7 +15,6 @@ import pytest
 from podium.cli import EXIT_ERROR, EXIT_TIMEOUT, EXIT_USAGE
 from podium.cli._logs import format_event
 from tests._cli_helpers import Run, failed, ok
-from tests._following import Following
 from tests._request_shape import REQUEST_KEYS
 from tests._threaded_daemon import ThreadedDaemon
 
@@ -305,21 +304,3 @@ def test_help_documents_exit_codes(run: Run) -> None:
     result = ok(run("--help"))
     assert "Exit codes" in result.stdout
     assert "124" in result.stdout
-
-
-def test_logs_follow_prints_new_events_until_ctrl_c(daemon: ThreadedDaemon) -> None:
-    logs = Following("logs", "--follow", "--json")
-
-    def next_kind() -> str:
-        kind: str = json.loads(logs.next_line())["kind"]
-        return kind
-
-    try:
-        assert next_kind() == "daemon_started"  # the backlog first
-        with daemon.client() as client:
-            client.spawn("alpha")
-        assert next_kind() == "spawned"  # then what happens while it follows
-        assert logs.interrupt() == 0, logs.stderr
-    finally:
-        logs.close()
-    assert "Traceback" not in logs.stderr

@@ -65,25 +65,30 @@ def __getattr__(name: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
+    from .._ctrl_c import watching_ctrl_c
     from ._fast import fast_main
 
     args = sys.argv[1:] if argv is None else list(argv)
-    code = fast_main(args)
-    return _typer_main(args) if code is None else code
+    with watching_ctrl_c():
+        code = fast_main(args)
+        return _typer_main(args) if code is None else code
 
 
 def run() -> NoReturn:
     """The ``podium`` console script and ``python -m podium``: :func:`main`, then exit."""
+    from .._ctrl_c import watching_ctrl_c
     from ._fast import fast_main
 
     args = sys.argv[1:]
-    try:
-        code = fast_main(args)
-    except BrokenPipeError:  # `podium list --json | head -1`: the reader left; no traceback
-        os._exit(EXIT_ERROR)
-    if code is None:
-        raise SystemExit(_typer_main(args))
-    _leave(code)
+    # Ctrl-C ends a wait for the daemon (`ask`, `logs --follow`, `watch`) at once.
+    with watching_ctrl_c():
+        try:
+            code = fast_main(args)
+        except BrokenPipeError:  # `podium list --json | head -1`: the reader left
+            os._exit(EXIT_ERROR)
+        if code is None:
+            raise SystemExit(_typer_main(args))
+        _leave(code)
 
 
 def _leave(code: int) -> NoReturn:
