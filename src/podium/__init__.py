@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         BackendError,
         CLINotFound,
         DaemonError,
+        DaemonStopping,
         InvalidModel,
         InvalidName,
         InvalidPrompt,
@@ -62,6 +63,7 @@ __all__ = [
     "CLINotFound",
     "Client",
     "DaemonError",
+    "DaemonStopping",
     "Event",
     "EventKind",
     "InvalidModel",
@@ -87,8 +89,8 @@ __all__ = [
 ]
 
 _ERRORS = (
-    "AgentExists AgentNotFound BackendError CLINotFound DaemonError InvalidModel InvalidName "
-    "InvalidPrompt NoAnswerYet PodiumError ProcessDied RequestFailed RequestNotFound "
+    "AgentExists AgentNotFound BackendError CLINotFound DaemonError DaemonStopping InvalidModel "
+    "InvalidName InvalidPrompt NoAnswerYet PodiumError ProcessDied RequestFailed RequestNotFound "
     "UsageError WaitTimeout error_from_dict"
 )
 _RECORDS = (

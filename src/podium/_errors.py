@@ -18,6 +18,7 @@ PodiumError                      root; ``.context`` holds the ids a user needs
 ├── RequestFailed                a request ended failed / cancelled / interrupted
 ├── WaitTimeout                  a wait ran out (the request keeps going)
 └── DaemonError                  the daemon could not be reached or refused
+    └── DaemonStopping           the daemon is shutting down: a wait ended, a call refused
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "BackendError",
     "CLINotFound",
     "DaemonError",
+    "DaemonStopping",
     "InvalidModel",
     "InvalidName",
     "InvalidOptions",
@@ -179,6 +181,12 @@ class DaemonError(PodiumError):
     """The daemon could not be reached, or refused the call."""
 
     code = "daemon_error"
+
+
+class DaemonStopping(DaemonError):
+    """The daemon is shutting down: it takes no new call, and a wait ends unanswered."""
+
+    code = "daemon_stopping"
 
 
 _BY_CODE[PodiumError.code] = PodiumError

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from .._activity_view import ACTIVITY_KINDS, describe_event
-from .._records import Event
+from .._errors import DaemonStopping
+from .._records import Event, EventKind
 from ._app import JsonFlag, app, connect
 
 __all__ = ["format_event"]
@@ -86,5 +87,10 @@ def logs(
                 for event in client.events(after=after, agent=name, wait=_FOLLOW_WAIT):
                     _show(event, json_out)
                     after = event.id
+                    if event.kind is EventKind.DAEMON_STOPPED:
+                        return  # the daemon's last event: the follow is complete
         except KeyboardInterrupt:
             return  # Ctrl-C is how a follow ends: not an error
+        except DaemonStopping:
+            # An agent's follow does not see the daemon's last event, only its refusal.
+            typer.echo("the daemon is shutting down: no more events", err=True)

@@ -115,11 +115,7 @@ class Runtime:
         """Stop every agent process; sessions stay resumable, queued requests stay queued."""
         if not self._started:
             return
-        actors, self._actors = list(self._actors.values()), {}
-        await asyncio.gather(*(actor.stop() for actor in actors), return_exceptions=True)
-        for agent in await self.store.list_agents():
-            if agent.status is not AgentStatus.HIBERNATED:
-                await self.store.update_agent(agent.name, status=AgentStatus.HIBERNATED, pid=None)
+        await self.stop_agents()
         self._started = False
         await self.store.close()
         self._store = None
@@ -129,6 +125,28 @@ class Runtime:
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer()
+
+    async def stop_agents(self) -> None:
+        """Stop every agent process (the first step of :meth:`close`): a turn under way
+        ends ``interrupted`` and whoever waits for it is told; agents hibernate."""
+        if not self._started:
+            return
+        actors, self._actors = list(self._actors.values()), {}
+        await asyncio.gather(*(actor.stop() for actor in actors), return_exceptions=True)
+        for agent in await self.store.list_agents():
+            if agent.status is not AgentStatus.HIBERNATED:
+                await self.store.update_agent(agent.name, status=AgentStatus.HIBERNATED, pid=None)
+
+    def hold_waits(self) -> None:
+        """The daemon begins to stop: event long polls hold their answers until
+        :meth:`end_waits`, so that a follower gets the daemon's last events at once."""
+        self._hub.hold_waits()
+
+    def end_waits(self) -> None:
+        """The daemon is stopping: event long polls answer now, with what they found or
+        DaemonStopping, and waits for requests that have not ended raise DaemonStopping."""
+        self._hub.end_waits()
+        self._waiters.end_all()
 
     async def __aenter__(self) -> Runtime:
         await self.start()

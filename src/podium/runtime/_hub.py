@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._errors import DaemonStopping
 from .._records import Event, EventKind
 from ..isolation._credentials import DEFAULT_SECRETS
 from ..store import Store
@@ -26,6 +27,8 @@ class EventHub:
         # Events recorded inside batch(), told once the batch is durable; and its task.
         self._held: list[Event] | None = None
         self._held_by: asyncio.Task[Any] | None = None
+        # Set while the daemon stops: long polls hold their answers until it is set.
+        self._stopping: asyncio.Event | None = None
 
     async def emit(
         self,
@@ -99,7 +102,29 @@ class EventHub:
             signal_ = self._new_event
             found = await self._store().events(after=after, agent=agent, limit=limit)
             remaining = deadline - time.monotonic()
+            stopping = self._stopping
+            if stopping is not None and not stopping.is_set() and remaining > 0:
+                # The daemon is stopping: the answer waits for its last events, so a
+                # follower gets them all and does not come back to a closed door.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), remaining)
+                continue
             if found or remaining <= 0:
                 return found
+            if stopping is not None:
+                raise DaemonStopping("the daemon is shutting down: no more events will come")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(signal_.wait(), remaining)
+
+    def hold_waits(self) -> None:
+        """The daemon begins to stop: long polls hold their answers until :meth:`end_waits`."""
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+
+    def end_waits(self) -> None:
+        """Long polls answer now (DaemonStopping if they found nothing), and wait no more."""
+        self.hold_waits()
+        assert self._stopping is not None
+        self._stopping.set()
+        self._new_event.set()
+        self._new_event = asyncio.Event()

@@ -9,6 +9,8 @@ trust); it names the bearer scheme, so generated clients send the token.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -20,8 +22,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
+from .._errors import DaemonStopping
 from .._names import check_name
-from .._records import RequestRecord
+from .._records import EventKind, RequestRecord
 from .._version import __version__
 from .._wire import agent_to_json, info_to_json, request_to_json
 from ..orchestration._artifacts import check_run_id
@@ -61,6 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AppState", "create_app", "error_responses"]
 
+_log = logging.getLogger("podium.server")
+
 # Long polls are cut into slices no longer than this, so no HTTP call hangs for
 # hours and a vanished client frees its handler soon.
 MAX_EVENT_WAIT = 300.0
@@ -81,11 +86,35 @@ class AppState:
     coordinator: Coordinator | None = None
     """Distributed mode's queue link (``/v1/workers``, ``/v1/jobs``); None when embedded."""
 
+    stopping: bool = False
+    """Set by :meth:`wind_down`: every call is refused with DaemonStopping."""
+
     def begin_shutdown(self) -> None:
-        """End the event streams (so they do not hold up the exit), then stop the server."""
-        self.streams.close_all()
+        """Stop the server (which winds the daemon down first)."""
         if self.request_shutdown is not None:
             self.request_shutdown()
+
+    async def wind_down(self) -> None:
+        """The daemon is stopping (once, before the server waits for the calls in flight):
+        new calls are refused, runs are left interrupted, agents stop (a turn under way
+        ends interrupted, its waiters told), ``daemon_stopped`` is the last event, then
+        event streams end and every other wait ends with DaemonStopping. So followers
+        see the end of everything, and no call is cut off for outliving the grace."""
+        if self.stopping:
+            return
+        self.stopping = True
+        _log.info("stopping: closing every agent")
+        self.runtime.hold_waits()
+        try:
+            if self.runs is not None:
+                # Before the agents: runs are marked interrupted while their agents exist.
+                await self.runs.close()
+            await self.runtime.stop_agents()
+        finally:
+            with contextlib.suppress(Exception):  # a runtime that never started
+                await self.runtime.emit(EventKind.DAEMON_STOPPED, data={"pid": os.getpid()})
+            self.streams.close_all()
+            self.runtime.end_waits()
 
 
 _ERROR_TEXT = {
@@ -129,7 +158,10 @@ def _state(request: Request) -> AppState:
 # Dependencies are ``async def``: FastAPI runs a plain ``def`` one in its thread pool,
 # a thread hop per dependency on every request.
 async def _runtime(request: Request) -> Runtime:
-    return _state(request).runtime
+    state = _state(request)
+    if state.stopping:
+        raise DaemonStopping("the daemon is shutting down")
+    return state.runtime
 
 
 async def _agent_name(name: str) -> str:
@@ -436,7 +468,6 @@ _SSE_DOC = (
 )
 async def events(
     request: Request,
-    runtime: RuntimeDep,
     after: Annotated[int, Query(ge=0, le=_MAX_ID, description="events with a greater id")] = 0,
     agent: Annotated[str | None, Query(description="only this agent's events")] = None,
     run_id: Annotated[
@@ -452,6 +483,8 @@ async def events(
         check_name(agent)
     if run_id is not None:
         check_run_id(run_id)
+    # Not refused while the daemon stops: a follower's long poll gets its last events.
+    runtime = _state(request).runtime
     wanted = EventFilter(runtime, agent=agent, run_id=run_id)
     if wants_sse(request):
         start = resume_point(last_event_id, after)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from .._errors import DaemonError, WaitTimeout
+from .._errors import DaemonError, DaemonStopping, WaitTimeout
 from ..orchestration import RunEngine
 from ..orchestration._artifacts import RunDir, check_run_id
 from ..orchestration._run_git import read_applied
@@ -39,6 +39,8 @@ router = APIRouter(prefix="/v1", tags=["runs"])
 
 async def _engine(request: Request) -> RunEngine:
     state: AppState = request.app.state.podium
+    if state.stopping:
+        raise DaemonStopping("the daemon is shutting down")
     if state.runs is None:
         raise DaemonError("this daemon does not run orchestrated runs")
     return state.runs

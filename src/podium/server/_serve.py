@@ -12,7 +12,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,16 +56,28 @@ _QUEUE_WAIT = 20.0
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its signal handling.
+    """uvicorn without its signal handling, and with podium's wind-down first in its
+    shutdown.
 
     uvicorn re-raises a caught SIGTERM once it has stopped serving, which would
     kill the process before the runtime stops its agents; serve_async handles
-    the signals itself instead.
+    the signals itself instead. And uvicorn's shutdown gives the calls in flight a
+    grace period, then cancels them: a long poll or a wait for an agent's turn would
+    hold the exit that long and end in an error, so they are ended first.
     """
+
+    wind_down: Callable[[], Awaitable[None]] | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connection meanwhile (uvicorn's own first step)
+        if self.wind_down is not None:
+            await self.wind_down()
+        await super().shutdown(sockets)
 
 
 @dataclass(frozen=True)
@@ -219,10 +231,11 @@ async def _run(
         timeout_keep_alive=5,
     )
     server = _Server(uv_config)
+    server.wind_down = state.wind_down
     state.request_shutdown = _stopper(server)
     if install_signals:
         # Before the runtime starts: a SIGTERM from now on still closes it properly.
-        _install_signals(server, state)
+        _install_signals(server)
     try:
         if coordinator is not None:
             await _start_coordinator(coordinator)
@@ -256,14 +269,9 @@ async def _run(
             )
         await serving
     finally:
-        _log.info("stopping: closing every agent")
-        with contextlib.suppress(Exception):
-            await runtime.emit(EventKind.DAEMON_STOPPED, data={"pid": os.getpid()})
         try:
-            if state.runs is not None:
-                # Before the runtime: runs in progress are marked interrupted while
-                # their agents still exist.
-                await state.runs.close()
+            # Done already if the server shut down; not if it never served.
+            await state.wind_down()
         finally:
             try:
                 await runtime.close()
@@ -289,16 +297,14 @@ def _stopper(server: _Server) -> Callable[[], None]:
     return stop
 
 
-def _install_signals(server: _Server, state: AppState) -> None:
+def _install_signals(server: _Server) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal(sig: signal.Signals) -> None:
         if server.should_exit and sig is signal.SIGINT:
             server.force_exit = True  # a second Ctrl-C: stop waiting for open requests
         _log.info("received %s: shutting down", sig.name)
-        # Event streams never end by themselves: close them, or they hold the exit.
-        state.streams.close_all()
-        server.should_exit = True
+        server.should_exit = True  # the server's shutdown winds the daemon down first
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import StreamingResponse
 
-from .._errors import DaemonError, InvalidName, RequestNotFound
+from .._errors import DaemonError, DaemonStopping, InvalidName, RequestNotFound
 from .._records import Event
 from ..runtime import Runtime
 
@@ -210,7 +210,7 @@ class EventStreams:
         self, runtime: Runtime, events_filter: EventFilter, *, after: int
     ) -> StreamingResponse:
         if self.closing:
-            raise DaemonError("the daemon is shutting down")
+            raise DaemonStopping("the daemon is shutting down")
         if len(self._open) >= MAX_STREAMS:
             raise DaemonError(
                 f"too many event streams open (at most {MAX_STREAMS}); close one and retry",
@@ -267,7 +267,8 @@ async def _replay(
 async def _live(subscription: _Subscription, last: int) -> AsyncIterator[bytes]:
     queue = subscription.queue
     while True:
-        if subscription.closed:
+        if subscription.closed and queue.empty():
+            # After what was queued before the close (the daemon's last events).
             yield _notice("shutdown", last_event_id=last, message="the daemon is shutting down")
             return
         if subscription.overflowed:
