@@ -26,6 +26,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # exec resets to the default disposition in each child, as in a terminal.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Likewise a blocked SIGINT, which children inherit too (and would never receive).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 @pytest.fixture
