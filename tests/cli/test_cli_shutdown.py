@@ -41,10 +41,17 @@ def test_down_answers_every_waiting_command_with_what_became_of_it(
     ok(run("spawn", "beta"))
     ok(run("ask", "--async", "beta", "sleep:60"))  # beta is busy: its next ask queues
     logs = Following("logs", "--follow", "--json")
+    alpha_logs = Following("logs", "alpha", "--follow", "--json")
     watch = Following("watch", "alpha", "--json")
     running = Following("ask", "alpha", "sleep:60")
     queued = Following("ask", "beta", "second")
-    followers = {"logs": logs, "watch": watch, "running": running, "queued": queued}
+    followers = {
+        "logs": logs,
+        "alpha_logs": alpha_logs,
+        "watch": watch,
+        "running": running,
+        "queued": queued,
+    }
     try:
         with Client.from_home(home, autostart=False) as client:
 
@@ -57,7 +64,8 @@ def test_down_answers_every_waiting_command_with_what_became_of_it(
                 "beta's second ask queued",
             )
             alpha_request = client.requests(agent="alpha")[0].id
-        assert logs.next_line()  # both are following
+        assert logs.next_line()  # all three are following
+        assert alpha_logs.next_line()
         assert watch.next_line()
 
         ok(run("down"))
@@ -72,6 +80,12 @@ def test_down_answers_every_waiting_command_with_what_became_of_it(
     kinds = [(e["kind"], e.get("request_id")) for e in map(json.loads, logs.seen)]
     assert kinds[-1] == ("daemon_stopped", None)
     assert ("request_finished", alpha_request) in kinds
+    # So does the follow of alpha's events alone: the daemon's last event ends it too.
+    assert codes["alpha_logs"] == 0, alpha_logs.stderr
+    kinds = [(e["kind"], e.get("request_id")) for e in map(json.loads, alpha_logs.seen)]
+    assert kinds[-1] == ("daemon_stopped", None)
+    assert ("request_finished", alpha_request) in kinds
+    assert {e["agent"] for e in map(json.loads, alpha_logs.seen[:-1])} == {"alpha"}
     # The event stream ends too, after the end of alpha's turn.
     assert codes["watch"] == 0, watch.stderr
     last = json.loads(watch.seen[-1])

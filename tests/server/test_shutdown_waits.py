@@ -58,3 +58,29 @@ async def test_a_long_poll_held_while_stopping_gets_the_last_events_in_one_answe
         await runtime.events(after=found[-1].id, wait=30)
     # A poll that does not wait is answered as ever.
     assert await runtime.events(after=found[-1].id) == []
+
+
+async def test_a_follow_of_one_agent_ends_with_the_daemons_last_event_too(
+    runtime: Runtime,
+) -> None:
+    await runtime.spawn("alpha")
+    await runtime.spawn("beta")
+    after = (await runtime.events())[-1].id
+    runtime.hold_waits()
+    poll = asyncio.create_task(runtime.events(after=after, agent="alpha", wait=30))
+    await runtime.emit(EventKind.REQUEST_FINISHED, agent="alpha", data={"state": "interrupted"})
+    await runtime.emit(EventKind.REQUEST_FINISHED, agent="beta", data={"state": "interrupted"})
+    await runtime.emit(EventKind.DAEMON_STOPPED)
+
+    runtime.end_waits()
+
+    found = await asyncio.wait_for(poll, 5)
+    # alpha's events, not beta's, then the daemon's last word (which names no agent).
+    assert [(event.kind, event.agent) for event in found] == [
+        (EventKind.REQUEST_FINISHED, "alpha"),
+        (EventKind.DAEMON_STOPPED, None),
+    ]
+    with pytest.raises(DaemonStopping):
+        await runtime.events(after=found[-1].id, agent="alpha", wait=30)
+    # Before the daemon stopped, a filtered log shows only the agent's own events.
+    assert await runtime.events(after=found[-1].id, agent="alpha") == []

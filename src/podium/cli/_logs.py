@@ -92,5 +92,5 @@ def logs(
         except KeyboardInterrupt:
             return  # Ctrl-C is how a follow ends: not an error
         except DaemonStopping:
-            # An agent's follow does not see the daemon's last event, only its refusal.
+            # A follow that began as the daemon stopped, after its last event.
             typer.echo("the daemon is shutting down: no more events", err=True)

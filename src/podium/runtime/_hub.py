@@ -29,6 +29,8 @@ class EventHub:
         self._held_by: asyncio.Task[Any] | None = None
         # Set while the daemon stops: long polls hold their answers until it is set.
         self._stopping: asyncio.Event | None = None
+        # The daemon's last event: every follower's last answer, whatever agent it follows.
+        self._last_word: Event | None = None
 
     async def emit(
         self,
@@ -43,6 +45,8 @@ class EventHub:
         event = await self._store().append_event(
             kind, agent=agent, request_id=request_id, data=data
         )
+        if kind is EventKind.DAEMON_STOPPED:
+            self._last_word = event
         if self._held is not None and asyncio.current_task() is self._held_by:
             self._held.append(event)
         else:
@@ -109,12 +113,24 @@ class EventHub:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stopping.wait(), remaining)
                 continue
+            if stopping is not None and agent is not None:
+                found = self._with_last_word(found, after=after, limit=limit)
             if found or remaining <= 0:
                 return found
             if stopping is not None:
                 raise DaemonStopping("the daemon is shutting down: no more events will come")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(signal_.wait(), remaining)
+
+    def _with_last_word(self, found: list[Event], *, after: int, limit: int) -> list[Event]:
+        """An agent's events end with the daemon's last one (agent-less) once it is told,
+        so the follower of one agent knows the follow is over too."""
+        last = self._last_word
+        if last is None or last.id <= after or len(found) >= limit:
+            return found
+        if found and found[-1].id >= last.id:
+            return found
+        return [*found, last]
 
     def hold_waits(self) -> None:
         """The daemon begins to stop: long polls hold their answers until :meth:`end_waits`."""
