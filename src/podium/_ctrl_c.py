@@ -28,11 +28,17 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from signal import set_wakeup_fd
 else:
-    # The same function from signal's C core: signal.py itself builds enums, which
-    # would cost every command about half a millisecond.
-    from _signal import set_wakeup_fd
+    try:
+        # The same function from signal's C core: signal.py itself builds enums, which
+        # would cost every command about half a millisecond.
+        from _signal import set_wakeup_fd
+    except ImportError:  # a Python without that private module
+        from signal import set_wakeup_fd
 
 __all__ = ["wait_readable", "watching_ctrl_c"]
+
+_STEP_S = 86_400.0
+"""The longest single poll() of a wait."""
 
 _wakeup: int | None = None
 """The read end of the wakeup pipe while :func:`watching_ctrl_c` is on."""
@@ -48,10 +54,18 @@ def watching_ctrl_c() -> Iterator[None]:
     if _wakeup is not None or threading.current_thread() is not threading.main_thread():
         yield
         return
-    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    read_end, write_end = os.pipe()  # not inherited by children (PEP 446)
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
     try:
         previous = set_wakeup_fd(write_end, warn_on_full_buffer=False)
     except ValueError:  # not the main interpreter
+        previous = None
+    if previous != -1:
+        # Not ours to take: the program that runs the command line has its own (an
+        # asyncio loop's signal handlers, say), and would miss its signals.
+        if previous is not None:
+            set_wakeup_fd(previous)
         os.close(read_end)
         os.close(write_end)
         yield
@@ -61,7 +75,7 @@ def watching_ctrl_c() -> Iterator[None]:
         yield
     finally:
         _wakeup = None
-        set_wakeup_fd(previous)
+        set_wakeup_fd(-1)
         os.close(read_end)
         os.close(write_end)
 
@@ -84,10 +98,13 @@ def wait_readable(sock: socket.socket) -> None:
     while True:
         # poll() retries itself when interrupted, after running the handlers (PEP 475):
         # a signal that comes during the wait raises from inside it.
-        left = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
-        ready = [fd for fd, _ in poller.poll(left)]
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        # poll() takes at most ~24 days in ms: a longer wait is taken in steps.
+        ready = [fd for fd, _ in poller.poll(None if left is None else min(left, _STEP_S) * 1000)]
         if not ready:
-            raise TimeoutError("timed out")
+            if left is not None and left <= _STEP_S:
+                raise TimeoutError("timed out")
+            continue
         if any(fd != wakeup for fd in ready):
             return
         _drain(wakeup)

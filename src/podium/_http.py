@@ -315,6 +315,9 @@ class DaemonHTTP:
             except (OSError, ValueError, _BrokenAnswer) as exc:
                 conn.close()
                 raise HTTPFailure(str(exc) or type(exc).__name__) from None
+            except BaseException:
+                conn.close()  # Ctrl-C mid-answer: the rest of it would poison the next call
+                raise
             if keep and _delimited(head):  # its end was known: the next answer starts clean
                 with self._lock:
                     self._idle.append(conn)

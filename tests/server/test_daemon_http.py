@@ -3,6 +3,7 @@ closed it while idle (uvicorn does after a few seconds), over real sockets."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -243,3 +244,41 @@ def test_a_unix_socket_daemon_and_urls_that_are_not_a_daemon(tmp_path: Path) -> 
     for url in ("https://127.0.0.1:1", "127.0.0.1:8080", "http://", "http://h:port"):
         with DaemonHTTP(url, token=None, timeout=5) as http, pytest.raises(HTTPFailure):
             http.request("GET", "/v1/health")
+
+
+def test_ctrl_c_in_the_middle_of_an_answer_closes_its_connection() -> None:
+    # The rest of a half-read answer would be taken for the next call's answer.
+    listener = socket.create_server(("127.0.0.1", 0))
+    closed_by_client = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while b"\r\n\r\n" not in conn.recv(65536):
+                pass
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+            conn.settimeout(10)
+            if conn.recv(65536) == b"":
+                closed_by_client.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def ctrl_c(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, ctrl_c)
+    try:
+        with DaemonHTTP(
+            f"http://127.0.0.1:{listener.getsockname()[1]}", token=None, timeout=10
+        ) as http:
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(KeyboardInterrupt) as caught:
+                http.request("GET", "/v1/slow", timeout=10)
+            # At once, while the interrupt (and the frames it holds) still lives: not
+            # whenever the connection happens to be collected.
+            assert closed_by_client.wait(5)
+            assert caught.traceback
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        listener.close()

@@ -84,3 +84,22 @@ async def test_a_follow_of_one_agent_ends_with_the_daemons_last_event_too(
         await runtime.events(after=found[-1].id, agent="alpha", wait=30)
     # Before the daemon stopped, a filtered log shows only the agent's own events.
     assert await runtime.events(after=found[-1].id, agent="alpha") == []
+
+
+async def test_a_runtime_started_again_after_a_stop_waits_again(runtime: Runtime) -> None:
+    await runtime.spawn("alpha")
+    runtime.hold_waits()
+    await runtime.emit(EventKind.DAEMON_STOPPED)
+    runtime.end_waits()
+    await runtime.close()
+
+    await runtime.start()
+
+    after = (await runtime.events())[-1].id
+    request = await runtime.ask("alpha", "after the restart")
+    assert (await runtime.wait(request.id, timeout=20)).state is RequestState.COMPLETE
+    poll = asyncio.create_task(runtime.events(after=after, agent="alpha", wait=0.3))
+    found = await asyncio.wait_for(poll, 5)
+    # The events of this start, the agent's own: no DaemonStopping, no old last word.
+    assert found
+    assert {event.agent for event in found} == {"alpha"}

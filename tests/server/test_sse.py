@@ -400,6 +400,42 @@ async def test_close_all_ends_streams_and_refuses_new_ones(runtime: Runtime) -> 
         stream_body(runtime, streams)
 
 
+async def test_close_all_sends_what_was_queued_first(runtime: Runtime) -> None:
+    streams = sse.EventStreams()
+    after = (await runtime.emit(EventKind.ERROR)).id
+    body = stream_body(runtime, streams, after=after)
+    await runtime.emit(EventKind.ERROR, data={"n": "first"})
+    await read_frames(body, 2)  # the retry hint, the first event: the replay caught up
+    last = [(await runtime.emit(EventKind.ERROR, data={"n": i})).id for i in range(3)]
+    streams.close_all()
+    rest = await read_to_end(body)
+    # The daemon's last events reach the stream before its end.
+    assert [f.id for f in rest[:-1]] == last
+    assert (rest[-1].event, rest[-1].data["last_event_id"]) == ("shutdown", last[-1])
+
+
+async def test_close_all_during_replay_leaves_no_gap_to_resume_over(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sse, "_PAGE", 2)
+    before = [(await runtime.emit(EventKind.ERROR, data={"n": i})).id for i in range(4)]
+    streams = sse.EventStreams()
+    body = stream_body(runtime, streams, after=0)
+    got = await read_frames(body, 2)  # retry hint, first replayed event (mid-replay now)
+    live = (await runtime.emit(EventKind.ERROR, data={"n": "live"})).id  # queued
+    streams.close_all()
+    got += await read_to_end(body)
+    sent = [f.id for f in got if f.id is not None]
+    notice = got[-1]
+    assert notice.event == "shutdown"
+    # The replay stopped short: the notice names the last event sent, not the queued
+    # one past the gap, so resuming from it misses nothing.
+    assert notice.data["last_event_id"] == sent[-1]
+    assert live not in sent
+    resumed = [e.id for e in await runtime.events(after=notice.data["last_event_id"])]
+    assert sorted({*sent, *resumed}) == [*before, live]
+
+
 async def test_too_many_streams_is_503(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sse, "MAX_STREAMS", 1)
     streams = sse.EventStreams()

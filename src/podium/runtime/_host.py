@@ -109,6 +109,9 @@ class Runtime:
         if self._store is None:
             self._store = SQLiteStore(self.config.db_path, events_log=self.config.events_log)
         self._started = True
+        # A runtime started again after a stop waits again (end_waits is for one stop).
+        self._hub.resume_waits()
+        self._waiters.resume()
         await self._recover()
 
     async def close(self) -> None:

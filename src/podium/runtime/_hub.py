@@ -137,6 +137,10 @@ class EventHub:
         if self._stopping is None:
             self._stopping = asyncio.Event()
 
+    def resume_waits(self) -> None:
+        """Started again after a stop: long polls wait as before."""
+        self._stopping = self._last_word = None
+
     def end_waits(self) -> None:
         """Long polls answer now (DaemonStopping if they found nothing), and wait no more."""
         self.hold_waits()

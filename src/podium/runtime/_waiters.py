@@ -26,6 +26,10 @@ class Waiters:
             if not waiter.done():
                 waiter.set_result(request)
 
+    def resume(self) -> None:
+        """Started again after a stop: waits wait as before."""
+        self._ended = False
+
     def end_all(self) -> None:
         """The daemon is stopping: every wait, now or later, for a request that has not
         ended raises DaemonStopping (the request itself is left as it is)."""

@@ -75,8 +75,13 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()  # no new connection meanwhile (uvicorn's own first step)
-        if self.wind_down is not None:
-            await self.wind_down()
+        try:
+            if self.wind_down is not None:
+                await self.wind_down()
+        except Exception:
+            # Whatever went wrong, the connections are still closed and the app's
+            # lifespan ends; serve_async closes the runtime after.
+            _log.exception("winding down failed")
         await super().shutdown(sockets)
 
 

@@ -167,6 +167,8 @@ class _Subscription:
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
         self.closed = False
+        # The replay reached the store's end: what is queued follows on without a gap.
+        self.caught_up = False
 
     def __call__(self, event: Event) -> None:
         # Called synchronously inside Runtime.emit: it must never raise or block.
@@ -260,6 +262,7 @@ async def _replay(
             subscription.restart()
             continue
         if len(page) < _PAGE:
+            subscription.caught_up = True
             return
     return
 
@@ -267,8 +270,10 @@ async def _replay(
 async def _live(subscription: _Subscription, last: int) -> AsyncIterator[bytes]:
     queue = subscription.queue
     while True:
-        if subscription.closed and queue.empty():
-            # After what was queued before the close (the daemon's last events).
+        if subscription.closed and (queue.empty() or not subscription.caught_up):
+            # After what was queued before the close (the daemon's last events), unless
+            # the replay stopped short: then the queue's ids are past a gap, and the
+            # notice's last_event_id must be where the replay stopped, to resume from.
             yield _notice("shutdown", last_event_id=last, message="the daemon is shutting down")
             return
         if subscription.overflowed:
