@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -77,12 +79,17 @@ def test_a_signal_other_than_ctrl_c_does_not_end_the_wait(
 ) -> None:
     reader, writer = pair
     reader.settimeout(5)
+    later = threading.Timer(0.1, writer.send, args=(b"x",))
     previous = signal.signal(signal.SIGUSR1, lambda *_: None)
     try:
         with _ctrl_c.watching_ctrl_c():
             signal.raise_signal(signal.SIGUSR1)  # its byte waits in the wakeup pipe
-            writer.send(b"x")
+            later.start()
             _ctrl_c.wait_readable(reader)
+            # The wait went on past the signal's byte, to the data sent after it.
+            readable, _, _ = select.select([reader], [], [], 0)
     finally:
+        later.join()
         signal.signal(signal.SIGUSR1, previous)
+    assert readable == [reader]
     assert reader.recv(1) == b"x"
